@@ -1,0 +1,19 @@
+"""archdsl: a textual CNN architecture language with static analysis.
+
+>>> import archdsl
+>>> program = archdsl.loads('''
+... model Tiny {
+...     input image: [3, 32, 32]
+...     image -> conv1: conv2d(16, 3, padding=1) -> relu
+... }''')
+>>> program.ok, list(program.model().nodes)
+(True, ['image', 'conv1', 'relu_1'])
+"""
+
+from .diagnostics import Diagnostic, Severity
+from .elaborate import Limits, Program, load, loads
+from .graph import BlockInstance, Model, Node
+
+__version__ = "0.1.0"
+
+__all__ = ["BlockInstance", "Diagnostic", "Limits", "Model", "Node", "Program", "Severity", "load", "loads"]

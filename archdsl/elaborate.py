@@ -1,0 +1,1021 @@
+"""Elaboration: files, imports, blocks, repeats and expressions -> layer graphs.
+
+The syntax tree is executed like a small program at compile time: block
+calls are expanded, ``repeat`` unrolled, ``if`` decided, and every op call
+becomes a :class:`~archdsl.graph.Node` whose spec the op's Pydantic schema
+has validated.  Errors are collected, not raised: a value that failed is
+*poisoned* and whatever depends on it is skipped silently, so one mistake
+gives one diagnostic and independent mistakes are all reported.
+
+Node names (see docs/language.md, "Names"):
+
+* a labelled item (``conv1: conv2d(...)``) is named ``<scope>.<label>``;
+* in a model or block body an unlabelled op is ``<op>_<n>`` and an
+  unlabelled block call ``<block>_<n>`` (n counts from 1 per scope);
+* ``label: repeat N {...}`` and ``label: (...)`` open a *sequential* scope
+  where unlabelled items are numbered 0, 1, 2... like ``nn.Sequential``;
+* unlabelled repeats and groups add no level of their own.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import syntax as ast
+from .diagnostics import Diagnostic, DiagnosticError, Label
+from .graph import BlockInstance, Model, Node
+from .ops import CALLABLE, ArgumentError, Input, OpSpec
+from .source import SourceFile, Span
+
+# --------------------------------------------------------------------------
+# Limits: elaboration runs on untrusted files, so expansion is bounded.
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_nodes: int = 1_000_000
+    max_block_depth: int = 64
+    max_repeat: int = 100_000
+    max_import_depth: int = 32
+    max_file_bytes: int = 10_000_000
+
+
+# --------------------------------------------------------------------------
+# Values.
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """The output of a node, by node name."""
+
+    node: str
+
+
+class _Poison:
+    """The value of anything that failed; spreads silently."""
+
+    def __repr__(self) -> str:
+        return "<error>"
+
+
+POISON = _Poison()
+
+
+@dataclass(frozen=True)
+class _MissingInput:
+    """``in`` inside a block that was called with no input."""
+
+    call_span: Span
+    block: str
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return "a tensor"
+    if isinstance(value, bool):
+        return "a bool"
+    if isinstance(value, int):
+        return "an int"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, tuple):
+        return "a tuple"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return f"tensor {value.node}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_show(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _did_you_mean(name: str, candidates) -> str | None:
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+# --------------------------------------------------------------------------
+# Environments and name scopes.
+
+
+@dataclass
+class _Binding:
+    value: Any
+    span: Span
+    used: bool = False
+    is_param: bool = False
+    is_input: bool = False
+
+
+class Env:
+    """Compile-time variables of one body; repeat indices live in child envs."""
+
+    def __init__(self, parent: "Env | None" = None) -> None:
+        self.parent = parent
+        self.vars: dict[str, _Binding] = {}
+
+    def find(self, name: str) -> _Binding | None:
+        env: Env | None = self
+        while env is not None:
+            binding = env.vars.get(name)
+            if binding is not None:
+                return binding
+            env = env.parent
+        return None
+
+    def names(self) -> list[str]:
+        env: Env | None = self
+        out: list[str] = []
+        while env is not None:
+            out += env.vars
+            env = env.parent
+        return out
+
+
+@dataclass
+class NameScope:
+    """Generates node names under a prefix (see the module docstring)."""
+
+    prefix: str
+    sequential: bool = False
+    counters: dict[str, int] = field(default_factory=dict)
+    index: int = 0
+    block: str | None = None  # innermost block instance path
+
+    def qualify(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def child(self, label: str | None, kind: str) -> str:
+        if self.sequential:
+            position = self.index
+            self.index += 1
+            return self.qualify(label if label is not None else str(position))
+        if label is not None:
+            return self.qualify(label)
+        n = self.counters.get(kind, 0) + 1
+        self.counters[kind] = n
+        return self.qualify(f"{kind}_{n}")
+
+
+# --------------------------------------------------------------------------
+# Programs: a file, its imports, and its models.
+
+
+@dataclass
+class Program:
+    """What loading one file gives: its models, diagnostics and sources."""
+
+    path: str
+    models: list[Model]
+    diagnostics: list[Diagnostic]
+    sources: dict[str, SourceFile]
+
+    @property
+    def ok(self) -> bool:
+        from .diagnostics import has_errors
+
+        return not has_errors(self.diagnostics)
+
+    def model(self, name: str | None = None) -> Model:
+        """The model called ``name``, or the only/first model of the file."""
+        if name is None:
+            if not self.models:
+                raise LookupError(f"{self.path} defines no model")
+            return self.models[0]
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise LookupError(f"{self.path} defines no model named {name!r}")
+
+
+@dataclass
+class _BlockEntry:
+    definition: ast.BlockDef
+    module: ast.Module
+
+
+class Loader:
+    """Reads files and their imports, once each, detecting cycles."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.sources: dict[str, SourceFile] = {}
+        self.modules: dict[Path, ast.Module | None] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self._visible: dict[int, dict[str, _BlockEntry]] = {}
+        self._imports: dict[int, list[ast.Module]] = {}
+
+    def parse_text(self, text: str, name: str) -> ast.Module | None:
+        source = SourceFile(name, text)
+        self.sources[name] = source
+        if len(text.encode("utf-8", "surrogatepass")) > self.limits.max_file_bytes:
+            self.diagnostics.append(
+                Diagnostic.error("E901", f"file is larger than the limit of {self.limits.max_file_bytes} bytes",
+                                 source.span(0, 0))
+            )
+            return None
+        try:
+            return ast.parse(source)
+        except DiagnosticError as error:
+            self.diagnostics += error.diagnostics
+            return None
+
+    def resolve_imports(self, module: ast.Module, directory: Path, stack: tuple[Path, ...]) -> None:
+        imported: list[ast.Module] = []
+        for imp in module.imports:
+            target = (directory / imp.path).resolve()
+            if target in stack:
+                chain = " -> ".join(p.name for p in (*stack[stack.index(target):], target))
+                self.diagnostics.append(
+                    Diagnostic.error("E206", f"import cycle: {chain}", imp.span,
+                                     hint="move the shared blocks into a file that imports neither")
+                )
+                continue
+            if len(stack) >= self.limits.max_import_depth:
+                self.diagnostics.append(
+                    Diagnostic.error("E901", f"imports nest deeper than the limit of {self.limits.max_import_depth}",
+                                     imp.span)
+                )
+                continue
+            if target not in self.modules:
+                self.modules[target] = None  # placeholder while loading
+                try:
+                    text = target.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as error:
+                    reason = "no such file" if isinstance(error, FileNotFoundError) else str(error)
+                    self.diagnostics.append(
+                        Diagnostic.error("E205", f"cannot import \"{imp.path}\": {reason}", imp.span,
+                                         hint=f"paths are relative to the importing file's folder ({_display(directory)})")
+                    )
+                    continue
+                child = self.parse_text(text, _display(target))
+                self.modules[target] = child
+                if child is not None:
+                    self.resolve_imports(child, target.parent, (*stack, target))
+            child = self.modules[target]
+            if child is not None:
+                imported.append(child)
+        self._imports[id(module)] = imported
+
+    def visible_blocks(self, module: ast.Module) -> dict[str, _BlockEntry]:
+        """Blocks a module may call: its own and, transitively, its imports'."""
+        key = id(module)
+        if key in self._visible:
+            return self._visible[key]
+        self._visible[key] = {}  # guards against re-entry
+        table: dict[str, _BlockEntry] = {}
+        for child in self._imports.get(key, []):
+            for name, entry in self.visible_blocks(child).items():
+                self._add_block(table, name, entry)
+        for definition in module.blocks:
+            self._add_block(table, definition.name, _BlockEntry(definition, module))
+        self._visible[key] = table
+        return table
+
+    def _add_block(self, table: dict[str, _BlockEntry], name: str, entry: _BlockEntry) -> None:
+        existing = table.get(name)
+        if existing is not None and existing.definition is not entry.definition:
+            self.diagnostics.append(
+                Diagnostic.error(
+                    "E203", f"block '{name}' is defined more than once", entry.definition.name_span,
+                    labels=[Label(existing.definition.name_span, "first defined here")],
+                )
+            )
+            return
+        if name in CALLABLE:
+            self.diagnostics.append(
+                Diagnostic.error("E203", f"block '{name}' has the name of a built-in op", entry.definition.name_span,
+                                 hint="choose another name: blocks cannot replace ops")
+            )
+            return
+        table[name] = entry
+
+
+def _display(path: Path) -> str:
+    """A path as diagnostics show it: relative to the working directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load(path: str | Path, *, limits: Limits | None = None) -> Program:
+    """Parse and elaborate a ``.cnn`` file and the files it imports.
+
+    Raises ``OSError`` if the file itself cannot be read (a usage error);
+    every problem inside the files is a diagnostic in the result.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    return _load_text(text, str(path), path.resolve(), limits or Limits())
+
+
+def loads(text: str, name: str = "<string>", *, limits: Limits | None = None, directory: str | Path = ".") -> Program:
+    """Like :func:`load`, from a string; imports resolve against ``directory``."""
+    return _load_text(text, name, (Path(directory) / name).resolve(), limits or Limits())
+
+
+def _load_text(text: str, name: str, resolved: Path, limits: Limits) -> Program:
+    loader = Loader(limits)
+    module = loader.parse_text(text, name)
+    models: list[Model] = []
+    if module is not None:
+        loader.modules[resolved] = module
+        loader.resolve_imports(module, resolved.parent, (resolved,))
+        blocks = loader.visible_blocks(module)
+        seen: dict[str, Span] = {}
+        for definition in module.models:
+            if definition.name in seen:
+                loader.diagnostics.append(
+                    Diagnostic.error("E203", f"model '{definition.name}' is defined more than once",
+                                     definition.name_span, labels=[Label(seen[definition.name], "first defined here")])
+                )
+                continue
+            seen[definition.name] = definition.name_span
+            builder = _ModelBuilder(blocks, limits, loader.diagnostics)
+            model = builder.build(definition)
+            if model is not None:
+                models.append(model)
+    diagnostics = _dedupe(loader.diagnostics)
+    return Program(name, models, diagnostics, loader.sources)
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen = set()
+    out = []
+    for d in diagnostics:
+        key = (d.code, d.span, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return sorted(out, key=Diagnostic.sort_key)
+
+
+# --------------------------------------------------------------------------
+# Builtin functions usable in expressions.
+
+
+def _builtin_round(x, ndigits=None):
+    return round(x) if ndigits is None else round(x, ndigits)
+
+
+BUILTINS = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "int": int,
+    "float": float,
+    "round": _builtin_round,
+}
+
+
+class _LimitExceeded(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------
+# One model.
+
+
+class _ModelBuilder:
+    def __init__(self, blocks: dict[str, _BlockEntry], limits: Limits, diagnostics: list[Diagnostic]) -> None:
+        self.blocks = blocks
+        self.limits = limits
+        self.diagnostics = diagnostics
+        self.nodes: dict[str, Node] = {}
+        self.instances: dict[str, BlockInstance] = {}
+        self.call_stack: list[tuple[str, Span]] = []  # (block name, call span)
+        self.unused_reported: set[Span] = set()
+
+    # ---------------------------------------------------------------- reporting
+
+    def report(self, code: str, message: str, span: Span | None, **kwargs) -> _Poison:
+        labels = list(kwargs.pop("labels", ()))
+        if self.call_stack:
+            block, call_span = self.call_stack[-1]
+            if call_span != span:
+                labels.append(Label(call_span, f"in this use of block {block}"))
+        self.diagnostics.append(Diagnostic.make(code, message, span, labels=labels, **kwargs))
+        return POISON
+
+    # ---------------------------------------------------------------- model
+
+    def build(self, definition: ast.ModelDef) -> Model | None:
+        env = Env()
+        scope = NameScope("")
+        self.model_name = definition.name
+        inputs: list[str] = []
+        outputs: dict[str, str] = {}
+        output_spans: dict[str, Span] = {}
+        last_value: tuple[str, Any] | None = None
+        try:
+            for stmt in definition.body:
+                if isinstance(stmt, ast.InputDecl):
+                    name = self.declare_input(stmt, env)
+                    if name:
+                        inputs.append(name)
+                elif isinstance(stmt, ast.OutputDecl):
+                    self.declare_output(stmt, env, scope, outputs, output_spans)
+                elif isinstance(stmt, ast.Return):
+                    self.report("E212", "'return' belongs in a block; a model declares outputs", stmt.span,
+                                hint="write 'output NAME = ...'")
+                else:
+                    result = self.execute([stmt], env, scope)
+                    if isinstance(stmt, ast.Assign):
+                        last_value = (stmt.name, env.vars.get(stmt.name).value if stmt.name in env.vars else None)
+                    elif isinstance(stmt, ast.ChainStmt):
+                        last_value = ("output", result)
+        except _LimitExceeded:
+            return None
+        if not inputs and not any(isinstance(s, ast.InputDecl) for s in definition.body):
+            self.report("E211", f"model '{definition.name}' declares no input", definition.name_span,
+                        hint="declare one, e.g. 'input image: [3, 224, 224]'")
+        if not outputs and not output_spans:
+            if last_value is not None and isinstance(last_value[1], Tensor):
+                outputs[last_value[0]] = last_value[1].node
+                binding = env.vars.get(last_value[0])
+                if binding is not None:
+                    binding.used = True
+            elif last_value is None or last_value[1] is not POISON:
+                self.report("E208", f"model '{definition.name}' has no output", definition.name_span,
+                            hint="end the model with a chain, or declare 'output NAME = ...'")
+        self.warn_unused(env)
+        return Model(
+            name=definition.name,
+            span=definition.name_span,
+            inputs=tuple(inputs),
+            outputs=outputs,
+            nodes=self.nodes,
+            blocks=self.instances,
+        )
+
+    def declare_input(self, stmt: ast.InputDecl, env: Env) -> str | None:
+        dims = []
+        ok = True
+        for dim in stmt.dims:
+            value = self.evaluate(dim, env, None)
+            if value is POISON:
+                ok = False
+            elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                self.report("E210", f"an input dimension must be a positive integer, not {_show(value)}", dim.span)
+                ok = False
+            else:
+                dims.append(value)
+        if not 1 <= len(stmt.dims) <= 4:
+            self.report("E210", f"an input has 1 to 4 dimensions ([C, L], [C, H, W], [C, D, H, W]); got {len(stmt.dims)}",
+                        stmt.dims_span)
+            ok = False
+        if not self.bind(env, stmt.name, stmt.name_span, POISON):
+            return None
+        if not ok:
+            return None
+        if stmt.name in self.nodes:
+            self.report("E203", f"'{stmt.name}' is already a node name", stmt.name_span)
+            return None
+        self.add_node(Node.model_construct(
+            name=stmt.name, spec=Input(shape=tuple(dims)), inputs=(), span=stmt.name_span,
+            argument_spans={}, block=None,
+        ))
+        env.vars[stmt.name].value = Tensor(stmt.name)
+        env.vars[stmt.name].is_input = True
+        return stmt.name
+
+    def declare_output(self, stmt: ast.OutputDecl, env: Env, scope: NameScope,
+                       outputs: dict[str, str], output_spans: dict[str, Span]) -> None:
+        if stmt.name in output_spans:
+            self.report("E203", f"output '{stmt.name}' is declared twice", stmt.name_span,
+                        labels=[Label(output_spans[stmt.name], "first declared here")])
+            return
+        output_spans[stmt.name] = stmt.name_span
+        if stmt.chain is None:
+            binding = env.find(stmt.name)
+            if binding is None:
+                self.report("E202", f"unknown value '{stmt.name}'", stmt.name_span,
+                            hint=_did_you_mean(stmt.name, env.names()))
+                return
+            binding.used = True
+            value = binding.value
+        else:
+            value = self.chain(stmt.chain, env, scope)
+            if not self.bind(env, stmt.name, stmt.name_span, value):
+                return
+            env.vars[stmt.name].used = True
+        if isinstance(value, Tensor):
+            outputs[stmt.name] = value.node
+        elif value is not POISON:
+            self.report("E209", f"output '{stmt.name}' must be a tensor, not {_kind_of(value)}", stmt.name_span)
+
+    # ---------------------------------------------------------------- statements
+
+    def execute(self, stmts: list[ast.Stmt], env: Env, scope: NameScope) -> Any:
+        """Runs statements; returns the value of a ``return``, if one ran, else
+        the value of the last statement."""
+        result: Any = None
+        for stmt in stmts:
+            if isinstance(stmt, ast.Assign):
+                value = self.chain(stmt.chain, env, scope)
+                self.bind(env, stmt.name, stmt.name_span, value)
+                result = value
+            elif isinstance(stmt, ast.ChainStmt):
+                result = self.chain(stmt.chain, env, scope)
+            elif isinstance(stmt, ast.If):
+                test = self.evaluate(stmt.test, env, scope)
+                if test is POISON:
+                    continue
+                if not isinstance(test, bool):
+                    self.report("E210", f"an 'if' condition must be a bool, not {_kind_of(test)} ({_show(test)})",
+                                stmt.test.span)
+                    continue
+                inner = self.execute(stmt.body if test else stmt.orelse, env, scope)
+                if isinstance(inner, _Return):
+                    return inner
+            elif isinstance(stmt, ast.Return):
+                if not self.call_stack:
+                    self.report("E212", "'return' belongs in a block", stmt.span)
+                    continue
+                return _Return(self.chain(stmt.chain, env, scope))
+            elif isinstance(stmt, ast.InputDecl):
+                self.report("E212", "inputs are declared in a model; a block receives its input as 'in'", stmt.span)
+            elif isinstance(stmt, ast.OutputDecl):
+                self.report("E212", "outputs are declared in a model; a block ends with 'return'", stmt.span)
+        return result
+
+    def bind(self, env: Env, name: str, span: Span, value: Any) -> bool:
+        previous = env.vars.get(name)
+        if previous is not None:
+            self.report("E203", f"'{name}' is already defined in this scope", span,
+                        labels=[Label(previous.span, "first defined here")],
+                        hint="values cannot be reassigned; choose a new name")
+            return False
+        if name == "in":
+            self.report("E203", "'in' is the block's input and cannot be assigned", span)
+            return False
+        env.vars[name] = _Binding(value, span)
+        return True
+
+    def warn_unused(self, env: Env) -> None:
+        for name, binding in env.vars.items():
+            if binding.used or binding.is_param or not isinstance(binding.value, Tensor):
+                continue
+            if binding.span in self.unused_reported:
+                continue
+            self.unused_reported.add(binding.span)
+            message = (f"input '{name}' is never used" if binding.is_input
+                       else f"value '{name}' is computed but never used")
+            self.diagnostics.append(
+                Diagnostic.make("W101", message, binding.span, hint="use it, declare it an output, or remove it")
+            )
+
+    # ---------------------------------------------------------------- chains
+
+    def chain(self, chain: ast.Chain, env: Env, scope: NameScope) -> Any:
+        value = self.head(chain, env, scope)
+        for step in chain.steps:
+            value = self.step(step, value, env, scope)
+        return value
+
+    def head(self, chain: ast.Chain, env: Env, scope: NameScope) -> Any:
+        expr = chain.head
+        if chain.label is not None and not isinstance(expr, ast.Call):
+            self.report("E212", "a label names an op or block call; this is a value", chain.label_span,
+                        hint=f"to name a value, write '{chain.label} = ...'")
+        return self.evaluate(expr, env, scope, label=chain.label)
+
+    def step(self, step: ast.Step, value: Any, env: Env, scope: NameScope) -> Any:
+        core = step.core
+        if isinstance(core, ast.OpRef):
+            return self.apply(core.name, core.span, [], value, step.label, core.span, env, scope)
+        if isinstance(core, ast.OpCall):
+            return self.apply(core.name, core.name_span, core.args, value, step.label, core.span, env, scope)
+        if isinstance(core, ast.Repeat):
+            return self.repeat(core, step.label, value, env, scope)
+        if isinstance(core, ast.Group):
+            inner = self.sequential_scope(scope, step.label)
+            for s in core.steps:
+                value = self.step(s, value, env, inner)
+            return value
+        assert isinstance(core, ast.CondStep)
+        test = self.evaluate(core.test, env, scope)
+        if test is POISON:
+            return POISON
+        if not isinstance(test, bool):
+            return self.report("E210", f"an 'if' condition must be a bool, not {_kind_of(test)} ({_show(test)})",
+                               core.test.span)
+        inner = self.sequential_scope(scope, step.label)
+        for s in core.then if test else core.orelse:
+            value = self.step(s, value, env, inner)
+        return value
+
+    def sequential_scope(self, scope: NameScope, label: str | None) -> NameScope:
+        if label is None:
+            return scope
+        return NameScope(scope.child(label, ""), sequential=True, block=scope.block)
+
+    def repeat(self, core: ast.Repeat, label: str | None, value: Any, env: Env, scope: NameScope) -> Any:
+        count = self.evaluate(core.count, env, scope)
+        if count is POISON:
+            return POISON
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            return self.report("E210", f"a repeat count must be a non-negative integer, not {_show(count)}",
+                               core.count.span)
+        if count > self.limits.max_repeat:
+            return self.report("E901", f"repeat {count} is more than the limit of {self.limits.max_repeat}",
+                               core.count.span)
+        inner = self.sequential_scope(scope, label)
+        for i in range(count):
+            iteration_env = Env(env)
+            if core.index is not None:
+                iteration_env.vars[core.index] = _Binding(i, core.index_span, used=True)
+            for s in core.steps:
+                value = self.step(s, value, iteration_env, inner)
+        return value
+
+    # ---------------------------------------------------------------- calls
+
+    def apply(self, name: str, name_span: Span, args: list[ast.Argument], value: Any, label: str | None,
+              span: Span, env: Env, scope: NameScope) -> Any:
+        """A chain step: op or block ``name`` applied to ``value``."""
+        op = CALLABLE.get(name)
+        if op is not None:
+            return self.op_call(op, args, [value], label, span, name_span, env, scope)
+        entry = self.blocks.get(name)
+        if entry is not None:
+            return self.block_call(entry, args, value, label, span, name_span, env, scope)
+        if env.find(name) is not None:
+            return self.report("E201", f"'{name}' is a value, not an op or block", name_span,
+                               hint=f"to combine it with the chain, use a merge: add({name}), concat({name}) or mul({name})")
+        return self.report("E201", f"unknown op or block '{name}'", name_span,
+                           hint=_did_you_mean(name, [*CALLABLE, *self.blocks]))
+
+    def call_expr(self, call: ast.Call, env: Env, scope: NameScope, label: str | None) -> Any:
+        """A call in expression position: a merge, a block called without
+        piped input, or a builtin function."""
+        op = CALLABLE.get(call.func)
+        if op is not None:
+            if not op.is_merge():
+                return self.report(
+                    "E207", f"{call.func} has no input", call.func_span,
+                    hint=f"apply it to a value: 'x -> {call.func}(...)'",
+                )
+            return self.op_call(op, call.args, [], label, call.span, call.func_span, env, scope)
+        entry = self.blocks.get(call.func)
+        if entry is not None:
+            return self.block_call(entry, call.args, None, label, call.span, call.func_span, env, scope)
+        function = BUILTINS.get(call.func)
+        if function is not None:
+            if label is not None:
+                return self.report("E212", f"a label names an op or block call, not {call.func}()", call.span)
+            return self.builtin(call, function, env, scope)
+        if env.find(call.func) is not None:
+            return self.report("E209", f"'{call.func}' is a value and cannot be called", call.func_span)
+        return self.report("E201", f"unknown op, block or function '{call.func}'", call.func_span,
+                           hint=_did_you_mean(call.func, [*CALLABLE, *self.blocks, *BUILTINS]))
+
+    def builtin(self, call: ast.Call, function, env: Env, scope: NameScope) -> Any:
+        values = []
+        for arg in call.args:
+            if arg.name is not None:
+                return self.report("E301", f"{call.func}() takes no keyword arguments", arg.name_span)
+            value = self.evaluate(arg.value, env, scope)
+            if value is POISON:
+                return POISON
+            if isinstance(value, Tensor):
+                return self.report("E209", f"{call.func}() works on compile-time values, not tensors", arg.span)
+            values.append(value)
+        try:
+            return function(*values)
+        except (TypeError, ValueError, OverflowError) as error:
+            return self.report("E210", f"{call.func}({', '.join(_show(v) for v in values)}) failed: {error}",
+                               call.span)
+
+    def bind_arguments(self, args: list[ast.Argument], positional: tuple[str, ...], accepted: set[str],
+                       aliases: dict[str, str], what: str, env: Env, scope: NameScope,
+                       extra_positional: list | None = None) -> tuple[dict[str, Any], dict[str, Span], bool]:
+        """Evaluates arguments and binds them to names.  Positional arguments
+        beyond ``positional`` go to ``extra_positional`` when it is a list
+        (a merge's inputs) and are an error otherwise.  Arguments that fail
+        are reported and left out; the flag says whether all were bound."""
+        values: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        ok = True
+        position = 0
+        for arg in args:
+            if arg.name is None:
+                if extra_positional is not None:
+                    value = self.evaluate(arg.value, env, scope)
+                    extra_positional.append((value, arg.span))
+                    continue
+                if position >= len(positional):
+                    takes = f"{len(positional)} positional argument{'s' if len(positional) != 1 else ''}"
+                    self.report("E304", f"{what} takes {takes}, got more", arg.span,
+                                hint=f"pass it by name: {', '.join(sorted(accepted))}" if accepted else None)
+                    ok = False
+                    continue
+                name = positional[position]
+                position += 1
+                span = arg.span
+            else:
+                name = aliases.get(arg.name, arg.name)
+                span = arg.name_span
+                if name not in accepted:
+                    self.report("E301", f"{what} has no argument '{arg.name}'", arg.name_span,
+                                hint=_did_you_mean(arg.name, [*accepted, *aliases])
+                                or f"it takes: {', '.join(sorted(accepted)) or 'no arguments'}")
+                    ok = False
+                    continue
+            if name in values or name in spans:
+                self.report("E305", f"argument '{name}' of {what} is given twice", span,
+                            labels=[Label(spans[name], "first given here")])
+                ok = False
+                continue
+            spans[name] = arg.span
+            value = self.evaluate(arg.value, env, scope)
+            if value is POISON:
+                ok = False
+                continue
+            values[name] = value
+        return values, spans, ok
+
+    def op_call(self, op: type[OpSpec], args: list[ast.Argument], inputs: list[Any], label: str | None,
+                span: Span, name_span: Span, env: Env, scope: NameScope) -> Any:
+        """Validates an op's arguments and inputs and adds its node.  Every
+        problem is reported, even when the input is already poisoned."""
+        kind = op.kind()
+        fields = set(op.model_fields) - {"op"}
+        extra: list | None = [] if op.is_merge() else None
+        values, spans, ok = self.bind_arguments(args, op.positional, fields, op.argument_aliases, kind, env,
+                                                scope, extra)
+        input_spans = [span] * len(inputs)
+        if extra is not None:
+            for value, arg_span in extra:
+                inputs.append(value)
+                input_spans.append(arg_span)
+        for value, arg_span in zip(inputs, input_spans):
+            if value is POISON:
+                ok = False
+            elif not isinstance(value, Tensor):
+                self.report("E209", f"{kind} combines tensors; this is {_kind_of(value)} ({_show(value)})", arg_span)
+                ok = False
+        if op.min_inputs > len(inputs):
+            self.report("E306", f"{kind} needs at least {op.min_inputs} inputs, got {len(inputs)}", span,
+                        hint=f"e.g. {kind}(a, b) or a -> {kind}(b)")
+            ok = False
+        for name, value in list(values.items()):
+            if isinstance(value, Tensor):
+                self.report("E209", f"argument '{name}' of {kind} must be a compile-time value, not a tensor",
+                            spans[name])
+                del values[name]
+                ok = False
+        try:
+            spec = op.model_validate(values)
+        except ValidationError as error:
+            # Arguments that already failed are not reported missing.
+            self.argument_errors(error, kind, values, spans, span, skip=set(spans) - set(values))
+            return POISON
+        if not ok:
+            return POISON
+        node_name = scope.child(label, kind)
+        return self.make_node(node_name, spec, [v.node for v in inputs], span, spans, scope)
+
+    def argument_errors(self, error: ValidationError, kind: str, values: dict[str, Any], spans: dict[str, Span],
+                        span: Span, skip: set[str]) -> None:
+        reported: set[str | None] = set(skip)
+        for item in error.errors():
+            name = item["loc"][0] if item["loc"] else None
+            cause = (item.get("ctx") or {}).get("error")
+            if isinstance(cause, ArgumentError):
+                name = cause.argument
+                message = cause.message
+            else:
+                message = str(item["msg"]).removeprefix("Value error, ")
+            if name in reported:
+                continue  # one message per argument, not one per union member
+            reported.add(name)
+            if item["type"] == "missing":
+                self.report("E302", f"{kind} needs argument '{name}'", span)
+            elif name in values:
+                self.report("E303", f"invalid {name}={_show(values[name])} for {kind}: {message}", spans[name])
+            else:
+                self.report("E303", f"invalid arguments for {kind}: {message}", span)
+
+    def make_node(self, name: str, spec: OpSpec, inputs: list[str], span: Span, spans: dict[str, Span],
+                  scope: NameScope) -> Any:
+        existing = self.nodes.get(name)
+        if existing is not None:
+            return self.report("E203", f"node name '{name}' is already used", span,
+                               labels=[Label(existing.span, "first used here")],
+                               hint="labels must be unique within their scope")
+        self.add_node(Node.model_construct(
+            name=name, spec=spec, inputs=tuple(inputs), span=span, argument_spans=spans, block=scope.block,
+        ))
+        return Tensor(name)
+
+    def add_node(self, node: Node) -> None:
+        if len(self.nodes) >= self.limits.max_nodes:
+            self.report("E901", f"model has more than the limit of {self.limits.max_nodes} nodes", node.span)
+            raise _LimitExceeded()
+        self.nodes[node.name] = node
+
+    def block_call(self, entry: _BlockEntry, args: list[ast.Argument], value: Any, label: str | None,
+                   span: Span, name_span: Span, env: Env, scope: NameScope) -> Any:
+        definition = entry.definition
+        if any(name == definition.name for name, _ in self.call_stack):
+            return self.report(
+                "E204", f"block '{definition.name}' uses itself", name_span,
+                labels=[Label(definition.name_span, "block defined here")],
+                hint="blocks are expanded at compile time, so they cannot recurse; use 'repeat'",
+            )
+        if len(self.call_stack) >= self.limits.max_block_depth:
+            return self.report("E901", f"blocks nest deeper than the limit of {self.limits.max_block_depth}",
+                               name_span)
+        params = [p.name for p in definition.params]
+        values, spans, ok = self.bind_arguments(args, tuple(params), set(params), {}, f"block {definition.name}",
+                                                env, scope)
+        # Parameters that failed are bound to POISON so that the body is still
+        # checked: its own mistakes are reported even if this call is wrong.
+        body_env = Env()
+        for param in definition.params:
+            if param.name in body_env.vars:
+                self.report("E203", f"parameter '{param.name}' is declared twice", param.span,
+                            labels=[Label(body_env.vars[param.name].span, "first declared here")])
+                ok = False
+                continue
+            if param.name in values:
+                bound = values[param.name]
+            elif param.name in spans:
+                bound = POISON
+            elif param.default is not None:
+                bound = self.evaluate(param.default, body_env, None)
+            else:
+                self.report("E302", f"block {definition.name} needs argument '{param.name}'", span,
+                            labels=[Label(param.span, "parameter declared here")])
+                bound = POISON
+                ok = False
+            body_env.vars[param.name] = _Binding(bound, param.span, is_param=True)
+        if value is None:
+            body_env.vars["in"] = _Binding(_MissingInput(span, definition.name), definition.name_span, is_param=True)
+        else:
+            body_env.vars["in"] = _Binding(value, definition.name_span, is_param=True)
+
+        if label is not None or not scope.sequential:
+            path = scope.child(label, _snake(definition.name))
+        else:
+            path = scope.child(None, "")
+        self.instances[path] = BlockInstance.model_construct(
+            path=path, block=definition.name,
+            arguments={k: _show(v) for k, v in values.items() if not isinstance(v, Tensor)},
+            parent=scope.block, span=span,
+        )
+        inner = NameScope(path, block=path)
+        self.call_stack.append((definition.name, span))
+        try:
+            result = self.execute(definition.body, body_env, inner)
+        finally:
+            self.call_stack.pop()
+        if not ok:
+            return POISON
+        if not isinstance(result, _Return):
+            self.diagnostics.append(
+                Diagnostic.error("E208", f"block '{definition.name}' has no 'return'", definition.name_span,
+                                 hint="end the block with 'return <chain>'")
+            )
+            return POISON
+        self.warn_unused(body_env)
+        returned = result.value
+        if returned is not POISON and not isinstance(returned, Tensor):
+            return self.report("E209", f"block '{definition.name}' returns {_kind_of(returned)}, not a tensor", span)
+        return returned
+
+    # ---------------------------------------------------------------- expressions
+
+    def evaluate(self, expr: ast.Expr, env: Env, scope: NameScope | None, label: str | None = None) -> Any:
+        if isinstance(expr, ast.Literal):
+            return expr.value
+        if isinstance(expr, ast.Name):
+            return self.lookup(expr, env)
+        if isinstance(expr, ast.Call):
+            if scope is None:
+                if expr.func in BUILTINS:
+                    return self.builtin(expr, BUILTINS[expr.func], env, None)
+                return self.report("E209", "ops and blocks cannot be called here", expr.span)
+            return self.call_expr(expr, env, scope, label)
+        if isinstance(expr, ast.TupleExpr):
+            items = [self.evaluate(item, env, scope) for item in expr.items]
+            if any(item is POISON for item in items):
+                return POISON
+            return tuple(items)
+        if isinstance(expr, ast.Conditional):
+            test = self.evaluate(expr.test, env, scope)
+            if test is POISON:
+                return POISON
+            if not isinstance(test, bool):
+                return self.report("E210", f"a condition must be a bool, not {_kind_of(test)} ({_show(test)})",
+                                   expr.test.span)
+            return self.evaluate(expr.then if test else expr.orelse, env, scope)
+        if isinstance(expr, ast.Unary):
+            operand = self.evaluate(expr.operand, env, scope)
+            if operand is POISON:
+                return POISON
+            return self.unary(expr, operand)
+        assert isinstance(expr, ast.Binary)
+        left = self.evaluate(expr.left, env, scope)
+        if left is POISON:
+            return POISON
+        if expr.op in ("and", "or"):  # short-circuit, bools only
+            if not isinstance(left, bool):
+                return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(left)}", expr.left.span)
+            if (expr.op == "and") != left:
+                return left
+            right = self.evaluate(expr.right, env, scope)
+            if right is POISON:
+                return POISON
+            if not isinstance(right, bool):
+                return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(right)}", expr.right.span)
+            return right
+        right = self.evaluate(expr.right, env, scope)
+        if right is POISON:
+            return POISON
+        return self.binary(expr, left, right)
+
+    def lookup(self, expr: ast.Name, env: Env) -> Any:
+        binding = env.find(expr.id)
+        if binding is None:
+            if expr.id == "in":
+                return self.report("E207", "'in' is only defined inside a block", expr.span,
+                                   hint="a model starts its chains from an input")
+            if expr.id in CALLABLE or expr.id in self.blocks:
+                return self.report("E207", f"'{expr.id}' has no input here", expr.span,
+                                   hint=f"apply it to a value: 'x -> {expr.id}'")
+            return self.report("E202", f"unknown name '{expr.id}'", expr.span,
+                               hint=_did_you_mean(expr.id, env.names()))
+        binding.used = True
+        value = binding.value
+        if isinstance(value, _MissingInput):
+            return self.report("E207", f"block '{value.block}' uses 'in', but it was called without an input",
+                               expr.span, labels=[Label(value.call_span, "called without input here")],
+                               hint=f"pipe a value into it: 'x -> {value.block}(...)'")
+        return value
+
+    def unary(self, expr: ast.Unary, operand: Any) -> Any:
+        if expr.op == "not":
+            if not isinstance(operand, bool):
+                return self.report("E210", f"'not' needs a bool, not {_kind_of(operand)}", expr.operand.span)
+            return not operand
+        if isinstance(operand, bool) or not isinstance(operand, (int, float)):
+            return self.report("E210", f"unary '{expr.op}' needs a number, not {_kind_of(operand)}", expr.span)
+        return -operand if expr.op == "-" else operand
+
+    def binary(self, expr: ast.Binary, left: Any, right: Any) -> Any:
+        op = expr.op
+        if isinstance(left, Tensor) or isinstance(right, Tensor):
+            return self.report("E209", f"'{op}' works on compile-time values; tensors are combined with "
+                               "add, mul or concat", expr.span)
+        if op in ("==", "!="):
+            return (left == right) == (op == "==")
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+        if op in ("<", "<=", ">", ">="):
+            if not numbers:
+                return self.report("E210", f"cannot compare {_kind_of(left)} and {_kind_of(right)} with '{op}'",
+                                   expr.op_span)
+            return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
+        if op == "+" and isinstance(left, (str, tuple)) and type(left) is type(right):
+            return left + right
+        if not numbers:
+            return self.report("E210", f"cannot apply '{op}' to {_kind_of(left)} and {_kind_of(right)}",
+                               expr.op_span)
+        if op in ("/", "//", "%") and right == 0:
+            return self.report("E210", "division by zero", expr.right.span)
+        result = {
+            "+": lambda: left + right,
+            "-": lambda: left - right,
+            "*": lambda: left * right,
+            "/": lambda: left / right,
+            "//": lambda: left // right,
+            "%": lambda: left % right,
+        }[op]()
+        if isinstance(result, int) and abs(result) > 2**62:
+            return self.report("E901", "integer result is out of range", expr.span)
+        return result
+
+
+@dataclass
+class _Return:
+    value: Any

@@ -1,0 +1,144 @@
+"""What every op kind shares: the spec base class, argument types, families.
+
+An op kind is one Pydantic model: its fields are the op's arguments, named
+as PyTorch names them, validated strictly (``3.0`` is not a kernel size, and
+``"3"`` is not a number).  Class variables describe how it is called
+(positional argument order, how many inputs it takes) and how it is drawn.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, ClassVar, Union
+
+from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
+
+
+class Family(str, Enum):
+    """What an op does, for diagrams and summaries."""
+
+    INPUT = "input"
+    CONVOLUTION = "convolution"
+    POOLING = "pooling"
+    NORMALIZATION = "normalization"
+    ACTIVATION = "activation"
+    LINEAR = "linear"
+    MERGE = "merge"
+    RESHAPE = "reshape"
+    REGULARIZATION = "regularization"
+
+
+class ArgumentError(ValueError):
+    """A cross-argument check failed; ``argument`` says which argument to blame."""
+
+    def __init__(self, argument: str | None, message: str) -> None:
+        super().__init__(message)
+        self.argument = argument
+        self.message = message
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+def _int_tuple_validator(minimum: int, what: str, words: tuple[str, ...] = ()):
+    """An int >= minimum, or a tuple of them; optionally one of some strings."""
+
+    def validate(value: Any):
+        if isinstance(value, str) and value in words:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+            return value
+        if (
+            isinstance(value, tuple)
+            and value
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value)
+        ):
+            return value
+        choices = [what, "a tuple of them", *(_describe(w) for w in words)]
+        expected = ", ".join(choices[:-1]) + " or " + choices[-1]
+        raise ValueError(f"expected {expected}; got {_describe(value)}")
+
+    return validate
+
+
+_INT_OR_TUPLE_SCHEMA = Union[int, tuple[int, ...]]
+
+#: kernel_size, stride, dilation: a positive int or one per spatial dimension.
+Size = Annotated[
+    Union[int, tuple[int, ...]],
+    PlainValidator(_int_tuple_validator(1, "a positive integer"), json_schema_input_type=_INT_OR_TUPLE_SCHEMA),
+]
+#: padding of pooling and output_padding: a non-negative int or tuple.
+NonNegativeSize = Annotated[
+    Union[int, tuple[int, ...]],
+    PlainValidator(_int_tuple_validator(0, "a non-negative integer"), json_schema_input_type=_INT_OR_TUPLE_SCHEMA),
+]
+#: convolution padding: as above, or "same" / "valid" as PyTorch accepts.
+ConvPadding = Annotated[
+    Union[int, tuple[int, ...], str],
+    PlainValidator(
+        _int_tuple_validator(0, "a non-negative integer", ("same", "valid")),
+        json_schema_input_type=Union[int, tuple[int, ...], str],
+    ),
+]
+
+
+def expand(value: int | tuple[int, ...], n: int) -> tuple[int, ...]:
+    """An int or an n-tuple as an n-tuple (the per-dimension value)."""
+    return value if isinstance(value, tuple) else (value,) * n
+
+
+class OpSpec(BaseModel):
+    """Base of every op kind.  Subclasses declare ``op: Literal["name"]``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    #: Argument names in the order positional arguments bind to them.
+    positional: ClassVar[tuple[str, ...]] = ()
+    #: Other spellings accepted for an argument (``kernel`` for ``kernel_size``).
+    argument_aliases: ClassVar[dict[str, str]] = {}
+    #: Other names the op is called by in source (``swish`` for ``silu``).
+    op_aliases: ClassVar[tuple[str, ...]] = ()
+    family: ClassVar[Family]
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    #: Spatial dimensions for per-dimension tuples (conv2d: 2); None if not spatial.
+    spatial_dims: ClassVar[int | None] = None
+    #: Arguments whose tuple length must equal ``spatial_dims``.
+    per_dimension: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def kind(cls) -> str:
+        return cls.model_fields["op"].default
+
+    @classmethod
+    def is_merge(cls) -> bool:
+        return cls.max_inputs is None or cls.max_inputs > 1
+
+    def arguments(self) -> dict[str, Any]:
+        """The op's arguments without the ``op`` tag, for display."""
+        return {k: v for k, v in self.__dict__.items() if k != "op"}
+
+    def _check_per_dimension(self) -> None:
+        for name in self.per_dimension:
+            value = getattr(self, name)
+            if isinstance(value, tuple) and len(value) != self.spatial_dims:
+                raise ArgumentError(
+                    name,
+                    f"{self.kind()} takes {self.spatial_dims} value(s) per tuple; "
+                    f"{name} has {len(value)}",
+                )
+
+    @model_validator(mode="after")
+    def _cross_checks(self):
+        self._check_per_dimension()
+        self.check()
+        return self
+
+    def check(self) -> None:
+        """Cross-argument checks; raise :class:`ArgumentError`."""

@@ -1,0 +1,19 @@
+"""The model input: a tensor of a declared shape (batch excluded)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import PositiveInt
+
+from .base import Family, OpSpec
+
+
+class Input(OpSpec):
+    """Declared by ``input name: [C, H, W]``; not callable in a chain."""
+
+    family = Family.INPUT
+    op: Literal["input"] = "input"
+    min_inputs = 0
+    max_inputs = 0
+    shape: tuple[PositiveInt, ...]

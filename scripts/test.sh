@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs what the test suite needs and runs it.
+#   - Debian's graphviz (the `dot` program) when missing and we are root;
+#   - archdsl itself with its test extras;
+#   - then pytest over tests/.
+set -eu
+cd "$(dirname "$0")/.."
+
+if ! command -v dot >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+    else
+        echo "note: graphviz's 'dot' is not installed; tests that render through it will fail" >&2
+    fi
+fi
+
+python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+exec python3 -m pytest "$@"

@@ -10,10 +10,11 @@
 (True, ['image', 'conv1', 'relu_1'])
 """
 
+from .analysis import Analysis, analyze
 from .diagnostics import Diagnostic, Severity
 from .elaborate import Limits, Program, load, loads
 from .graph import BlockInstance, Model, Node
 
 __version__ = "0.1.0"
 
-__all__ = ["BlockInstance", "Diagnostic", "Limits", "Model", "Node", "Program", "Severity", "load", "loads"]
+__all__ = ["Analysis", "analyze", "BlockInstance", "Diagnostic", "Limits", "Model", "Node", "Program", "Severity", "load", "loads"]

@@ -4,11 +4,30 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .base import Family, OpSpec
+from .base import Conventions, Family, OpSpec, Shape, ShapeError, numel, show_shape
 
 
 class _Activation(OpSpec):
+    """Elementwise: 1 FLOP per element by convention (docs/analysis.md)."""
+
     family = Family.ACTIVATION
+    flops_per_element = 1
+
+
+def normalize_dim(op: OpSpec, dim: int, shape: Shape, argument: str = "dim") -> int:
+    """A PyTorch dim (batch is 0, negatives count from the end) as an index
+    into ``shape`` (which has no batch dimension)."""
+    rank = len(shape) + 1
+    index = dim + rank if dim < 0 else dim
+    if not 1 <= index < rank:
+        raise ShapeError(
+            "E408",
+            f"{op.kind()}: {argument}={dim} is out of range for input {show_shape(shape)} "
+            f"(dims 1..{rank - 1}; 0 is the batch)",
+            argument=argument,
+            inputs=(0,),
+        )
+    return index - 1
 
 
 class ReLU(_Activation):
@@ -75,3 +94,11 @@ class Softmax(_Activation):
     op: Literal["softmax"] = "softmax"
     positional = ("dim",)
     dim: int = 1
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        normalize_dim(self, self.dim, inputs[0])
+        return inputs[0]
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """exp, sum and divide: 3 per element."""
+        return 3 * numel(output)

@@ -8,6 +8,8 @@ as PyTorch names them, validated strictly (``3.0`` is not a kernel size, and
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, ClassVar, Union
 
@@ -88,6 +90,71 @@ ConvPadding = Annotated[
 ]
 
 
+#: A tensor shape without the batch dimension: (C,), (C, L), (C, H, W), (C, D, H, W).
+Shape = tuple[int, ...]
+
+SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def show_shape(shape: Shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def show_sizes(sizes) -> str:
+    """Per-dimension sizes as people write them: 3x3."""
+    return "x".join(str(s) for s in sizes)
+
+
+def numel(shape: Shape) -> int:
+    return math.prod(shape)
+
+
+class ShapeError(Exception):
+    """An op cannot take the shapes it is given.
+
+    ``argument`` names the argument to point at; ``inputs`` lists the input
+    positions whose shapes are to blame (labelled at their producers).
+    """
+
+    def __init__(self, code: str, message: str, *, argument: str | None = None, hint: str | None = None,
+                 inputs: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.argument = argument
+        self.hint = hint
+        self.inputs = inputs
+
+
+@dataclass(frozen=True)
+class Window:
+    """How an op's output position maps onto its input, per spatial dimension:
+    what the receptive-field pass needs.  ``kernel`` is the dilated extent;
+    ``padding`` the padding before the first element.  ``upsample`` > 1 means
+    the output is finer than the input (transposed conv, upsample)."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    upsample: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """The counting choices that tools disagree on, named and printed.
+
+    ``batchnorm``: "counted" (2 FLOPs per element: scale and shift) or
+    "folded" (0: assumed folded into the preceding convolution at inference).
+    ``bias``: whether bias additions are part of FLOPs (MACs never include them).
+    """
+
+    batchnorm: str = "counted"
+    bias: bool = True
+
+    def describe(self) -> str:
+        return f"FLOPs = 2·MACs{' + bias' if self.bias else ''} + elementwise work; batchnorm {self.batchnorm}"
+
+
 def expand(value: int | tuple[int, ...], n: int) -> tuple[int, ...]:
     """An int or an n-tuple as an n-tuple (the per-dimension value)."""
     return value if isinstance(value, tuple) else (value,) * n
@@ -142,3 +209,56 @@ class OpSpec(BaseModel):
 
     def check(self) -> None:
         """Cross-argument checks; raise :class:`ArgumentError`."""
+
+    # ------------------------------------------------------------------ facts
+    # Everything below describes the op applied to inputs of known shapes.
+    # The defaults fit an elementwise op without weights.
+
+    #: Input ranks (batch excluded) the op accepts; None: any rank.
+    input_ranks: ClassVar[tuple[int, ...] | None] = None
+    #: FLOPs per output element of an elementwise op.
+    flops_per_element: ClassVar[int] = 0
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        """The output shape; raises :class:`ShapeError`."""
+        if self.input_ranks is not None:
+            for index, shape in enumerate(inputs):
+                if len(shape) not in self.input_ranks:
+                    expected = " or ".join(f"{r}-d" for r in self.input_ranks)
+                    raise ShapeError(
+                        "E407",
+                        f"{self.kind()} expects a {expected} input ({self.rank_words()}), got {show_shape(shape)}",
+                        inputs=(index,),
+                        hint=self.rank_hint(shape),
+                    )
+        return self.infer(inputs)
+
+    def rank_words(self) -> str:
+        return {1: "[C]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}.get(
+            (self.input_ranks or (0,))[-1], "batch excluded")
+
+    def rank_hint(self, shape: Shape) -> str | None:
+        return None
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        return inputs[0]
+
+    def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        """Trainable tensors by PyTorch's name and layout ("weight", "bias")."""
+        return {}
+
+    def buffer_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        """Non-trainable state (batchnorm running statistics)."""
+        return {}
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        """Multiply-accumulates of one sample (conv, linear only)."""
+        return 0
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """Floating-point operations of one sample (see docs/analysis.md)."""
+        return self.flops_per_element * numel(output)
+
+    def window(self, inputs: list[Shape], output: Shape) -> Window | None:
+        """Sliding-window geometry, or None for a pointwise op."""
+        return None

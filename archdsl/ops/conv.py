@@ -6,7 +6,64 @@ from typing import Literal
 
 from pydantic import PositiveInt
 
-from .base import ArgumentError, ConvPadding, Family, NonNegativeSize, OpSpec, Size, expand
+from .arith import conv_output_size, effective_kernel, transposed_output_size
+from .base import (
+    SPATIAL_NAMES,
+    ArgumentError,
+    Conventions,
+    ConvPadding,
+    Family,
+    NonNegativeSize,
+    OpSpec,
+    Shape,
+    ShapeError,
+    Size,
+    Window,
+    expand,
+    numel,
+    show_shape,
+    show_sizes,
+)
+
+
+def check_channels(op: OpSpec, channels: int, declared: int | None, argument: str, groups: int = 1) -> None:
+    """The checks every channel-mixing op makes on its input channels."""
+    if declared is not None and declared != channels:
+        raise ShapeError(
+            "E402",
+            f"{op.kind()} declares {argument}={declared}, but its input has {channels} channels",
+            argument=argument,
+            inputs=(0,),
+            hint=f"set {argument}={channels} or fix the layer that feeds it",
+        )
+    if channels % groups:
+        raise ShapeError(
+            "E403",
+            f"groups={groups} does not divide the {channels} input channels of {op.kind()}",
+            argument="groups",
+            inputs=(0,),
+        )
+
+
+def collapse_error(op: OpSpec, kernel, padded, argument: str = "kernel_size") -> ShapeError:
+    return ShapeError(
+        "E401",
+        f"{op.kind()}: kernel {show_sizes(kernel)} is larger than the padded input {show_sizes(padded)}",
+        argument=argument,
+        inputs=(0,),
+        hint="use a smaller kernel, more padding, or a larger input",
+    )
+
+
+def spatial_hint(op: OpSpec, shape: Shape) -> str | None:
+    """Suggests the op of the right dimensionality for a wrong-rank input."""
+    rank = len(shape) - 1
+    family = op.kind().rstrip("123d")
+    if rank in SPATIAL_NAMES and family + f"{rank}d" != op.kind():
+        return f"a {show_shape(shape)} input needs {family}{rank}d"
+    if rank == 0:
+        return "the input is a flat vector; use linear, or do not flatten before this layer"
+    return None
 
 
 class _Conv(OpSpec):
@@ -38,6 +95,64 @@ class _Conv(OpSpec):
             raise ArgumentError("groups", f"groups={self.groups} does not divide in_channels={self.in_channels}")
         if self.padding == "same" and any(s != 1 for s in expand(self.stride, self.spatial_dims)):
             raise ArgumentError("padding", 'padding="same" needs stride 1 (PyTorch rejects strided "same")')
+
+
+    @property
+    def input_ranks(self) -> tuple[int, ...]:  # type: ignore[override]
+        return (self.spatial_dims + 1,)
+
+    def rank_hint(self, shape: Shape) -> str | None:
+        return spatial_hint(self, shape)
+
+    def _geometry(self):
+        n = self.spatial_dims
+        kernel = expand(self.kernel_size, n)
+        dilation = expand(self.dilation, n)
+        stride = expand(self.stride, n)
+        if self.padding == "same":
+            padding = tuple((d * (k - 1)) // 2 for k, d in zip(kernel, dilation))
+        elif self.padding == "valid":
+            padding = (0,) * n
+        else:
+            padding = expand(self.padding, n)
+        return kernel, stride, padding, dilation
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        channels, *spatial = inputs[0]
+        check_channels(self, channels, self.in_channels, "in_channels", self.groups)
+        if self.padding == "same":
+            return (self.out_channels, *spatial)
+        kernel, stride, padding, dilation = self._geometry()
+        sizes = tuple(
+            conv_output_size(i, kernel=k, stride=s, padding=p, dilation=d)
+            for i, k, s, p, d in zip(spatial, kernel, stride, padding, dilation)
+        )
+        if min(sizes) <= 0:
+            raise collapse_error(
+                self,
+                [effective_kernel(k, d) for k, d in zip(kernel, dilation)],
+                [i + 2 * p for i, p in zip(spatial, padding)],
+            )
+        return (self.out_channels, *sizes)
+
+    def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        kernel = expand(self.kernel_size, self.spatial_dims)
+        shapes = {"weight": (self.out_channels, inputs[0][0] // self.groups, *kernel)}
+        if self.bias:
+            shapes["bias"] = (self.out_channels,)
+        return shapes
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        """Every output element: ``C_in/groups · prod(K)`` multiply-adds."""
+        kernel = expand(self.kernel_size, self.spatial_dims)
+        return numel(output) * (inputs[0][0] // self.groups) * numel(kernel)
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        return 2 * self.macs(inputs, output) + (numel(output) if self.bias and conventions.bias else 0)
+
+    def window(self, inputs: list[Shape], output: Shape) -> Window:
+        kernel, stride, padding, dilation = self._geometry()
+        return Window(tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation)), stride, padding)
 
 
 class Conv1d(_Conv):
@@ -85,6 +200,64 @@ class _ConvTranspose(OpSpec):
                     "output_padding",
                     f"output_padding={op} must be smaller than stride={s} or dilation={d} (as in PyTorch)",
                 )
+
+
+    @property
+    def input_ranks(self) -> tuple[int, ...]:  # type: ignore[override]
+        return (self.spatial_dims + 1,)
+
+    def rank_hint(self, shape: Shape) -> str | None:
+        return spatial_hint(self, shape)
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        channels, *spatial = inputs[0]
+        check_channels(self, channels, self.in_channels, "in_channels", self.groups)
+        n = self.spatial_dims
+        sizes = tuple(
+            transposed_output_size(i, kernel=k, stride=s, padding=p, dilation=d, output_padding=op)
+            for i, k, s, p, d, op in zip(
+                spatial, expand(self.kernel_size, n), expand(self.stride, n), expand(self.padding, n),
+                expand(self.dilation, n), expand(self.output_padding, n),
+            )
+        )
+        if min(sizes) <= 0:
+            raise ShapeError(
+                "E401",
+                f"{self.kind()}: padding {show_sizes(expand(self.padding, n))} crops the whole "
+                f"{show_sizes(spatial)} output away",
+                argument="padding",
+                inputs=(0,),
+            )
+        return (self.out_channels, *sizes)
+
+    def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        """Weight is ``[C_in, C_out/groups, *K]``: transposed, as in PyTorch."""
+        kernel = expand(self.kernel_size, self.spatial_dims)
+        shapes = {"weight": (inputs[0][0], self.out_channels // self.groups, *kernel)}
+        if self.bias:
+            shapes["bias"] = (self.out_channels,)
+        return shapes
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        """Every *input* element is scattered through ``C_out/groups · prod(K)``
+        weights (fvcore's and PyTorch's profiler's convention)."""
+        kernel = expand(self.kernel_size, self.spatial_dims)
+        return numel(inputs[0]) * (self.out_channels // self.groups) * numel(kernel)
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        return 2 * self.macs(inputs, output) + (numel(output) if self.bias and conventions.bias else 0)
+
+    def window(self, inputs: list[Shape], output: Shape) -> Window:
+        n = self.spatial_dims
+        kernel = tuple(effective_kernel(k, d) for k, d in zip(expand(self.kernel_size, n), expand(self.dilation, n)))
+        stride = expand(self.stride, n)
+        # An output position sees ceil(K_eff / S) input positions.
+        return Window(
+            tuple(-(-k // s) for k, s in zip(kernel, stride)),
+            (1,) * n,
+            tuple((k - 1 - p) // s for k, p, s in zip(kernel, expand(self.padding, n), stride)),
+            upsample=tuple(float(s) for s in stride),
+        )
 
 
 class ConvTranspose1d(_ConvTranspose):

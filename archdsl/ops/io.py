@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import PositiveInt
 
-from .base import Family, OpSpec
+from .base import Family, OpSpec, Shape
 
 
 class Input(OpSpec):
@@ -17,3 +17,6 @@ class Input(OpSpec):
     min_inputs = 0
     max_inputs = 0
     shape: tuple[PositiveInt, ...]
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        return self.shape

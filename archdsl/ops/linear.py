@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import PositiveInt
 
-from .base import Family, OpSpec
+from .base import Conventions, Family, OpSpec, Shape, ShapeError, numel, show_shape
+from .conv import check_channels
 
 
 class Linear(OpSpec):
@@ -19,3 +20,27 @@ class Linear(OpSpec):
     bias: bool = True
     #: Optional: checked against the incoming features when given.
     in_features: PositiveInt | None = None
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        shape = inputs[0]
+        if len(shape) != 1:
+            raise ShapeError(
+                "E406",
+                f"linear takes a flat vector of features, but its input is a {show_shape(shape)} feature map",
+                inputs=(0,),
+                hint="insert 'flatten' (or a global pooling then 'flatten') before it",
+            )
+        check_channels(self, shape[0], self.in_features, "in_features")
+        return (self.out_features,)
+
+    def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        shapes = {"weight": (self.out_features, inputs[0][0])}
+        if self.bias:
+            shapes["bias"] = (self.out_features,)
+        return shapes
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        return inputs[0][0] * self.out_features
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        return 2 * self.macs(inputs, output) + (self.out_features if self.bias and conventions.bias else 0)

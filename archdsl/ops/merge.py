@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .base import Family, OpSpec
+from .activation import normalize_dim
+from .base import Conventions, Family, OpSpec, Shape, ShapeError, numel, show_shape
 
 
 class _Merge(OpSpec):
@@ -12,11 +13,31 @@ class _Merge(OpSpec):
     min_inputs = 2
     max_inputs = None
 
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """One operation per output element per input after the first."""
+        return (len(inputs) - 1) * numel(output)
+
+
+def _shapes(inputs: list[Shape]) -> str:
+    return ", ".join(show_shape(s) for s in inputs)
+
 
 class Add(_Merge):
     """Elementwise sum of tensors of one shape (residual connections)."""
 
     op: Literal["add"] = "add"
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        for index, shape in enumerate(inputs[1:], start=1):
+            if shape != inputs[0]:
+                raise ShapeError(
+                    "E404",
+                    f"add needs inputs of one shape, got {_shapes(inputs)}",
+                    inputs=(0, index),
+                    hint="a skip connection usually needs a projection (1x1 conv with the same stride) "
+                    "to match channels and size",
+                )
+        return inputs[0]
 
 
 class Mul(_Merge):
@@ -25,6 +46,22 @@ class Mul(_Merge):
 
     op: Literal["mul"] = "mul"
 
+    def infer(self, inputs: list[Shape]) -> Shape:
+        rank = max(len(s) for s in inputs)
+        result = []
+        for axis in range(rank):
+            sizes = {s[axis - rank + len(s)] for s in inputs if axis - rank + len(s) >= 0}
+            sizes.discard(1)
+            if len(sizes) > 1:
+                raise ShapeError(
+                    "E404",
+                    f"mul cannot broadcast {_shapes(inputs)}: sizes {sorted(sizes)} meet in one dimension",
+                    inputs=tuple(range(len(inputs))),
+                    hint="shapes broadcast when each dimension is equal or 1, aligned from the right",
+                )
+            result.append(sizes.pop() if sizes else 1)
+        return tuple(result)
+
 
 class Concat(_Merge):
     """Concatenation along ``dim`` (batch is dim 0, so 1 is channels); the
@@ -32,3 +69,19 @@ class Concat(_Merge):
 
     op: Literal["concat"] = "concat"
     dim: int = 1
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        first = inputs[0]
+        axis = normalize_dim(self, self.dim, first)
+        for index, shape in enumerate(inputs[1:], start=1):
+            if len(shape) != len(first) or any(a != b for i, (a, b) in enumerate(zip(first, shape)) if i != axis):
+                raise ShapeError(
+                    "E405",
+                    f"concat along dim {self.dim} needs the other dimensions to agree, got {_shapes(inputs)}",
+                    inputs=(0, index),
+                    hint="crop, pad or resize one branch so the spatial sizes match",
+                )
+        return tuple(sum(s[axis] for s in inputs) if i == axis else d for i, d in enumerate(first))
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        return 0

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from .base import Family, OpSpec, Size
+from .base import Conventions, Family, OpSpec, Shape, ShapeError, Size, expand, numel, show_shape
+from .conv import check_channels
 
 
 class _BatchNorm(OpSpec):
@@ -20,6 +21,33 @@ class _BatchNorm(OpSpec):
     momentum: float = Field(0.1, ge=0.0, le=1.0)
     affine: bool = True
     track_running_stats: bool = True
+
+    @property
+    def input_ranks(self) -> tuple[int, ...]:  # type: ignore[override]
+        # BatchNorm1d takes [C] (after linear) or [C, L], as in PyTorch.
+        return (1, 2) if self.spatial_dims == 1 else (self.spatial_dims + 1,)
+
+    def rank_hint(self, shape: Shape) -> str | None:
+        rank = len(shape) - 1
+        return f"a {show_shape(shape)} input needs batchnorm{max(rank, 1)}d" if 0 <= rank <= 3 else None
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        check_channels(self, inputs[0][0], self.num_features, "num_features")
+        return inputs[0]
+
+    def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        channels = inputs[0][0]
+        return {"weight": (channels,), "bias": (channels,)} if self.affine else {}
+
+    def buffer_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        channels = inputs[0][0]
+        if not self.track_running_stats:
+            return {}
+        return {"running_mean": (channels,), "running_var": (channels,), "num_batches_tracked": ()}
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """Inference: a scale and a shift per element, or none when folded."""
+        return 0 if conventions.batchnorm == "folded" else 2 * numel(output)
 
 
 class BatchNorm1d(_BatchNorm):
@@ -49,6 +77,34 @@ class LayerNorm(OpSpec):
     elementwise_affine: bool = True
     bias: bool = True
 
+    def _normalized(self, shape: Shape) -> Shape:
+        if self.normalized_shape is None:
+            return shape
+        return expand(self.normalized_shape, 1)
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        shape = inputs[0]
+        normalized = self._normalized(shape)
+        if len(normalized) > len(shape) or shape[len(shape) - len(normalized):] != normalized:
+            raise ShapeError(
+                "E402",
+                f"layernorm normalizes over {show_shape(normalized)}, which is not the end of its input "
+                f"shape {show_shape(shape)}",
+                argument="normalized_shape",
+                inputs=(0,),
+            )
+        return shape
+
+    def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        if not self.elementwise_affine:
+            return {}
+        normalized = self._normalized(inputs[0])
+        return {"weight": normalized, "bias": normalized} if self.bias else {"weight": normalized}
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """5 per element (mean, variance, normalise), 2 more with the affine."""
+        return (7 if self.elementwise_affine else 5) * numel(output)
+
 
 class LocalResponseNorm(OpSpec):
     """``b_c = a_c / (k + alpha/n · sum_{c' near c} a_c'^2)^beta`` over ``size``
@@ -61,3 +117,8 @@ class LocalResponseNorm(OpSpec):
     alpha: float = 1e-4
     beta: float = 0.75
     k: float = 1.0
+    input_ranks = (2, 3, 4)
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """Per element: ``size`` squares and adds, then scale, power, divide."""
+        return (2 * self.size + 3) * numel(output)

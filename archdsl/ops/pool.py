@@ -4,10 +4,35 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .base import ArgumentError, Family, NonNegativeSize, OpSpec, Size, expand
+from .arith import adaptive_window, effective_kernel, pool_output_size
+from .base import (
+    ArgumentError,
+    Conventions,
+    Family,
+    NonNegativeSize,
+    OpSpec,
+    Shape,
+    ShapeError,
+    Size,
+    Window,
+    expand,
+    numel,
+)
+from .conv import collapse_error, spatial_hint
 
 
-class _Pool(OpSpec):
+class _Spatial(OpSpec):
+    """An op over ``[C, *spatial]`` with ``spatial_dims`` spatial dimensions."""
+
+    @property
+    def input_ranks(self) -> tuple[int, ...]:  # type: ignore[override]
+        return (self.spatial_dims + 1,)
+
+    def rank_hint(self, shape: Shape) -> str | None:
+        return spatial_hint(self, shape)
+
+
+class _Pool(_Spatial):
     """``O = floor_or_ceil((I + 2P - D(K-1) - 1) / S) + 1``; stride defaults to
     the kernel size; with ceil_mode a last window must start inside the input
     or its left padding (PyTorch's rule)."""
@@ -36,6 +61,35 @@ class _Pool(OpSpec):
                 raise ArgumentError(
                     "padding", f"padding={p} is more than half the kernel size {k} (PyTorch rejects it)"
                 )
+
+
+    def _geometry(self):
+        n = self.spatial_dims
+        return (expand(self.kernel_size, n), expand(self.effective_stride, n), expand(self.padding, n),
+                self._dilation())
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        channels, *spatial = inputs[0]
+        kernel, stride, padding, dilation = self._geometry()
+        sizes = tuple(
+            pool_output_size(i, kernel=k, stride=s, padding=p, dilation=d, ceil_mode=self.ceil_mode)
+            for i, k, s, p, d in zip(spatial, kernel, stride, padding, dilation)
+        )
+        if min(sizes) <= 0:
+            raise collapse_error(
+                self,
+                [effective_kernel(k, d) for k, d in zip(kernel, dilation)],
+                [i + 2 * p for i, p in zip(spatial, padding)],
+            )
+        return (channels, *sizes)
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """``prod(K)`` per output element (comparisons, or adds and a divide)."""
+        return numel(output) * numel(expand(self.kernel_size, self.spatial_dims))
+
+    def window(self, inputs: list[Shape], output: Shape) -> Window:
+        kernel, stride, padding, dilation = self._geometry()
+        return Window(tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation)), stride, padding)
 
 
 class _MaxPool(_Pool):
@@ -80,7 +134,7 @@ class AvgPool3d(_AvgPool):
     spatial_dims = 3
 
 
-class _AdaptiveAvgPool(OpSpec):
+class _AdaptiveAvgPool(_Spatial):
     """Output size is ``output_size``; windows as torch's adaptive pooling:
     ``start = floor(i·I/O)``, ``end = ceil((i+1)·I/O)``."""
 
@@ -88,6 +142,19 @@ class _AdaptiveAvgPool(OpSpec):
     positional = ("output_size",)
     per_dimension = ("output_size",)
     output_size: Size
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        return (inputs[0][0], *expand(self.output_size, self.spatial_dims))
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """One add per input element, one divide per output element."""
+        return numel(inputs[0]) + numel(output)
+
+    def window(self, inputs: list[Shape], output: Shape) -> Window:
+        """Exact when the input size is a multiple of the output size; else the
+        largest window with the floor step (an upper bound on the field)."""
+        pairs = [adaptive_window(i, o) for i, o in zip(inputs[0][1:], output[1:])]
+        return Window(tuple(k for k, _ in pairs), tuple(s for _, s in pairs), (0,) * len(pairs))
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPool):
@@ -111,3 +178,15 @@ class GlobalAvgPool(OpSpec):
 
     family = Family.POOLING
     op: Literal["global_avgpool"] = "global_avgpool"
+    input_ranks = (2, 3, 4)
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        channels, *spatial = inputs[0]
+        return (channels, *(1 for _ in spatial))
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        return numel(inputs[0]) + numel(output)
+
+    def window(self, inputs: list[Shape], output: Shape) -> Window:
+        spatial = inputs[0][1:]
+        return Window(tuple(spatial), (1,) * len(spatial), (0,) * len(spatial))

@@ -6,7 +6,23 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from .base import ArgumentError, Family, OpSpec, Size
+import math
+
+from .activation import normalize_dim
+from .base import (
+    ArgumentError,
+    Conventions,
+    Family,
+    OpSpec,
+    Shape,
+    ShapeError,
+    Size,
+    Window,
+    expand,
+    numel,
+    show_shape,
+    show_sizes,
+)
 
 
 class Flatten(OpSpec):
@@ -17,6 +33,15 @@ class Flatten(OpSpec):
     positional = ("start_dim", "end_dim")
     start_dim: int = 1
     end_dim: int = -1
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        shape = inputs[0]
+        start = normalize_dim(self, self.start_dim, shape, "start_dim")
+        end = normalize_dim(self, self.end_dim, shape, "end_dim")
+        if start > end:
+            raise ShapeError("E408", f"flatten: start_dim={self.start_dim} comes after end_dim={self.end_dim}",
+                             argument="start_dim", inputs=(0,))
+        return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
 
 
 class Identity(OpSpec):
@@ -41,6 +66,34 @@ class Pad(OpSpec):
         if isinstance(self.padding, tuple) and len(self.padding) % 2:
             raise ArgumentError("padding", "padding takes (before, after) pairs: an even number of values")
 
+    def pairs(self, shape: Shape) -> list[tuple[int, int]]:
+        """(before, after) per dimension of ``shape``, first dimension first."""
+        rank = len(shape)
+        if isinstance(self.padding, int):
+            return [(0, 0)] + [(self.padding, self.padding)] * (rank - 1)
+        flat = list(self.padding)
+        given = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]  # last dim first
+        if len(given) > rank:
+            raise ShapeError("E408", f"pad gives {len(given)} (before, after) pairs for a {rank}-d input "
+                             f"{show_shape(shape)}", argument="padding", inputs=(0,))
+        return [(0, 0)] * (rank - len(given)) + given[::-1]
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        shape = inputs[0]
+        pairs = self.pairs(shape)
+        sizes = tuple(d + a + b for d, (a, b) in zip(shape, pairs))
+        if min(sizes) <= 0:
+            raise ShapeError("E401", f"pad: negative padding removes all of {show_shape(shape)}",
+                             argument="padding", inputs=(0,))
+        if self.mode == "reflect" and any(max(a, b) >= d for d, (a, b) in zip(shape, pairs)):
+            raise ShapeError("E401", f"pad: reflect padding must be smaller than the input size {show_shape(shape)}",
+                             argument="padding", inputs=(0,))
+        return sizes
+
+    def window(self, inputs: list[Shape], output: Shape) -> Window:
+        pairs = self.pairs(inputs[0])[1:]
+        return Window((1,) * len(pairs), (1,) * len(pairs), tuple(a for a, _ in pairs))
+
 
 class Upsample(OpSpec):
     """Resize spatial dims to ``size`` or by ``scale_factor`` (``floor(I·s)``)."""
@@ -59,6 +112,44 @@ class Upsample(OpSpec):
         if self.align_corners is not None and self.mode == "nearest":
             raise ArgumentError("align_corners", 'align_corners only applies to interpolating modes, not "nearest"')
 
+    #: Spatial rank each interpolating mode works on (PyTorch's rule).
+    _MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+    input_ranks = (2, 3, 4)
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        channels, *spatial = inputs[0]
+        n = len(spatial)
+        wanted = self._MODE_RANK.get(self.mode)
+        if wanted is not None and wanted != n:
+            raise ShapeError("E407", f'upsample mode "{self.mode}" works on {wanted} spatial dims; the input '
+                             f"{show_shape(inputs[0])} has {n}", argument="mode", inputs=(0,))
+        for argument in ("size", "scale_factor"):
+            value = getattr(self, argument)
+            if isinstance(value, tuple) and len(value) != n:
+                raise ShapeError("E408", f"upsample {argument} has {len(value)} values for {n} spatial dims",
+                                 argument=argument, inputs=(0,))
+        if self.size is not None:
+            sizes = expand(self.size, n)
+        else:
+            scales = self.scale_factor if isinstance(self.scale_factor, tuple) else (self.scale_factor,) * n
+            sizes = tuple(math.floor(i * s) for i, s in zip(spatial, scales))
+            if min(sizes) <= 0:
+                raise ShapeError("E401", f"upsample by {self.scale_factor} shrinks {show_sizes(spatial)} to nothing",
+                                 argument="scale_factor", inputs=(0,))
+        return (channels, *sizes)
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """nearest: 0; (bi/tri)linear: 2·2^d - 1 per output element; bicubic: 2·4^d - 1."""
+        n = len(output) - 1
+        per = {"nearest": 0, "bicubic": 2 * 4**n - 1}.get(self.mode, 2 * 2**n - 1)
+        return per * numel(output)
+
+    def window(self, inputs: list[Shape], output: Shape) -> Window:
+        n = len(output) - 1
+        scales = tuple(o / i for o, i in zip(output[1:], inputs[0][1:]))
+        kernel = 1 if self.mode == "nearest" else (4 if self.mode == "bicubic" else 2)
+        return Window((kernel,) * n, (1,) * n, (0,) * n, upsample=scales)
+
 
 class ChannelShuffle(OpSpec):
     """ShuffleNet's channel shuffle: ``[g, C/g] -> [C/g, g]`` over channels."""
@@ -67,6 +158,14 @@ class ChannelShuffle(OpSpec):
     op: Literal["channel_shuffle"] = "channel_shuffle"
     positional = ("groups",)
     groups: PositiveInt
+    input_ranks = (2, 3, 4)
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        channels = inputs[0][0]
+        if channels % self.groups:
+            raise ShapeError("E403", f"channel_shuffle: groups={self.groups} does not divide {channels} channels",
+                             argument="groups", inputs=(0,))
+        return inputs[0]
 
 
 class Dropout(OpSpec):

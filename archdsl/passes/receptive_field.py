@@ -1,0 +1,90 @@
+"""Receptive field of every node with respect to each model input.
+
+Per spatial dimension: ``size`` (input pixels that can affect one output
+position), ``jump`` (input pixels between neighbouring output positions,
+the effective stride) and ``start`` (input coordinate of the centre of the
+first output position's field; pixel centres are 0, 1, 2...).  A window op
+with dilated kernel K, stride S and leading padding P gives
+
+    jump' = jump·S,  size' = size + (K-1)·jump,  start' = start + ((K-1)/2 - P)·jump
+
+(Araujo, Norris, Sim, "Computing Receptive Fields of Convolutional Neural
+Networks", Distill 2019).  Where branches merge, each input's field is the
+largest over the paths.  Flattening, global pooling and broadcasting make a
+field global (the whole input).  Upsampling divides the jump.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ..graph import Model
+from ..ops import Input
+from ..ops.base import Shape
+
+
+@dataclass(frozen=True)
+class Field:
+    size: tuple[Fraction, ...]
+    jump: tuple[Fraction, ...]
+    start: tuple[Fraction, ...]
+
+    def merge(self, other: "Field") -> "Field":
+        """The larger field per dimension (max over paths)."""
+        pick = [a >= b for a, b in zip(self.size, other.size)]
+        return Field(
+            tuple(a if p else b for a, b, p in zip(self.size, other.size, pick)),
+            tuple(a if p else b for a, b, p in zip(self.jump, other.jump, pick)),
+            tuple(a if p else b for a, b, p in zip(self.start, other.start, pick)),
+        )
+
+    def global_over(self, extent: tuple[int, ...]) -> "Field":
+        """The field after a window covering the whole ``extent``."""
+        return Field(
+            tuple(r + (e - 1) * j for r, j, e in zip(self.size, self.jump, extent)),
+            tuple(j * e for j, e in zip(self.jump, extent)),
+            tuple(s + Fraction(e - 1, 2) * j for s, j, e in zip(self.start, self.jump, extent)),
+        )
+
+
+def receptive_fields(model: Model, shapes: dict[str, Shape | None]) -> dict[str, dict[str, Field]]:
+    """node -> input name -> Field, for nodes with known shapes."""
+    fields: dict[str, dict[str, Field]] = {}
+    for node in model.nodes.values():
+        shape = shapes.get(node.name)
+        if isinstance(node.spec, Input):
+            n = len(shape) - 1 if shape else 0
+            one = (Fraction(1),) * n
+            fields[node.name] = {node.name: Field(one, one, (Fraction(0),) * n)}
+            continue
+        inputs = [shapes.get(name) for name in node.inputs]
+        if shape is None or any(s is None for s in inputs):
+            continue
+        window = node.spec.window(inputs, shape)
+        result: dict[str, Field] = {}
+        for source, in_shape in zip(node.inputs, inputs):
+            for origin, field in fields.get(source, {}).items():
+                out = _through(field, window, in_shape, shape)
+                result[origin] = out if origin not in result else result[origin].merge(out)
+        fields[node.name] = result
+    return fields
+
+
+def _through(field: Field, window, in_shape: Shape, out_shape: Shape) -> Field:
+    in_spatial = tuple(in_shape[1:])
+    if len(field.size) != len(in_spatial):
+        return field  # rank already reduced (after flatten): the field is global and stays so
+    if window is None:
+        if len(out_shape) < len(in_shape):
+            return field.global_over(in_spatial)  # flatten
+        return field
+    if len(window.kernel) != len(in_spatial):
+        return field.global_over(in_spatial)
+    size, jump, start = [], [], []
+    for r, j, s, k, stride, pad, up in zip(field.size, field.jump, field.start, window.kernel, window.stride,
+                                         window.padding, window.upsample or (1,) * len(window.kernel)):
+        size.append(r + (k - 1) * j)
+        start.append(s + (Fraction(k - 1, 2) - pad) * j)
+        jump.append(j * stride / Fraction(up).limit_denominator(1 << 20))
+    return Field(tuple(size), tuple(jump), tuple(start))

@@ -1,0 +1,49 @@
+"""Shape inference: every node's output shape, or a diagnostic at the op.
+
+A node whose input is unknown (because an earlier node failed) is unknown
+too and is not reported again, so each mistake is reported once and
+independent mistakes are all reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..diagnostics import Diagnostic, Label
+from ..graph import Model, Node
+from ..ops import Input
+from ..ops.base import Shape, ShapeError, show_shape
+
+
+def infer_shapes(model: Model, input_shapes: Mapping[str, Shape] | None = None
+                 ) -> tuple[dict[str, Shape | None], list[Diagnostic]]:
+    """Output shape of every node (None where unknown) and the errors found.
+
+    ``input_shapes`` overrides declared input shapes (``--input``)."""
+    overrides = dict(input_shapes or {})
+    shapes: dict[str, Shape | None] = {}
+    diagnostics: list[Diagnostic] = []
+    for node in model.nodes.values():
+        if isinstance(node.spec, Input):
+            shapes[node.name] = tuple(overrides.get(node.name, node.spec.shape))
+            continue
+        inputs = [shapes[name] for name in node.inputs]
+        if any(shape is None for shape in inputs):
+            shapes[node.name] = None
+            continue
+        try:
+            shapes[node.name] = node.spec.output_shape(inputs)
+        except ShapeError as error:
+            shapes[node.name] = None
+            diagnostics.append(_diagnostic(model, node, inputs, error))
+    return shapes, diagnostics
+
+
+def _diagnostic(model: Model, node: Node, inputs: list[Shape], error: ShapeError) -> Diagnostic:
+    span = node.argument_spans.get(error.argument, node.span) if error.argument else node.span
+    labels = []
+    for index in error.inputs:
+        producer = model.nodes[node.inputs[index]]
+        what = f"input '{producer.name}'" if isinstance(producer.spec, Input) else f"'{producer.name}'"
+        labels.append(Label(producer.span, f"{what} produces {show_shape(inputs[index])}"))
+    return Diagnostic.error(error.code, error.message, span, labels=labels, hint=error.hint)

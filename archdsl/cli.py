@@ -53,11 +53,53 @@ def _load(path: Path):
         raise UsageError(f"cannot read {path}: {error}") from None
 
 
-def _print_diagnostics(program, args, stream) -> None:
+def _print_diagnostics(program, args, stream, diagnostics=None) -> None:
     from .diagnostics.render import render_text
 
-    if program.diagnostics:
-        stream.write(render_text(program.diagnostics, program.sources, color=_use_color(args.color, stream)))
+    diagnostics = program.diagnostics if diagnostics is None else diagnostics
+    if diagnostics:
+        stream.write(render_text(diagnostics, program.sources, color=_use_color(args.color, stream)))
+
+
+def _input_shapes(values: Sequence[str] | None) -> dict[str, tuple[int, ...]]:
+    """``--input image=3x224x224`` (or ``3x224x224`` for the only input)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for raw in values or ():
+        name, _, dims = raw.rpartition("=")
+        try:
+            shape = tuple(int(d) for d in dims.replace(",", "x").split("x"))
+        except ValueError:
+            raise UsageError(f"--input {raw}: expected NAME=CxHxW, e.g. image=3x224x224") from None
+        if not shape or min(shape) <= 0:
+            raise UsageError(f"--input {raw}: dimensions must be positive")
+        shapes[name or "*"] = shape
+    return shapes
+
+
+def _resolve_inputs(model, shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    resolved = dict(shapes)
+    if "*" in resolved:
+        if len(model.inputs) != 1:
+            raise UsageError(f"model {model.name} has {len(model.inputs)} inputs; name one: --input NAME=CxHxW")
+        resolved[model.inputs[0]] = resolved.pop("*")
+    unknown = set(resolved) - set(model.inputs)
+    if unknown:
+        raise UsageError(f"model {model.name} has no input {', '.join(sorted(unknown))} "
+                         f"(its inputs: {', '.join(model.inputs)})")
+    for name, shape in resolved.items():
+        declared = model.nodes[name].spec.shape
+        if len(shape) != len(declared):
+            raise UsageError(f"--input {name}: {len(shape)} dimensions given, the model declares {len(declared)}")
+    return resolved
+
+
+def _select_models(program, name: str | None):
+    if name is None:
+        return program.models
+    try:
+        return [program.model(name)]
+    except LookupError as error:
+        raise UsageError(str(error)) from None
 
 
 # ---------------------------------------------------------------- commands
@@ -69,29 +111,34 @@ def cmd_check(args) -> int:
     files = _cnn_files(args.paths)
     results = []
     errors = warnings = 0
+    shapes = _input_shapes(args.input)
     for path in files:
         program = _load(path)
-        results.append((path, program))
-        errors += sum(d.severity is Severity.ERROR for d in program.diagnostics)
-        warnings += sum(d.severity is Severity.WARNING for d in program.diagnostics)
+        overrides = {}
+        for model in program.models:
+            overrides.update(_resolve_inputs(model, shapes) if shapes else {})
+        diagnostics = program.check(overrides)
+        results.append((path, program, diagnostics))
+        errors += sum(d.severity is Severity.ERROR for d in diagnostics)
+        warnings += sum(d.severity is Severity.WARNING for d in diagnostics)
     if args.format == "json":
         payload = {
             "files": [
                 {
                     "path": str(path),
                     "models": [m.name for m in program.models],
-                    "diagnostics": [d.to_dict() for d in program.diagnostics],
+                    "diagnostics": [d.to_dict() for d in diagnostics],
                 }
-                for path, program in results
+                for path, program, diagnostics in results
             ],
             "errors": errors,
             "warnings": warnings,
         }
         sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     else:
-        for path, program in results:
-            _print_diagnostics(program, args, sys.stdout)
-            if not program.diagnostics and not args.quiet:
+        for path, program, diagnostics in results:
+            _print_diagnostics(program, args, sys.stdout, diagnostics)
+            if not diagnostics and not args.quiet:
                 nodes = sum(len(m.nodes) for m in program.models)
                 models = ", ".join(m.name for m in program.models) or "no models"
                 print(f"{path}: ok ({models}; {nodes} nodes)")
@@ -110,6 +157,58 @@ def cmd_parse(args) -> int:
     payload = {"models": [model.model_dump(mode="json") for model in program.models]}
     sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     return EXIT_OK
+
+
+def _analyses(args):
+    """Loads FILE and analyses its models as the options say."""
+    from .analysis import analyze
+    from .ops.base import Conventions
+
+    program = _load(Path(args.file))
+    if not program.models and program.ok:
+        raise UsageError(f"{args.file} defines no model")
+    shapes = _input_shapes(args.input)
+    analyses = []
+    for model in _select_models(program, args.model):
+        analyses.append(analyze(
+            model,
+            inputs=_resolve_inputs(model, shapes),
+            batch=args.batch,
+            dtype=args.dtype,
+            conventions=Conventions(batchnorm=args.batchnorm),
+        ))
+    diagnostics = program.diagnostics + [d for a in analyses for d in a.diagnostics]
+    _print_diagnostics(program, args, sys.stderr, sorted(diagnostics, key=lambda d: d.sort_key()))
+    from .diagnostics import has_errors
+
+    return analyses, has_errors(diagnostics)
+
+
+def cmd_summary(args) -> int:
+    from . import report
+
+    analyses, failed = _analyses(args)
+    if args.format == "json":
+        sys.stdout.write(report.render_json(analyses))
+    else:
+        render = {"text": report.render_text, "markdown": report.render_markdown, "csv": report.render_csv}[args.format]
+        sys.stdout.write("\n".join(render(a, args.depth) for a in analyses))
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    from .explain import explain
+
+    analyses, failed = _analyses(args)
+    for analysis in analyses:
+        if args.node in analysis.model.nodes:
+            sys.stdout.write(explain(analysis, args.node))
+            return EXIT_PROBLEMS if failed else EXIT_OK
+    from .elaborate import _did_you_mean
+
+    names = [n for a in analyses for n in a.model.nodes]
+    hint = _did_you_mean(args.node, names)
+    raise UsageError(f"no node named {args.node!r}" + (f"; {hint}" if hint else ""))
 
 
 def cmd_schema(args) -> int:
@@ -133,6 +232,16 @@ def cmd_codes(args) -> int:
 # ---------------------------------------------------------------- parser
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -154,7 +263,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     p.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    p.add_argument("--input", action="append", metavar="NAME=CxHxW", help="check at another input size")
     color_option(p)
+
+    def analysis_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("file")
+        p.add_argument("--model", help="the model to analyse when the file has several (default: all)")
+        p.add_argument("--input", action="append", metavar="NAME=CxHxW",
+                       help="override an input's shape (batch excluded); repeat for several inputs")
+        p.add_argument("--batch", type=_positive_int, default=1, help="batch size for MACs, FLOPs and activations")
+        p.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "float64", "int8"), default="float32")
+        p.add_argument("--batchnorm", choices=("counted", "folded"), default="counted",
+                       help="count batchnorm FLOPs, or assume it is folded into the preceding conv")
+        color_option(p)
+
+    p = add("summary", cmd_summary, "Per-layer shapes, parameters, MACs and receptive fields, with totals.")
+    analysis_options(p)
+    p.add_argument("--depth", type=_positive_int, help="collapse names deeper than N components into one row")
+    p.add_argument("--format", choices=("text", "json", "csv", "markdown"), default="text")
+
+    p = add("explain", cmd_explain, "Show the arithmetic behind one node's shape, parameters and MACs.")
+    analysis_options(p)
+    p.add_argument("node", help="node name, e.g. layer1.0.conv1")
 
     p = add("parse", cmd_parse, "Print the elaborated layer graph of a file as JSON.")
     p.add_argument("file")

@@ -91,7 +91,8 @@ def _kind_of(value: Any) -> str:
     return type(value).__name__
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A compile-time value as source text: true, "same", (1, 7)."""
     if isinstance(value, Tensor):
         return f"tensor {value.node}"
     if isinstance(value, bool):
@@ -99,7 +100,7 @@ def _show(value: Any) -> str:
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, tuple):
-        return "(" + ", ".join(_show(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+        return "(" + ", ".join(show_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return repr(value)
 
 
@@ -193,6 +194,17 @@ class Program:
         from .diagnostics import has_errors
 
         return not has_errors(self.diagnostics)
+
+    def check(self, inputs=None) -> list[Diagnostic]:
+        """Every diagnostic of the file: elaboration's, then each model's
+        shape errors (``inputs`` overrides input shapes by name)."""
+        from .passes.shapes import infer_shapes
+
+        found = list(self.diagnostics)
+        for model in self.models:
+            overrides = {k: v for k, v in (inputs or {}).items() if k in model.inputs}
+            found += infer_shapes(model, overrides)[1]
+        return _dedupe(found)
 
     def model(self, name: str | None = None) -> Model:
         """The model called ``name``, or the only/first model of the file."""
@@ -475,7 +487,7 @@ class _ModelBuilder:
             if value is POISON:
                 ok = False
             elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                self.report("E210", f"an input dimension must be a positive integer, not {_show(value)}", dim.span)
+                self.report("E210", f"an input dimension must be a positive integer, not {show_value(value)}", dim.span)
                 ok = False
             else:
                 dims.append(value)
@@ -541,7 +553,7 @@ class _ModelBuilder:
                 if test is POISON:
                     continue
                 if not isinstance(test, bool):
-                    self.report("E210", f"an 'if' condition must be a bool, not {_kind_of(test)} ({_show(test)})",
+                    self.report("E210", f"an 'if' condition must be a bool, not {_kind_of(test)} ({show_value(test)})",
                                 stmt.test.span)
                     continue
                 inner = self.execute(stmt.body if test else stmt.orelse, env, scope)
@@ -617,7 +629,7 @@ class _ModelBuilder:
         if test is POISON:
             return POISON
         if not isinstance(test, bool):
-            return self.report("E210", f"an 'if' condition must be a bool, not {_kind_of(test)} ({_show(test)})",
+            return self.report("E210", f"an 'if' condition must be a bool, not {_kind_of(test)} ({show_value(test)})",
                                core.test.span)
         inner = self.sequential_scope(scope, step.label)
         for s in core.then if test else core.orelse:
@@ -634,7 +646,7 @@ class _ModelBuilder:
         if count is POISON:
             return POISON
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            return self.report("E210", f"a repeat count must be a non-negative integer, not {_show(count)}",
+            return self.report("E210", f"a repeat count must be a non-negative integer, not {show_value(count)}",
                                core.count.span)
         if count > self.limits.max_repeat:
             return self.report("E901", f"repeat {count} is more than the limit of {self.limits.max_repeat}",
@@ -703,7 +715,7 @@ class _ModelBuilder:
         try:
             return function(*values)
         except (TypeError, ValueError, OverflowError) as error:
-            return self.report("E210", f"{call.func}({', '.join(_show(v) for v in values)}) failed: {error}",
+            return self.report("E210", f"{call.func}({', '.join(show_value(v) for v in values)}) failed: {error}",
                                call.span)
 
     def bind_arguments(self, args: list[ast.Argument], positional: tuple[str, ...], accepted: set[str],
@@ -772,7 +784,7 @@ class _ModelBuilder:
             if value is POISON:
                 ok = False
             elif not isinstance(value, Tensor):
-                self.report("E209", f"{kind} combines tensors; this is {_kind_of(value)} ({_show(value)})", arg_span)
+                self.report("E209", f"{kind} combines tensors; this is {_kind_of(value)} ({show_value(value)})", arg_span)
                 ok = False
         if op.min_inputs > len(inputs):
             self.report("E306", f"{kind} needs at least {op.min_inputs} inputs, got {len(inputs)}", span,
@@ -812,7 +824,7 @@ class _ModelBuilder:
             if item["type"] == "missing":
                 self.report("E302", f"{kind} needs argument '{name}'", span)
             elif name in values:
-                self.report("E303", f"invalid {name}={_show(values[name])} for {kind}: {message}", spans[name])
+                self.report("E303", f"invalid {name}={show_value(values[name])} for {kind}: {message}", spans[name])
             else:
                 self.report("E303", f"invalid arguments for {kind}: {message}", span)
 
@@ -881,7 +893,7 @@ class _ModelBuilder:
             path = scope.child(None, "")
         self.instances[path] = BlockInstance.model_construct(
             path=path, block=definition.name,
-            arguments={k: _show(v) for k, v in values.items() if not isinstance(v, Tensor)},
+            arguments={k: show_value(v) for k, v in values.items() if not isinstance(v, Tensor)},
             parent=scope.block, span=span,
         )
         inner = NameScope(path, block=path)
@@ -927,7 +939,7 @@ class _ModelBuilder:
             if test is POISON:
                 return POISON
             if not isinstance(test, bool):
-                return self.report("E210", f"a condition must be a bool, not {_kind_of(test)} ({_show(test)})",
+                return self.report("E210", f"a condition must be a bool, not {_kind_of(test)} ({show_value(test)})",
                                    expr.test.span)
             return self.evaluate(expr.then if test else expr.orelse, env, scope)
         if isinstance(expr, ast.Unary):

@@ -262,3 +262,11 @@ class OpSpec(BaseModel):
     def window(self, inputs: list[Shape], output: Shape) -> Window | None:
         """Sliding-window geometry, or None for a pointwise op."""
         return None
+
+    def explain_shape(self, inputs: list[Shape], output: Shape) -> list[str]:
+        """The output-size arithmetic, line by line, for ``archdsl explain``."""
+        return []
+
+    def explain_macs(self, inputs: list[Shape], output: Shape) -> str | None:
+        """The MAC count as a product of named factors."""
+        return None

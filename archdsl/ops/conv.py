@@ -55,6 +55,20 @@ def collapse_error(op: OpSpec, kernel, padded, argument: str = "kernel_size") ->
     )
 
 
+def dot(*factors) -> str:
+    return "·".join(str(f) for f in factors)
+
+
+def explain_window_sizes(op: OpSpec, spatial, kernel, stride, padding, dilation, output, rounding="floor") -> list[str]:
+    """``O_H = floor((50 + 2·1 − 3)/1) + 1 = 50`` for each spatial dimension."""
+    lines = []
+    for name, i, k, s, p, d, o in zip(SPATIAL_NAMES[len(spatial)], spatial, kernel, stride, padding, dilation,
+                                      output):
+        extent = f"{k}" if d == 1 else f"{d}·({k} − 1) − 1"
+        lines.append(f"O_{name} = {rounding}(({i} + 2·{p} − {extent})/{s}) + 1 = {o}")
+    return lines
+
+
 def spatial_hint(op: OpSpec, shape: Shape) -> str | None:
     """Suggests the op of the right dimensionality for a wrong-rank input."""
     rank = len(shape) - 1
@@ -154,6 +168,19 @@ class _Conv(OpSpec):
         kernel, stride, padding, dilation = self._geometry()
         return Window(tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation)), stride, padding)
 
+    def explain_shape(self, inputs: list[Shape], output: Shape) -> list[str]:
+        kernel, stride, padding, dilation = self._geometry()
+        lines = ["O = floor((I + 2P − D(K − 1) − 1)/S) + 1"]
+        if self.padding == "same":
+            lines = ['padding="same" keeps the size (stride 1): O = I']
+            return lines + [f"O_{n} = {o}" for n, o in zip(SPATIAL_NAMES[self.spatial_dims], output[1:])]
+        return lines + explain_window_sizes(self, inputs[0][1:], kernel, stride, padding, dilation, output[1:])
+
+    def explain_macs(self, inputs: list[Shape], output: Shape) -> str:
+        kernel = expand(self.kernel_size, self.spatial_dims)
+        per = dot(inputs[0][0] // self.groups, *kernel)
+        return f"{dot(*output[1:], output[0])}·({per}) = {numel(output) * (inputs[0][0] // self.groups) * numel(kernel):,}"
+
 
 class Conv1d(_Conv):
     op: Literal["conv1d"] = "conv1d"
@@ -246,6 +273,21 @@ class _ConvTranspose(OpSpec):
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         return 2 * self.macs(inputs, output) + (numel(output) if self.bias and conventions.bias else 0)
+
+    def explain_shape(self, inputs: list[Shape], output: Shape) -> list[str]:
+        n = self.spatial_dims
+        lines = ["O = (I − 1)·S − 2P + D(K − 1) + output_padding + 1"]
+        for name, i, k, s, p, d, op, o in zip(
+            SPATIAL_NAMES[n], inputs[0][1:], expand(self.kernel_size, n), expand(self.stride, n),
+            expand(self.padding, n), expand(self.dilation, n), expand(self.output_padding, n), output[1:],
+        ):
+            lines.append(f"O_{name} = ({i} − 1)·{s} − 2·{p} + {d}·({k} − 1) + {op} + 1 = {o}")
+        return lines
+
+    def explain_macs(self, inputs: list[Shape], output: Shape) -> str:
+        kernel = expand(self.kernel_size, self.spatial_dims)
+        per = dot(self.out_channels // self.groups, *kernel)
+        return f"{dot(*inputs[0][1:], inputs[0][0])}·({per}) = {self.macs(inputs, output):,}  (per input element)"
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
         n = self.spatial_dims

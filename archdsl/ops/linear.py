@@ -42,5 +42,8 @@ class Linear(OpSpec):
     def macs(self, inputs: list[Shape], output: Shape) -> int:
         return inputs[0][0] * self.out_features
 
+    def explain_macs(self, inputs: list[Shape], output: Shape) -> str:
+        return f"{inputs[0][0]}·{self.out_features} = {self.macs(inputs, output):,}"
+
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         return 2 * self.macs(inputs, output) + (self.out_features if self.bias and conventions.bias else 0)

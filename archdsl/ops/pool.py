@@ -18,7 +18,7 @@ from .base import (
     expand,
     numel,
 )
-from .conv import collapse_error, spatial_hint
+from .conv import collapse_error, explain_window_sizes, spatial_hint
 
 
 class _Spatial(OpSpec):
@@ -90,6 +90,14 @@ class _Pool(_Spatial):
     def window(self, inputs: list[Shape], output: Shape) -> Window:
         kernel, stride, padding, dilation = self._geometry()
         return Window(tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation)), stride, padding)
+
+    def explain_shape(self, inputs: list[Shape], output: Shape) -> list[str]:
+        kernel, stride, padding, dilation = self._geometry()
+        rounding = "ceil" if self.ceil_mode else "floor"
+        lines = [f"O = {rounding}((I + 2P − D(K − 1) − 1)/S) + 1" + (
+            ", less one if the last window starts in the padding" if self.ceil_mode else "")]
+        return lines + explain_window_sizes(self, inputs[0][1:], kernel, stride, padding, dilation, output[1:],
+                                            rounding)
 
 
 class _MaxPool(_Pool):

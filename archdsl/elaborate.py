@@ -929,6 +929,13 @@ class _ModelBuilder:
                     return self.builtin(expr, BUILTINS[expr.func], env, None)
                 return self.report("E209", "ops and blocks cannot be called here", expr.span)
             return self.call_expr(expr, env, scope, label)
+        if isinstance(expr, ast.ChainExpr):
+            if scope is None:
+                return self.report("E209", "a chain cannot appear here", expr.span)
+            value = self.evaluate(expr.head, env, scope)
+            for step in expr.steps:
+                value = self.step(step, value, env, scope)
+            return value
         if isinstance(expr, ast.TupleExpr):
             items = [self.evaluate(item, env, scope) for item in expr.items]
             if any(item is POISON for item in items):

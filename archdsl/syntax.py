@@ -77,7 +77,16 @@ class Conditional:
     span: Span
 
 
-Expr = Union[Literal, Name, Call, TupleExpr, Unary, Binary, Conditional]
+@dataclass
+class ChainExpr:
+    """A chain written as an argument: ``concat(a, b -> relu)``."""
+
+    head: "Expr"
+    steps: list["Step"]
+    span: Span
+
+
+Expr = Union[Literal, Name, Call, TupleExpr, Unary, Binary, Conditional, ChainExpr]
 
 
 @dataclass
@@ -413,6 +422,10 @@ class _ToAst:
             if arg.data == "keyword_argument":
                 name, value = arg.children
                 result.append(Argument(str(name), self.expr(value), self.span(arg), self.span(name)))
+            elif arg.data == "chain_argument":
+                head, *steps = arg.children
+                chain = ChainExpr(self.expr(head), [self.step(s) for s in steps], self.span(arg))
+                result.append(Argument(None, chain, self.span(arg)))
             else:
                 result.append(Argument(None, self.expr(arg.children[0]), self.span(arg)))
         return result

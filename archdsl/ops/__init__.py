@@ -26,7 +26,7 @@ from .pool import (
     MaxPool2d,
     MaxPool3d,
 )
-from .reshape import ChannelShuffle, Dropout, Flatten, Identity, Pad, Upsample
+from .reshape import ChannelShuffle, Dropout, Flatten, Identity, Narrow, Pad, Upsample
 
 OPS: tuple[type[OpSpec], ...] = (
     Input,
@@ -40,7 +40,7 @@ OPS: tuple[type[OpSpec], ...] = (
     ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, GELU, SiLU, Hardswish, Hardsigmoid, Softmax,
     Linear,
     Add, Mul, Concat,
-    Flatten, Identity, Pad, Upsample, ChannelShuffle, Dropout,
+    Flatten, Identity, Pad, Upsample, ChannelShuffle, Narrow, Dropout,
 )  # fmt: skip
 
 #: The discriminated union of every op's spec, tagged by ``op``.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 import math
 
@@ -166,6 +166,31 @@ class ChannelShuffle(OpSpec):
             raise ShapeError("E403", f"channel_shuffle: groups={self.groups} does not divide {channels} channels",
                              argument="groups", inputs=(0,))
         return inputs[0]
+
+
+class Narrow(OpSpec):
+    """Keeps ``length`` elements from ``start`` along ``dim`` (batch is dim 0),
+    as ``torch.narrow``: ShuffleNet's channel split is two narrows."""
+
+    family = Family.RESHAPE
+    op: Literal["narrow"] = "narrow"
+    positional = ("start", "length", "dim")
+    start: NonNegativeInt
+    length: PositiveInt
+    dim: int = 1
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        shape = inputs[0]
+        axis = normalize_dim(self, self.dim, shape)
+        if self.start + self.length > shape[axis]:
+            raise ShapeError(
+                "E408",
+                f"narrow: elements {self.start}..{self.start + self.length - 1} along dim {self.dim} do not fit "
+                f"in {shape[axis]} (input {show_shape(shape)})",
+                argument="length",
+                inputs=(0,),
+            )
+        return tuple(self.length if i == axis else d for i, d in enumerate(shape))
 
 
 class Dropout(OpSpec):

@@ -229,6 +229,19 @@ def cmd_codes(args) -> int:
     return EXIT_OK
 
 
+def cmd_ops(args) -> int:
+    from .ops import OPS, Input
+    from .ops.catalog import markdown, signature
+
+    if args.markdown:
+        sys.stdout.write(markdown())
+    else:
+        for op in OPS:
+            if op is not Input:
+                print(f"{op.family.value:<15} {signature(op)}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -292,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     color_option(p)
 
     add("schema", cmd_schema, "Print the JSON Schema of the layer graph that 'parse' prints.")
+
+    p = add("ops", cmd_ops, "List the ops and their arguments.")
+    p.add_argument("--markdown", action="store_true", help="print docs/ops.md")
 
     p = add("codes", cmd_codes, "List the diagnostic codes.")
     p.add_argument("--markdown", action="store_true", help="print docs/diagnostics.md")

@@ -211,6 +211,50 @@ def cmd_explain(args) -> int:
     raise UsageError(f"no node named {args.node!r}" + (f"; {hint}" if hint else ""))
 
 
+RENDER_FORMATS = ("dot", "gv", "svg", "png", "pdf")
+
+
+def cmd_render(args) -> int:
+    from .emit.dot import FIGURES, RenderOptions, to_graphviz
+    from .files import write_atomic
+
+    output = Path(args.output)
+    fmt = args.format or output.suffix.lstrip(".").lower()
+    if fmt not in RENDER_FORMATS:
+        raise UsageError(f"cannot tell the format of {output}; use one of .{', .'.join(RENDER_FORMATS)} "
+                         "or --format")
+    if not output.parent.is_dir():
+        raise UsageError(f"no such directory: {output.parent}")
+    show = tuple(s for s in (args.show or "").split(",") if s)
+    unknown = set(show) - set(FIGURES)
+    if unknown:
+        raise UsageError(f"--show takes {', '.join(FIGURES)}; got {', '.join(sorted(unknown))}")
+    analyses, failed = _analyses(args)
+    if not analyses:
+        return EXIT_PROBLEMS  # the file did not elaborate: nothing to draw
+    if len(analyses) > 1:
+        raise UsageError(f"{args.file} has {len(analyses)} models; choose one with --model")
+    options = RenderOptions(rankdir=args.rankdir, depth=args.depth, collapse_repeats=args.collapse_repeats,
+                            show=show, legend=not args.no_legend)
+    graph = to_graphviz(analyses[0], options)
+    if fmt in ("dot", "gv"):
+        write_atomic(output, graph.source)
+    else:
+        import graphviz
+
+        try:
+            data = graph.pipe(format=fmt)
+        except graphviz.ExecutableNotFound:
+            print("archdsl: error: rendering ." + fmt + " needs Graphviz's 'dot' program, which is not on PATH; "
+                  "install it (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz) "
+                  "or write .dot instead", file=sys.stderr)
+            return EXIT_PROBLEMS
+        write_atomic(output, data)
+    if not args.quiet:
+        print(f"wrote {output}" + (" (with errors marked in red)" if failed else ""), file=sys.stderr)
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
 def cmd_schema(args) -> int:
     from .graph import json_schema
 
@@ -305,6 +349,19 @@ def build_parser() -> argparse.ArgumentParser:
     color_option(p)
 
     add("schema", cmd_schema, "Print the JSON Schema of the layer graph that 'parse' prints.")
+
+    p = add("render", cmd_render, "Draw the model with Graphviz (.dot, .svg, .png, .pdf).")
+    analysis_options(p)
+    p.add_argument("-o", "--output", required=True, help="output file; the format follows the extension")
+    p.add_argument("--format", choices=RENDER_FORMATS, help="override the format given by the extension")
+    p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB", help="layout direction")
+    p.add_argument("--depth", type=_positive_int,
+                   help="collapse names deeper than N components into one node per scope")
+    p.add_argument("--collapse-repeats", action="store_true",
+                   help="draw runs of identical collapsed blocks once, marked ×N")
+    p.add_argument("--show", metavar="FIGURES", help="comma-separated per-node figures: params,macs,flops")
+    p.add_argument("--no-legend", action="store_true", help="omit the colour legend")
+    p.add_argument("-q", "--quiet", action="store_true")
 
     p = add("ops", cmd_ops, "List the ops and their arguments.")
     p.add_argument("--markdown", action="store_true", help="print docs/ops.md")

@@ -1,0 +1,1 @@
+"""Outputs generated from an analysed model: diagrams and code."""

@@ -1,5 +1,5 @@
 """Every file in tests/invalid/ is a mistake a user makes.  Its header says
-exactly which diagnostics it must produce, one per line:
+exactly which diagnostics (elaboration and shape inference) it must produce, one per line:
 
     # expect: E201 4:10
 
@@ -34,9 +34,9 @@ def test_corpus_is_large_enough():
 def test_reports_exact_codes_and_positions(path):
     want = expected(path)
     assert want, f"{path.name} has no '# expect:' line"
-    program = archdsl.load(path)
-    got = sorted((d.code, d.span.line, d.span.column) for d in program.diagnostics)
-    assert got == want, "\n".join(f"{d.span}: {d.code}: {d.message}" for d in program.diagnostics)
+    diagnostics = archdsl.load(path).check()  # elaboration and shape errors
+    got = sorted((d.code, d.span.line, d.span.column) for d in diagnostics)
+    assert got == want, "\n".join(f"{d.span}: {d.code}: {d.message}" for d in diagnostics)
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)

@@ -54,6 +54,11 @@ class _Group:
     collapsed_keys: list[str] = field(default_factory=list)
 
 
+def _label(lines: list[str]) -> str:
+    """A multi-line DOT label; backslashes in user text stay literal."""
+    return "\\n".join(line.replace("\\", "\\\\") for line in lines)
+
+
 def _shape_text(shape) -> str:
     return "×".join(str(d) for d in shape) if shape is not None else "?"
 
@@ -185,7 +190,7 @@ def to_graphviz(analysis: Analysis, options: RenderOptions | None = None):
             if node.name in errors:
                 attrs.update(fillcolor=ERROR_COLOUR, color="#990000", penwidth="2")
                 lines += textwrap.wrap("error: " + errors[node.name], 48)
-            target.node(node.name, "\n".join(lines), **attrs)
+            target.node(node.name, _label(lines), **attrs)
             return
         instance = model.blocks.get(group.key)
         last = group.members[-1]
@@ -207,7 +212,7 @@ def to_graphviz(analysis: Analysis, options: RenderOptions | None = None):
         if last in outputs:
             attrs.update(peripheries="2")
             lines.append(f"output: {outputs[last]}")
-        target.node(group.key, "\n".join(lines), **attrs)
+        target.node(group.key, _label(lines), **attrs)
 
     def draw_scope(target, scope: str) -> None:
         for group in tree.get(scope, []):

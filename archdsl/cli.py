@@ -105,47 +105,80 @@ def _select_models(program, name: str | None):
 # ---------------------------------------------------------------- commands
 
 
+def _config(args, path: Path):
+    from .config import ConfigError, find_config, load_config
+
+    try:
+        config = load_config(Path(args.config)) if getattr(args, "config", None) else find_config(path)
+        return config.with_overrides(select=_code_list(args.select), ignore=_code_list(args.ignore))
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
+def _code_list(text: str | None) -> list[str] | None:
+    from .diagnostics.codes import BY_CODE
+
+    if not text:
+        return None
+    codes = [c.strip().upper() for c in text.split(",") if c.strip()]
+    for prefix in codes:
+        if not any(code.startswith(prefix) for code in BY_CODE):
+            raise UsageError(f"{prefix!r} matches no diagnostic code (see 'archdsl rules')")
+    return codes
+
+
 def cmd_check(args) -> int:
+    from . import __version__
+    from .checking import check_program
     from .diagnostics import Severity
+    from .diagnostics.render import render_github, render_json, render_sarif
 
     files = _cnn_files(args.paths)
-    results = []
-    errors = warnings = 0
     shapes = _input_shapes(args.input)
+    reports = []
+    strict = args.strict
     for path in files:
         program = _load(path)
+        config = _config(args, path)
+        strict = strict or config.strict
         overrides = {}
         for model in program.models:
             overrides.update(_resolve_inputs(model, shapes) if shapes else {})
-        diagnostics = program.check(overrides)
-        results.append((path, program, diagnostics))
-        errors += sum(d.severity is Severity.ERROR for d in diagnostics)
-        warnings += sum(d.severity is Severity.WARNING for d in diagnostics)
+        reports.append(check_program(program, path, config=config, inputs=overrides))
+    # A block file imported by several models is reported once.
+    seen: set = set()
+    for report in reports:
+        report.diagnostics = [d for d in report.diagnostics
+                              if (d.code, d.span, d.message) not in seen and not seen.add((d.code, d.span, d.message))]
+    everything = [d for r in reports for d in r.diagnostics]
+    errors = sum(d.severity is Severity.ERROR for d in everything)
+    warnings = sum(d.severity is Severity.WARNING for d in everything)
     if args.format == "json":
         payload = {
             "files": [
-                {
-                    "path": str(path),
-                    "models": [m.name for m in program.models],
-                    "diagnostics": [d.to_dict() for d in diagnostics],
-                }
-                for path, program, diagnostics in results
+                {"path": str(r.path), "models": [m.name for m in r.program.models],
+                 "diagnostics": [d.to_dict() for d in r.diagnostics]}
+                for r in reports
             ],
             "errors": errors,
             "warnings": warnings,
         }
         sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    elif args.format == "sarif":
+        sys.stdout.write(render_sarif(everything, __version__))
+    elif args.format == "github":
+        sys.stdout.write(render_github(everything))
     else:
-        for path, program, diagnostics in results:
-            _print_diagnostics(program, args, sys.stdout, diagnostics)
-            if not diagnostics and not args.quiet:
-                nodes = sum(len(m.nodes) for m in program.models)
-                models = ", ".join(m.name for m in program.models) or "no models"
-                print(f"{path}: ok ({models}; {nodes} nodes)")
+        for report in reports:
+            _print_diagnostics(report.program, args, sys.stdout, report.diagnostics)
+            if not report.diagnostics and not args.quiet:
+                nodes = sum(len(m.nodes) for m in report.program.models)
+                models = ", ".join(m.name for m in report.program.models) or "no models"
+                print(f"{report.path}: ok ({models}; {nodes} nodes)")
         if not args.quiet or errors or warnings:
             print(f"checked {len(files)} file{'s' if len(files) != 1 else ''}: "
                   f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
-    failed = errors or (args.strict and warnings)
+    failed = errors or (strict and warnings)
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
@@ -262,7 +295,7 @@ def cmd_schema(args) -> int:
     return EXIT_OK
 
 
-def cmd_codes(args) -> int:
+def cmd_rules(args) -> int:
     from .diagnostics.codes import CODES, markdown
 
     if args.markdown:
@@ -317,8 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("check", cmd_check, "Parse and elaborate .cnn files; report every problem.")
     p.add_argument("paths", nargs="+", metavar="FILE|DIR", help="files, or folders searched for *.cnn")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
+                   help="text for people; json, sarif (code scanning) or github (workflow annotations) for machines")
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    p.add_argument("--select", metavar="CODES", help="comma-separated code prefixes to report, e.g. W,I302")
+    p.add_argument("--ignore", metavar="CODES", help="comma-separated code prefixes to drop, e.g. W202")
+    p.add_argument("--config", metavar="PYPROJECT", help="use this pyproject.toml instead of the nearest one")
     p.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     p.add_argument("--input", action="append", metavar="NAME=CxHxW", help="check at another input size")
     color_option(p)
@@ -366,8 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("ops", cmd_ops, "List the ops and their arguments.")
     p.add_argument("--markdown", action="store_true", help="print docs/ops.md")
 
-    p = add("codes", cmd_codes, "List the diagnostic codes.")
-    p.add_argument("--markdown", action="store_true", help="print docs/diagnostics.md")
+    p = add("rules", cmd_rules, "List every diagnostic code and lint rule.")
+    p.add_argument("--markdown", action="store_true", help="print docs/rules.md")
     return parser
 
 

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from . import syntax as ast
 from .diagnostics import Diagnostic, DiagnosticError, Label
-from .graph import BlockInstance, Model, Node
+from .graph import FIGURES, BlockInstance, Expectation, Model, Node
 from .ops import CALLABLE, ArgumentError, Input, OpSpec
 from .source import SourceFile, Span
 
@@ -188,6 +188,8 @@ class Program:
     models: list[Model]
     diagnostics: list[Diagnostic]
     sources: dict[str, SourceFile]
+    #: Spans of every block and model definition read (for suppressions).
+    definitions: list[Span] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -232,6 +234,7 @@ class Loader:
         self.sources: dict[str, SourceFile] = {}
         self.modules: dict[Path, ast.Module | None] = {}
         self.diagnostics: list[Diagnostic] = []
+        self.definitions: list[Span] = []
         self._visible: dict[int, dict[str, _BlockEntry]] = {}
         self._imports: dict[int, list[ast.Module]] = {}
 
@@ -245,10 +248,12 @@ class Loader:
             )
             return None
         try:
-            return ast.parse(source)
+            module = ast.parse(source)
         except DiagnosticError as error:
             self.diagnostics += error.diagnostics
             return None
+        self.definitions += [d.span for d in (*module.blocks, *module.models)]
+        return module
 
     def resolve_imports(self, module: ast.Module, directory: Path, stack: tuple[Path, ...]) -> None:
         imported: list[ast.Module] = []
@@ -367,7 +372,7 @@ def _load_text(text: str, name: str, resolved: Path, limits: Limits) -> Program:
             if model is not None:
                 models.append(model)
     diagnostics = _dedupe(loader.diagnostics)
-    return Program(name, models, diagnostics, loader.sources)
+    return Program(name, models, diagnostics, loader.sources, loader.definitions)
 
 
 def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
@@ -438,9 +443,14 @@ class _ModelBuilder:
         outputs: dict[str, str] = {}
         output_spans: dict[str, Span] = {}
         last_value: tuple[str, Any] | None = None
+        expectations: list[Expectation] = []
         try:
             for stmt in definition.body:
-                if isinstance(stmt, ast.InputDecl):
+                if isinstance(stmt, (ast.ExpectFigure, ast.ExpectOutput)):
+                    expectation = self.expectation(stmt, env)
+                    if expectation is not None:
+                        expectations.append(expectation)
+                elif isinstance(stmt, ast.InputDecl):
                     name = self.declare_input(stmt, env)
                     if name:
                         inputs.append(name)
@@ -477,7 +487,31 @@ class _ModelBuilder:
             outputs=outputs,
             nodes=self.nodes,
             blocks=self.instances,
+            expectations=tuple(expectations),
         )
+
+    def expectation(self, stmt, env: Env) -> Expectation | None:
+        if isinstance(stmt, ast.ExpectOutput):
+            dims = [self.evaluate(d, env, None) for d in stmt.dims]
+            if any(d is POISON for d in dims):
+                return None
+            bad = [d for d in dims if isinstance(d, bool) or not isinstance(d, int) or d <= 0]
+            if bad:
+                self.report("E210", f"an output dimension must be a positive integer, not {show_value(bad[0])}",
+                            stmt.span)
+                return None
+            return Expectation(figure="output", op="==", value=tuple(dims), output=stmt.name, span=stmt.span)
+        if stmt.figure not in FIGURES:
+            self.report("E202", f"unknown figure '{stmt.figure}'", stmt.figure_span,
+                        hint=_did_you_mean(stmt.figure, FIGURES) or f"expect takes: {', '.join(FIGURES)}")
+            return None
+        value = self.evaluate(stmt.value, env, None)
+        if value is POISON:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.report("E210", f"expect {stmt.figure} needs a number, not {show_value(value)}", stmt.value.span)
+            return None
+        return Expectation(figure=stmt.figure, op=stmt.op, value=value, span=stmt.span)
 
     def declare_input(self, stmt: ast.InputDecl, env: Env) -> str | None:
         dims = []
@@ -568,6 +602,8 @@ class _ModelBuilder:
                 self.report("E212", "inputs are declared in a model; a block receives its input as 'in'", stmt.span)
             elif isinstance(stmt, ast.OutputDecl):
                 self.report("E212", "outputs are declared in a model; a block ends with 'return'", stmt.span)
+            elif isinstance(stmt, (ast.ExpectFigure, ast.ExpectOutput)):
+                self.report("E212", "'expect' belongs in a model", stmt.span)
         return result
 
     def bind(self, env: Env, name: str, span: Span, value: Any) -> bool:

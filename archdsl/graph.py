@@ -45,6 +45,31 @@ class BlockInstance(BaseModel):
     span: Span
 
 
+class Expectation(BaseModel):
+    """An ``expect`` statement: a figure compared with a value, or an output's shape."""
+
+    model_config = ConfigDict(frozen=True)
+
+    figure: str = Field(description="params, buffers, macs, flops, param_bytes, peak_activation, "
+                                    "training_activation, or 'output' for an output shape")
+    op: str = Field(description="Comparison: == != < <= > >=; '==' for output shapes")
+    value: float | int | tuple[int, ...]
+    output: str | None = Field(None, description="The output's name, for output shapes")
+    span: Span
+
+
+#: Figures an ``expect`` statement can name, and what they measure.
+FIGURES = {
+    "params": "trainable parameters",
+    "buffers": "buffer elements",
+    "macs": "multiply-accumulates",
+    "flops": "floating-point operations",
+    "param_bytes": "parameter bytes",
+    "peak_activation": "peak activation bytes (inference)",
+    "training_activation": "activation bytes kept for training",
+}
+
+
 class Model(BaseModel):
     """One ``model``: its inputs, outputs and nodes in topological order."""
 
@@ -56,6 +81,7 @@ class Model(BaseModel):
     outputs: dict[str, str] = Field(description="Output name -> node name")
     nodes: dict[str, Node] = Field(description="Every node by name, in topological order")
     blocks: dict[str, BlockInstance] = Field(default_factory=dict, description="Block instances by path")
+    expectations: tuple[Expectation, ...] = Field((), description="The model's expect statements")
 
     def node(self, name: str) -> Node:
         return self.nodes[name]

@@ -174,6 +174,27 @@ class Assign:
 
 
 @dataclass
+class ExpectFigure:
+    """``expect macs <= 4.2G``"""
+
+    figure: str
+    figure_span: Span
+    op: str
+    value: Expr
+    span: Span
+
+
+@dataclass
+class ExpectOutput:
+    """``expect output logits: [1000]``"""
+
+    name: str
+    name_span: Span
+    dims: list[Expr]
+    span: Span
+
+
+@dataclass
 class Return:
     chain: Chain
     span: Span
@@ -193,7 +214,7 @@ class If:
     span: Span
 
 
-Stmt = Union[InputDecl, OutputDecl, Assign, Return, ChainStmt, If]
+Stmt = Union[InputDecl, OutputDecl, Assign, Return, ChainStmt, If, ExpectFigure, ExpectOutput]
 
 
 @dataclass
@@ -238,7 +259,7 @@ class Module:
 # The parser.
 
 RESERVED_WORDS = frozenset(
-    "import block model input output return repeat as if then else and or not true false".split()
+    "import block model input output return repeat as if then else and or not true false expect".split()
 )
 
 
@@ -349,6 +370,12 @@ class _ToAst:
         if kind == "assign":
             name, chain = c
             return Assign(str(name), self.span(name), self.chain(chain), span)
+        if kind == "expect_figure":
+            figure, op, value = c
+            return ExpectFigure(str(figure), self.span(figure), str(op), self.expr(value), span)
+        if kind == "expect_output":
+            name, shape = c
+            return ExpectOutput(str(name), self.span(name), [self.expr(d) for d in shape.children], span)
         if kind == "return_stmt":
             return Return(self.chain(c[0]), span)
         if kind == "if_stmt":
@@ -436,6 +463,8 @@ class _ToAst:
         span = self.span(tree)
         if kind == "int_literal":
             return Literal(int(str(c[0]).replace("_", "")), span)
+        if kind == "quantity_literal":
+            return Literal(_quantity(str(c[0])), span)
         if kind == "float_literal":
             return Literal(float(str(c[0]).replace("_", "")), span)
         if kind == "string_literal":
@@ -465,6 +494,17 @@ class _ToAst:
         assert kind == "cond_expr", kind
         test, then, orelse = c
         return Conditional(self.expr(test), self.expr(then), self.expr(orelse), span)
+
+
+_SUFFIXES = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def _quantity(text: str) -> int | float:
+    """``4.2G`` -> 4200000000; exact for whole results."""
+    from fractions import Fraction
+
+    value = Fraction(text[:-1].replace("_", "")) * _SUFFIXES[text[-1]]
+    return int(value) if value.denominator == 1 else float(value)
 
 
 def _unquote(token) -> str:

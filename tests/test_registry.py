@@ -70,8 +70,8 @@ def test_every_code_used_in_the_source_is_in_the_table():
 
 
 def test_generated_docs_are_in_sync():
-    assert (DOCS / "diagnostics.md").read_text(encoding="utf-8") == codes_markdown(), \
-        "run: python -m archdsl codes --markdown > docs/diagnostics.md"
+    assert (DOCS / "rules.md").read_text(encoding="utf-8") == codes_markdown(), \
+        "run: python -m archdsl rules --markdown > docs/rules.md"
     assert (DOCS / "ops.md").read_text(encoding="utf-8") == ops_markdown(), \
         "run: python -m archdsl ops --markdown > docs/ops.md"
 

@@ -1,9 +1,11 @@
 """Every diagnostic code, once: its stable name, default severity and doc.
 
 Codes are grouped by hundreds: E1xx syntax, E2xx names and structure,
-E3xx op arguments, E4xx shapes and channels, E9xx resource limits,
-W1xx language warnings. ``docs/diagnostics.md`` is generated from this table
-(``python -m archdsl codes --markdown``) and a test keeps the two in sync.
+E3xx op arguments, E4xx shapes and channels, E5xx failed expectations,
+E9xx resource limits; W1xx language warnings, W2xx lint warnings, I3xx
+lint information.  ``docs/rules.md`` is generated from this table
+(``python -m archdsl rules --markdown``) and a test keeps the two in sync.
+The lint checks themselves live in ``archdsl/lint/``, registered by code.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ class Code:
     severity: Severity
     summary: str
     example: str = ""
+    #: Why it matters (lint rules): one paragraph.
+    rationale: str = ""
 
 
-_E, _W = Severity.ERROR, Severity.WARNING
+_E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 CODES: tuple[Code, ...] = (
     Code("E101", "syntax-error", _E,
@@ -123,9 +127,85 @@ CODES: tuple[Code, ...] = (
          "A resource limit was reached: file size, node count, repeat count, block or "
          "import nesting, integer magnitude. Limits are set with archdsl.Limits.",
          "repeat 10_000_000 { relu }"),
+    Code("E501", "expectation-failed", _E,
+         "An 'expect' statement in the model does not hold: a budget is exceeded or "
+         "an output has another shape.",
+         "expect params <= 10M   # the model has 25.6M"),
+    Code("E502", "budget-exceeded", _E,
+         "A budget set in [tool.archdsl] of pyproject.toml is exceeded.",
+         '[[tool.archdsl.budgets]]\nparams = "10M"'),
     Code("W101", "unused-value", _W,
-         "A named value is computed but never used and is not an output.",
-         "unused = x -> conv2d(8, 3)"),
+         "A value is computed but never used: a named value that is not an output, or a "
+         "chain whose result is dropped (a dead branch).",
+         "unused = x -> conv2d(8, 3)",
+         "Dead branches cost nothing at run time in most frameworks but are almost always a "
+         "wiring mistake: the branch was meant to be merged or returned."),
+    Code("W201", "dropped-pixels", _W,
+         "A strided window never covers the last rows or columns of its input: "
+         "(I + 2P - K) mod S leaves real input pixels unread.",
+         "input x: [3, 32, 32]  x -> conv2d(8, 4, stride=3)   # the last row is never read",
+         "The output silently ignores part of the image, which shifts features towards the "
+         "top-left and breaks the symmetry that augmentation and skip connections assume. "
+         "Pick padding, kernel or input size so that (I + 2P - D(K-1) - 1) is a multiple of S."),
+    Code("W202", "stride-exceeds-kernel", _W,
+         "A convolution or pooling window's stride is larger than its (dilated) kernel, so "
+         "pixels between windows are never read.",
+         "x -> maxpool2d(2, stride=3)",
+         "Skipped pixels are information thrown away before any layer can use it; usually the "
+         "kernel should be at least the stride (e.g. a 1x1 stride-2 projection reads a quarter "
+         "of its input)."),
+    Code("W203", "bias-before-batchnorm", _W,
+         "A convolution or linear layer with a bias feeds straight into batch normalisation, "
+         "which subtracts the mean and so cancels the bias.",
+         "x -> conv2d(64, 3) -> batchnorm2d   # write conv2d(64, 3, bias=false)",
+         "The bias parameters are trained but have no effect: wasted parameters and memory. "
+         "Set bias=false on the layer before a batchnorm."),
+    Code("W204", "double-activation", _W,
+         "Two activation functions in a row.",
+         "x -> relu -> relu",
+         "Stacked activations are either redundant (relu after relu) or distort each other; "
+         "it is usually a copy-paste mistake."),
+    Code("W205", "dropout-before-batchnorm", _W,
+         "Dropout feeds batch normalisation.",
+         "x -> dropout(0.5) -> batchnorm1d",
+         "Dropout changes the variance between training and inference, so the running "
+         "statistics batchnorm learns in training do not match inference (Li et al., "
+         "'Understanding the Disharmony between Dropout and Batch Normalization', CVPR 2019). "
+         "Put dropout after the normalisation."),
+    Code("W206", "activation-after-softmax", _W,
+         "An activation or another softmax follows a softmax.",
+         "x -> linear(10) -> softmax -> relu",
+         "Softmax produces probabilities; a further activation squashes them into something "
+         "that is no longer a distribution, and loss functions that expect logits get "
+         "probabilities twice transformed."),
+    Code("W207", "even-kernel-same-padding", _W,
+         'padding="same" with an even (dilated) kernel pads one side more than the other.',
+         'x -> conv2d(16, 4, padding="same")',
+         "The asymmetric padding shifts the feature map by half a pixel at every such layer, "
+         "which accumulates through a network and misaligns skip connections."),
+    Code("W208", "collapsed-spatial-map", _W,
+         "A spatial convolution or pooling runs on a map that is already 1x1 (or 1 long).",
+         "... -> global_avgpool -> conv2d(64, 3, padding=1)",
+         "On a 1x1 map only the centre tap of the kernel sees data; the rest of the weights "
+         "multiply padding. Use a 1x1 convolution or linear layer, or keep more resolution."),
+    Code("W209", "misaligned-merge", _W,
+         "Branches merged by add or concat sample the input at different strides or "
+         "different centres, so equal positions do not correspond.",
+         "add(x -> conv2d(8, 3, stride=2, padding=1), x -> conv2d(8, 2, stride=2))",
+         "A misaligned skip connection adds features from different image locations; the "
+         "network can still train but learns a shifted, blurred combination. Match the "
+         "strides and paddings of the branches."),
+    Code("I301", "limited-receptive-field", _I,
+         "A model output's receptive field is smaller than the input: no output can see the "
+         "whole image.",
+         "a few 3x3 convs on 224x224, then flatten -> linear",
+         "For classification the decision should depend on the whole image; add depth, "
+         "strides, dilation or global pooling. (Dense prediction may want this.)"),
+    Code("I302", "dominant-layer", _I,
+         "One layer holds more than half of the model's trainable parameters.",
+         "VGG-16: classifier.0 holds 102.8M of 138.4M",
+         "Such a layer dominates memory and overfitting risk (AlexNet's and VGG's first fully "
+         "connected layers); global pooling before the classifier usually removes it."),
 )
 
 BY_CODE: dict[str, Code] = {c.code: c for c in CODES}
@@ -136,15 +216,25 @@ def lookup(code: str) -> Code:
 
 
 def markdown() -> str:
-    """docs/diagnostics.md, generated from the table above."""
+    """docs/rules.md, generated from the table above."""
     lines = [
-        "# Diagnostic codes",
+        "# Diagnostics and lint rules",
         "",
-        "Generated by `python -m archdsl codes --markdown`; do not edit by hand.",
+        "Generated by `python -m archdsl rules --markdown`; do not edit by hand.",
+        "Errors (E) come from parsing, elaboration and shape inference and cannot be",
+        "suppressed. Warnings (W) and information (I) can be selected, ignored or",
+        "re-graded in `[tool.archdsl]` and suppressed inline with",
+        "`# archdsl: ignore[CODE]` (see docs/ci.md).",
         "",
+        "| code | name | severity | what |",
+        "|---|---|---|---|",
     ]
+    lines += [f"| [{c.code}](#{c.code.lower()}) | `{c.name}` | {c.severity.value} | {c.summary} |" for c in CODES]
+    lines.append("")
     for c in CODES:
-        lines += [f"## {c.code} `{c.name}` ({c.severity.value})", "", c.summary, ""]
+        lines += [f"## {c.code}", "", f"`{c.name}`, {c.severity.value}.", "", f"**What it does.** {c.summary}", ""]
+        if c.rationale:
+            lines += [f"**Why.** {c.rationale}", ""]
         if c.example:
-            lines += ["Example:", "", "```", c.example, "```", ""]
+            lines += ["**Example.**", "", "```", c.example, "```", ""]
     return "\n".join(lines)

@@ -63,3 +63,84 @@ def render_one(d: Diagnostic, sources: Mapping[str, SourceFile], *, color: bool 
 
 def render_json(diagnostics: Iterable[Diagnostic]) -> str:
     return json.dumps([d.to_dict() for d in diagnostics], indent=2, sort_keys=True) + "\n"
+
+
+def _github_escape(text: str, property_value: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def render_github(diagnostics: Iterable[Diagnostic]) -> str:
+    """GitHub Actions workflow commands: ``::error file=…,line=…,col=…::message``."""
+    level = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+    lines = []
+    for d in diagnostics:
+        props = [f"title={_github_escape(f'{d.code} {d.name}', True)}"]
+        if d.span is not None:
+            s = d.span
+            props = [f"file={_github_escape(s.file, True)}", f"line={s.line}", f"col={s.column}",
+                     f"endLine={s.end_line}", f"endColumn={s.end_column}", *props]
+        message = d.message + (f" (help: {d.hint})" if d.hint else "")
+        lines.append(f"::{level[d.severity]} {','.join(props)}::{_github_escape(message)}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _uri(path: str) -> str:
+    return path.replace("\\", "/")
+
+
+def _region(span: Span) -> dict:
+    return {"startLine": span.line, "startColumn": span.column, "endLine": span.end_line,
+            "endColumn": span.end_column}
+
+
+def sarif_log(diagnostics: list[Diagnostic], version: str) -> dict:
+    """A SARIF 2.1.0 log (GitHub code scanning) with one run of archdsl."""
+    from .codes import CODES
+
+    rule_index = {c.code: i for i, c in enumerate(CODES)}
+    level = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+    rules = [
+        {
+            "id": c.code,
+            "name": c.name,
+            "shortDescription": {"text": c.summary},
+            "fullDescription": {"text": c.rationale or c.summary},
+            "help": {"text": (c.rationale + "\n\nExample: " if c.rationale else "Example: ") + c.example},
+            "defaultConfiguration": {"level": level[c.severity]},
+        }
+        for c in CODES
+    ]
+    results = []
+    for d in diagnostics:
+        result = {
+            "ruleId": d.code,
+            "ruleIndex": rule_index[d.code],
+            "level": level[d.severity],
+            "message": {"text": d.message + (f"\nhelp: {d.hint}" if d.hint else "")},
+        }
+        if d.span is not None:
+            result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": _uri(d.span.file)},
+                                                         "region": _region(d.span)}}]
+        if d.labels:
+            result["relatedLocations"] = [
+                {"id": i, "message": {"text": label.message},
+                 "physicalLocation": {"artifactLocation": {"uri": _uri(label.span.file)},
+                                      "region": _region(label.span)}}
+                for i, label in enumerate(d.labels)
+            ]
+        results.append(result)
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "archdsl", "version": version, "rules": rules}},
+            "results": results,
+        }],
+    }
+
+
+def render_sarif(diagnostics: list[Diagnostic], version: str) -> str:
+    return json.dumps(sarif_log(diagnostics, version), indent=2) + "\n"

@@ -293,11 +293,13 @@ class _ConvTranspose(OpSpec):
         n = self.spatial_dims
         kernel = tuple(effective_kernel(k, d) for k, d in zip(expand(self.kernel_size, n), expand(self.dilation, n)))
         stride = expand(self.stride, n)
-        # An output position sees ceil(K_eff / S) input positions.
+        # An output position sees up to ceil(K_eff / S) input positions,
+        # centred on the input it spreads from (an upper bound).
+        reach = tuple((-(-k // s)) // 2 for k, s in zip(kernel, stride))
         return Window(
-            tuple(-(-k // s) for k, s in zip(kernel, stride)),
+            tuple(2 * r + 1 for r in reach),
             (1,) * n,
-            tuple((k - 1 - p) // s for k, p, s in zip(kernel, expand(self.padding, n), stride)),
+            reach,
             upsample=tuple(float(s) for s in stride),
         )
 

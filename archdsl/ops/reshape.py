@@ -147,8 +147,9 @@ class Upsample(OpSpec):
     def window(self, inputs: list[Shape], output: Shape) -> Window:
         n = len(output) - 1
         scales = tuple(o / i for o, i in zip(output[1:], inputs[0][1:]))
-        kernel = 1 if self.mode == "nearest" else (4 if self.mode == "bicubic" else 2)
-        return Window((kernel,) * n, (1,) * n, (0,) * n, upsample=scales)
+        # Interpolation reads the neighbours on both sides (an upper bound).
+        reach = {"nearest": 0, "bicubic": 2}.get(self.mode, 1)
+        return Window((2 * reach + 1,) * n, (1,) * n, (reach,) * n, upsample=scales)
 
 
 class ChannelShuffle(OpSpec):

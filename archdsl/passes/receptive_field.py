@@ -10,8 +10,12 @@ with dilated kernel K, stride S and leading padding P gives
 
 (Araujo, Norris, Sim, "Computing Receptive Fields of Convolutional Neural
 Networks", Distill 2019).  Where branches merge, each input's field is the
-largest over the paths.  Flattening, global pooling and broadcasting make a
-field global (the whole input).  Upsampling divides the jump.
+largest over the paths; a broadcast input (``mul`` by a [C, 1, 1] gate)
+widens the size but does not move the centre or the jump, which follow the
+inputs that vary over space.  Flattening and global pooling make a field
+global (the whole input).  Upsampling by u divides the jump by u and
+centres each input position's u outputs on it:
+``start' = start - (u-1)/2 · jump'``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ class Field:
             tuple(a if p else b for a, b, p in zip(self.start, other.start, pick)),
         )
 
+    def widen(self, size: tuple[Fraction, ...]) -> "Field":
+        """At least ``size`` wide, same centre and jump."""
+        return Field(tuple(max(a, b) for a, b in zip(self.size, size)), self.jump, self.start)
+
     def global_over(self, extent: tuple[int, ...]) -> "Field":
         """The field after a window covering the whole ``extent``."""
         return Field(
@@ -63,10 +71,16 @@ def receptive_fields(model: Model, shapes: dict[str, Shape | None]) -> dict[str,
             continue
         window = node.spec.window(inputs, shape)
         result: dict[str, Field] = {}
+        widened: dict[str, Field] = {}
         for source, in_shape in zip(node.inputs, inputs):
+            broadcast = len(inputs) > 1 and all(d == 1 for d in in_shape[1:]) and any(d > 1 for d in shape[1:])
+            target = widened if broadcast else result
             for origin, field in fields.get(source, {}).items():
                 out = _through(field, window, in_shape, shape)
-                result[origin] = out if origin not in result else result[origin].merge(out)
+                target[origin] = out if origin not in target else target[origin].merge(out)
+        for origin, field in widened.items():
+            base = result.get(origin)
+            result[origin] = field if base is None else base.widen(field.size)
         fields[node.name] = result
     return fields
 
@@ -84,7 +98,9 @@ def _through(field: Field, window, in_shape: Shape, out_shape: Shape) -> Field:
     size, jump, start = [], [], []
     for r, j, s, k, stride, pad, up in zip(field.size, field.jump, field.start, window.kernel, window.stride,
                                          window.padding, window.upsample or (1,) * len(window.kernel)):
+        factor = Fraction(up).limit_denominator(1 << 20)
+        new_jump = j * stride / factor
         size.append(r + (k - 1) * j)
-        start.append(s + (Fraction(k - 1, 2) - pad) * j)
-        jump.append(j * stride / Fraction(up).limit_denominator(1 << 20))
+        start.append(s + (Fraction(k - 1, 2) - pad) * j - (factor - 1) / 2 * new_jump)
+        jump.append(new_jump)
     return Field(tuple(size), tuple(jump), tuple(start))

@@ -1,0 +1,48 @@
+"""What every lint rule gets (the analysed model and convenient views of
+it) and what it returns."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from ..analysis import Analysis
+from ..diagnostics import Label
+from ..graph import Node
+from ..source import Span
+
+
+@dataclass(frozen=True)
+class Finding:
+    span: Span
+    message: str
+    hint: str | None = None
+    labels: tuple[Label, ...] = ()
+
+
+class LintContext:
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self.model = analysis.model
+        self.shapes = analysis.shapes
+
+    @functools.cached_property
+    def consumers(self) -> dict[str, list[str]]:
+        return self.model.consumers()
+
+    def nodes(self):
+        """Nodes with a known shape (rules say nothing about broken ones)."""
+        for node in self.model.nodes.values():
+            if self.shapes.get(node.name) is not None:
+                yield node
+
+    def only_consumer(self, node: Node) -> Node | None:
+        """The single node reading ``node``'s output, if exactly one does and
+        it is not also a model output."""
+        readers = self.consumers.get(node.name, [])
+        if len(readers) != 1 or node.name in self.model.outputs.values():
+            return None
+        return self.model.nodes[readers[0]]
+
+    def span_of(self, node: Node, argument: str | None = None) -> Span:
+        return node.argument_spans.get(argument, node.span) if argument else node.span

@@ -61,11 +61,17 @@ def limited_receptive_field(context: LintContext) -> Iterator[Finding]:
                 )
 
 
+#: In a model of two or three weighted layers one of them always dominates;
+#: the rule speaks about real networks.
+MIN_LAYERS_FOR_DOMINANCE = 4
+
+
 def dominant_layer(context: LintContext) -> Iterator[Finding]:
     """I302"""
     costs = context.analysis.costs
     total = sum(c.params for c in costs.values() if c is not None)
-    if not total:
+    layers = sum(1 for c in costs.values() if c is not None and c.params)
+    if not total or layers < MIN_LAYERS_FOR_DOMINANCE:
         return
     for node in context.nodes():
         cost = costs.get(node.name)

@@ -244,6 +244,46 @@ def cmd_explain(args) -> int:
     raise UsageError(f"no node named {args.node!r}" + (f"; {hint}" if hint else ""))
 
 
+def cmd_diff(args) -> int:
+    from . import diff
+    from .analysis import analyze
+
+    new_path = Path(args.new)
+    labels = []
+    with diff.temporary_directory() as scratch:
+        if args.git:
+            if args.old is not None:
+                raise UsageError("give either OLD NEW or --git REV NEW, not both")
+            try:
+                old_path = diff.checkout_revision(args.git, new_path, Path(scratch))
+            except diff.GitError as error:
+                raise UsageError(f"--git {args.git}: {error}") from None
+            labels = [f"{args.git}:{args.new}", args.new]
+        else:
+            if args.old is None:
+                raise UsageError("give the old and the new file, or --git REV and the file")
+            old_path = Path(args.old)
+            labels = [args.old, args.new]
+        programs = [_load(old_path), _load(new_path)]
+    failed = False
+    analyses = []
+    for program in programs:
+        _print_diagnostics(program, args, sys.stderr)
+        failed = failed or not program.ok
+        analyses.append({m.name: m for m in _select_models(program, args.model)})
+    pairs = [(name, analyses[0][name], analyses[1][name]) for name in analyses[1] if name in analyses[0]]
+    if not pairs:
+        if failed:
+            return EXIT_PROBLEMS
+        raise UsageError("the two files have no model name in common; choose one with --model")
+    shapes = _input_shapes(args.input)
+    diffs = [diff.compare(analyze(old, inputs=_resolve_inputs(old, shapes)),
+                          analyze(new, inputs=_resolve_inputs(new, shapes))) for _, old, new in pairs]
+    render = {"text": diff.render_text, "markdown": diff.render_markdown, "json": diff.render_json}[args.format]
+    sys.stdout.write(render(diffs, *labels))
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
 RENDER_FORMATS = ("dot", "gv", "svg", "png", "pdf")
 
 
@@ -399,6 +439,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", metavar="FIGURES", help="comma-separated per-node figures: params,macs,flops")
     p.add_argument("--no-legend", action="store_true", help="omit the colour legend")
     p.add_argument("-q", "--quiet", action="store_true")
+
+    p = add("diff", cmd_diff, "Compare two versions of a model: parameters, MACs, memory, output shapes.")
+    p.add_argument("old", nargs="?", help="the old file (omit with --git)")
+    p.add_argument("new", help="the new file")
+    p.add_argument("--git", metavar="REV", help="compare NEW with its version at git revision REV")
+    p.add_argument("--model", help="the model to compare when the files have several")
+    p.add_argument("--input", action="append", metavar="NAME=CxHxW", help="override an input's shape")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    color_option(p)
 
     p = add("ops", cmd_ops, "List the ops and their arguments.")
     p.add_argument("--markdown", action="store_true", help="print docs/ops.md")

@@ -30,9 +30,9 @@ from ..ops.base import Shape
 
 @dataclass(frozen=True)
 class Field:
-    size: tuple[Fraction, ...]
-    jump: tuple[Fraction, ...]
-    start: tuple[Fraction, ...]
+    size: tuple[int | Fraction, ...]
+    jump: tuple[int | Fraction, ...]
+    start: tuple[int | Fraction, ...]
 
     def merge(self, other: "Field") -> "Field":
         """The larger field per dimension (max over paths)."""
@@ -52,7 +52,7 @@ class Field:
         return Field(
             tuple(r + (e - 1) * j for r, j, e in zip(self.size, self.jump, extent)),
             tuple(j * e for j, e in zip(self.jump, extent)),
-            tuple(s + Fraction(e - 1, 2) * j for s, j, e in zip(self.start, self.jump, extent)),
+            tuple(_whole(s + _half(e - 1) * j) for s, j, e in zip(self.start, self.jump, extent)),
         )
 
 
@@ -63,8 +63,7 @@ def receptive_fields(model: Model, shapes: dict[str, Shape | None]) -> dict[str,
         shape = shapes.get(node.name)
         if isinstance(node.spec, Input):
             n = len(shape) - 1 if shape else 0
-            one = (Fraction(1),) * n
-            fields[node.name] = {node.name: Field(one, one, (Fraction(0),) * n)}
+            fields[node.name] = {node.name: Field((1,) * n, (1,) * n, (0,) * n)}
             continue
         inputs = [shapes.get(name) for name in node.inputs]
         if shape is None or any(s is None for s in inputs):
@@ -98,9 +97,24 @@ def _through(field: Field, window, in_shape: Shape, out_shape: Shape) -> Field:
     size, jump, start = [], [], []
     for r, j, s, k, stride, pad, up in zip(field.size, field.jump, field.start, window.kernel, window.stride,
                                          window.padding, window.upsample or (1,) * len(window.kernel)):
-        factor = Fraction(up).limit_denominator(1 << 20)
-        new_jump = j * stride / factor
+        # Plain ints where the numbers are whole (almost always): Fractions are slow.
+        offset = _half(k - 1 - 2 * pad) * j
+        if up == 1:
+            new_jump = j * stride
+            shift = 0
+        else:
+            factor = Fraction(up).limit_denominator(1 << 20)
+            new_jump = j * stride / factor
+            shift = (factor - 1) / 2 * new_jump
         size.append(r + (k - 1) * j)
-        start.append(s + (Fraction(k - 1, 2) - pad) * j - (factor - 1) / 2 * new_jump)
-        jump.append(new_jump)
+        start.append(_whole(s + offset - shift))
+        jump.append(_whole(new_jump))
     return Field(tuple(size), tuple(jump), tuple(start))
+
+
+def _half(n: int):
+    return n // 2 if n % 2 == 0 else Fraction(n, 2)
+
+
+def _whole(x):
+    return int(x) if isinstance(x, Fraction) and x.denominator == 1 else x

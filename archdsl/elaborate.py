@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,17 @@ from .source import SourceFile, Span
 
 @dataclass(frozen=True)
 class Limits:
-    max_nodes: int = 1_000_000
+    """Bounds on what one file may make elaboration do (docs/language.md)."""
+
+    max_nodes: int = 500_000
     max_block_depth: int = 64
     max_repeat: int = 100_000
     max_import_depth: int = 32
+    max_imports: int = 1_000
     max_file_bytes: int = 10_000_000
+    max_nesting: int = 100  # brackets and braces inside each other
+    max_integer: int = 2**62
+    max_dimension: int = 2**31
 
 
 # --------------------------------------------------------------------------
@@ -247,10 +253,18 @@ class Loader:
                                  source.span(0, 0))
             )
             return None
+        too_deep = _nesting_error(source, self.limits.max_nesting)
+        if too_deep is not None:
+            self.diagnostics.append(too_deep)
+            return None
         try:
             module = ast.parse(source)
         except DiagnosticError as error:
             self.diagnostics += error.diagnostics
+            return None
+        except RecursionError:
+            self.diagnostics.append(Diagnostic.error(
+                "E901", "the file nests expressions too deeply to analyse", source.span(0, 0)))
             return None
         self.definitions += [d.span for d in (*module.blocks, *module.models)]
         return module
@@ -274,6 +288,10 @@ class Loader:
                 continue
             if target not in self.modules:
                 self.modules[target] = None  # placeholder while loading
+                if len(self.modules) > self.limits.max_imports:
+                    self.diagnostics.append(Diagnostic.error(
+                        "E901", f"more than the limit of {self.limits.max_imports} imported files", imp.span))
+                    continue
                 try:
                     text = target.read_text(encoding="utf-8")
                 except (OSError, UnicodeDecodeError) as error:
@@ -326,6 +344,33 @@ class Loader:
         table[name] = entry
 
 
+def _nesting_error(source: SourceFile, limit: int) -> Diagnostic | None:
+    """E901 at the first bracket nested deeper than ``limit`` (checked before
+    parsing: deep nesting would exhaust the recursion of later stages)."""
+    depth = 0
+    in_string: str | None = None
+    in_comment = False
+    text = source.text
+    for offset, ch in enumerate(text):
+        if in_comment:
+            in_comment = ch != "\n"
+        elif in_string:
+            if ch == in_string or ch == "\n":
+                in_string = None
+        elif ch == "#":
+            in_comment = True
+        elif ch in "\"'":
+            in_string = ch
+        elif ch in "([{":
+            depth += 1
+            if depth > limit:
+                return Diagnostic.error("E901", f"brackets nest deeper than the limit of {limit}",
+                                        source.span(offset, offset + 1))
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+    return None
+
+
 def _display(path: Path) -> str:
     """A path as diagnostics show it: relative to the working directory when inside it."""
     try:
@@ -341,8 +386,30 @@ def load(path: str | Path, *, limits: Limits | None = None) -> Program:
     every problem inside the files is a diagnostic in the result.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return _undecodable(str(path), data, error)
     return _load_text(text, str(path), path.resolve(), limits or Limits())
+
+
+def decode_source(data: bytes, name: str) -> str | Diagnostic:
+    """UTF-8 text, or an E103 diagnostic at the first undecodable byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        prefix = data[: error.start].decode("utf-8", "replace")
+        source = SourceFile(name, prefix + "\ufffd")
+        span = source.span(len(prefix), len(prefix) + 1)
+        return Diagnostic.error("E103", f"the file is not valid UTF-8: byte 0x{data[error.start]:02x} at offset "
+                                        f"{error.start}", span, hint="save the file as UTF-8")
+
+
+def _undecodable(name: str, data: bytes, error: UnicodeDecodeError) -> Program:
+    diagnostic = decode_source(data, name)
+    prefix = data[: error.start].decode("utf-8", "replace")
+    return Program(name, [], [diagnostic], {name: SourceFile(name, prefix + "\ufffd")})
 
 
 def loads(text: str, name: str = "<string>", *, limits: Limits | None = None, directory: str | Path = ".") -> Program:
@@ -368,7 +435,13 @@ def _load_text(text: str, name: str, resolved: Path, limits: Limits) -> Program:
                 continue
             seen[definition.name] = definition.name_span
             builder = _ModelBuilder(blocks, limits, loader.diagnostics)
-            model = builder.build(definition)
+            try:
+                model = builder.build(definition)
+            except RecursionError:
+                loader.diagnostics.append(Diagnostic.error(
+                    "E901", f"model '{definition.name}' nests expressions or blocks too deeply to analyse",
+                    definition.name_span))
+                model = None
             if model is not None:
                 models.append(model)
     diagnostics = _dedupe(loader.diagnostics)
@@ -376,13 +449,24 @@ def _load_text(text: str, name: str, resolved: Path, limits: Limits) -> Program:
 
 
 def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    seen = set()
-    out = []
+    """One diagnostic per (code, span), sorted by position.  A mistake in a
+    block body is one mistake however many instances hit it; when the
+    instances saw it differently (other shapes), a note says how many."""
+    first: dict[tuple, Diagnostic] = {}
+    others: dict[tuple, int] = {}
     for d in diagnostics:
-        key = (d.code, d.span, d.message)
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
+        key = (d.code, d.span)
+        if key not in first:
+            first[key] = d
+        elif d.message != first[key].message:
+            others[key] = others.get(key, 0) + 1
+    out = []
+    for key, d in first.items():
+        if key in others:
+            n = others[key]
+            d = replace(d, notes=(*d.notes, f"{n} more use{'s' if n > 1 else ''} of this code report the same "
+                                            "problem with other values"))
+        out.append(d)
     return sorted(out, key=Diagnostic.sort_key)
 
 
@@ -522,6 +606,10 @@ class _ModelBuilder:
                 ok = False
             elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 self.report("E210", f"an input dimension must be a positive integer, not {show_value(value)}", dim.span)
+                ok = False
+            elif value > self.limits.max_dimension:
+                self.report("E901", f"input dimension {value} is larger than the limit of {self.limits.max_dimension}",
+                            dim.span)
                 ok = False
             else:
                 dims.append(value)
@@ -688,7 +776,15 @@ class _ModelBuilder:
             return self.report("E901", f"repeat {count} is more than the limit of {self.limits.max_repeat}",
                                core.count.span)
         inner = self.sequential_scope(scope, label)
+        before = len(self.nodes)
         for i in range(count):
+            if i == 1:
+                # Fail fast on expansion bombs: project from the first iteration.
+                per_iteration = len(self.nodes) - before
+                if before + per_iteration * count > self.limits.max_nodes:
+                    self.report("E901", f"repeat {count} would create about {per_iteration * count:,} nodes, more "
+                                f"than the limit of {self.limits.max_nodes:,}", core.count.span)
+                    raise _LimitExceeded()
             iteration_env = Env(env)
             if core.index is not None:
                 iteration_env.vars[core.index] = _Binding(i, core.index_span, used=True)
@@ -956,7 +1052,11 @@ class _ModelBuilder:
 
     def evaluate(self, expr: ast.Expr, env: Env, scope: NameScope | None, label: str | None = None) -> Any:
         if isinstance(expr, ast.Literal):
-            return expr.value
+            value = expr.value
+            if isinstance(value, int) and abs(value) > self.limits.max_integer:
+                return self.report("E901", f"integer literal is larger than the limit of {self.limits.max_integer}",
+                                   expr.span)
+            return value
         if isinstance(expr, ast.Name):
             return self.lookup(expr, env)
         if isinstance(expr, ast.Call):
@@ -1066,7 +1166,7 @@ class _ModelBuilder:
             "//": lambda: left // right,
             "%": lambda: left % right,
         }[op]()
-        if isinstance(result, int) and abs(result) > 2**62:
+        if isinstance(result, int) and abs(result) > self.limits.max_integer:
             return self.report("E901", "integer result is out of range", expr.span)
         return result
 

@@ -40,6 +40,9 @@ CODES: tuple[Code, ...] = (
     Code("E102", "invalid-token", _E,
          "A character that starts no token of the language, or an unterminated string.",
          'x -> conv2d(64, 3, padding="same)'),
+    Code("E103", "invalid-encoding", _E,
+         "The file is not valid UTF-8.",
+         "a file saved as Latin-1 with 'é' in a comment"),
     Code("E201", "unknown-op", _E,
          "A chain step names neither an op nor a block in scope.",
          "x -> conv2(64, 3)   # did you mean conv2d?"),
@@ -124,8 +127,9 @@ CODES: tuple[Code, ...] = (
          "A dim argument (concat, softmax, flatten) or per-dim list does not fit the input's rank.",
          "x -> softmax(dim=5)"),
     Code("E901", "limit-exceeded", _E,
-         "A resource limit was reached: file size, node count, repeat count, block or "
-         "import nesting, integer magnitude. Limits are set with archdsl.Limits.",
+         "A resource limit was reached: file size, bracket nesting, node count, repeat "
+         "expansion, block or import nesting, number of imports, integer or dimension "
+         "magnitude. Limits are set with archdsl.Limits.",
          "repeat 10_000_000 { relu }"),
     Code("E501", "expectation-failed", _E,
          "An 'expect' statement in the model does not hold: a budget is exceeded or "

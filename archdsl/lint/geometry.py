@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from ..ops.base import show_sizes
 from ..ops.conv import _Conv
@@ -10,14 +11,21 @@ from ..ops.pool import _Pool
 from .base import Finding, LintContext
 
 
+@dataclass(frozen=True)
+class _Geometry:
+    kernel: tuple[int, ...]  # dilated extent
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]  # leading
+
+
 def _windowed(context: LintContext):
-    """(node, window, input spatial sizes) of every conv and pool node."""
+    """(node, geometry, input spatial sizes) of every conv and pool node."""
     for node in context.nodes():
         if not isinstance(node.spec, (_Conv, _Pool)):
             continue
-        inputs = [context.shapes[i] for i in node.inputs]
-        window = node.spec.window(inputs, context.shapes[node.name])
-        yield node, window, inputs[0][1:]
+        kernel, stride, padding, dilation = node.spec._geometry()
+        extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        yield node, _Geometry(extent, tuple(stride), tuple(padding)), context.shapes[node.inputs[0]][1:]
 
 
 def dropped_pixels(context: LintContext) -> Iterator[Finding]:

@@ -9,8 +9,9 @@ as PyTorch names them, validated strictly (``3.0`` is not a kernel size, and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from fractions import Fraction
 from typing import Annotated, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
@@ -128,15 +129,23 @@ class ShapeError(Exception):
 
 @dataclass(frozen=True)
 class Window:
-    """How an op's output position maps onto its input, per spatial dimension:
-    what the receptive-field pass needs.  ``kernel`` is the dilated extent;
-    ``padding`` the padding before the first element.  ``upsample`` > 1 means
-    the output is finer than the input (transposed conv, upsample)."""
+    """How output positions map onto input positions, per spatial dimension
+    (what the receptive-field pass needs).  Output position ``o`` is centred
+    on input coordinate ``offset + o·step`` and reads ``reach + 1`` input
+    positions.  For a sliding window of dilated extent K, stride S and
+    leading padding P: reach K-1, step S, offset (K-1)/2 - P."""
 
-    kernel: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: tuple[int, ...]
-    upsample: tuple[float, ...] | None = None
+    reach: tuple[int, ...]
+    step: tuple[Fraction | int, ...]
+    offset: tuple[Fraction | int, ...]
+
+    @classmethod
+    def sliding(cls, kernel, stride, padding) -> "Window":
+        return cls(
+            tuple(k - 1 for k in kernel),
+            tuple(stride),
+            tuple(((k - 1) // 2 if k % 2 else Fraction(k - 1, 2)) - p for k, p in zip(kernel, padding)),
+        )
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,37 @@ class Conventions:
 
     def describe(self) -> str:
         return f"FLOPs = 2·MACs{' + bias' if self.bias else ''} + elementwise work; batchnorm {self.batchnorm}"
+
+
+@dataclass(frozen=True)
+class KernelCall:
+    """How the NumPy runtime runs an op: the call
+    ``kernels.<kernel>(*inputs, **tensors, **arguments)`` of
+    ``archdsl/runtime/kernels.py``, which the interpreter makes and
+    ``archdsl export`` writes out.
+
+    ``tensors`` maps the kernel's tensor arguments to the op's parameter or
+    buffer names (``None``: the kernel gets ``None``, e.g. no bias);
+    ``pack`` names a kernel that turns ``weight`` into the form the kernel
+    multiplies by, once per weight load (``pack(weight, groups)``, passed as
+    ``packed``); ``init`` gives each parameter and buffer its PyTorch default
+    initialisation (``archdsl/runtime/init.py``); ``view`` says the output may
+    share memory with the first input.
+    """
+
+    kernel: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    tensors: dict[str, str | None] = field(default_factory=dict)
+    pack: str | None = None
+    init: dict[str, str] = field(default_factory=dict)
+    view: bool = False
+
+
+#: PyTorch's default initialisation of conv and linear layers (reset_parameters).
+WEIGHT_INIT = {"weight": "kaiming_uniform", "bias": "fan_in_uniform"}
+#: ... and of normalisation layers and their running statistics.
+NORM_INIT = {"weight": "ones", "bias": "zeros", "running_mean": "zeros", "running_var": "ones",
+             "num_batches_tracked": "count"}
 
 
 def expand(value: int | tuple[int, ...], n: int) -> tuple[int, ...]:
@@ -270,3 +310,7 @@ class OpSpec(BaseModel):
     def explain_macs(self, inputs: list[Shape], output: Shape) -> str | None:
         """The MAC count as a product of named factors."""
         return None
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """How the NumPy runtime computes this op (archdsl/runtime/kernels.py)."""
+        raise NotImplementedError(f"{self.kind()} has no NumPy kernel")

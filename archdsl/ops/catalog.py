@@ -51,8 +51,9 @@ def signature(op: type[OpSpec]) -> str:
     fields = [n for n in op.model_fields if n != "op"]
     positional = [n for n in op.positional if n in fields]
     keyword = [n for n in fields if n not in positional]
-    inputs = "inputs..., " if op.is_merge() else ""
-    return f"{op.kind()}({inputs}{', '.join(positional)}{'; ' if positional and keyword else ''}{', '.join(keyword)})"
+    head = ", ".join((["inputs..."] if op.is_merge() else []) + positional)
+    tail = ", ".join(keyword)
+    return f"{op.kind()}({head}{'; ' if head and tail else ''}{tail})"
 
 
 def markdown() -> str:

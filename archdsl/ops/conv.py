@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from typing import Literal
 
+from fractions import Fraction
+
 from pydantic import PositiveInt
 
-from .arith import conv_output_size, effective_kernel, transposed_output_size
+from .arith import conv_output_size, effective_kernel, same_padding, transposed_output_size
 from .base import (
     SPATIAL_NAMES,
     ArgumentError,
     Conventions,
     ConvPadding,
     Family,
+    KernelCall,
     NonNegativeSize,
     OpSpec,
     Shape,
     ShapeError,
     Size,
+    WEIGHT_INIT,
     Window,
     expand,
     numel,
@@ -26,12 +30,13 @@ from .base import (
 )
 
 
-def check_channels(op: OpSpec, channels: int, declared: int | None, argument: str, groups: int = 1) -> None:
+def check_channels(op: OpSpec, channels: int, declared: int | None, argument: str, groups: int = 1,
+                   noun: str = "channels") -> None:
     """The checks every channel-mixing op makes on its input channels."""
     if declared is not None and declared != channels:
         raise ShapeError(
             "E402",
-            f"{op.kind()} declares {argument}={declared}, but its input has {channels} channels",
+            f"{op.kind()} declares {argument}={declared}, but its input has {channels} {noun}",
             argument=argument,
             inputs=(0,),
             hint=f"set {argument}={channels} or fix the layer that feeds it",
@@ -45,14 +50,21 @@ def check_channels(op: OpSpec, channels: int, declared: int | None, argument: st
         )
 
 
-def collapse_error(op: OpSpec, kernel, padded, argument: str = "kernel_size") -> ShapeError:
-    return ShapeError(
-        "E401",
-        f"{op.kind()}: kernel {show_sizes(kernel)} is larger than the padded input {show_sizes(padded)}",
-        argument=argument,
-        inputs=(0,),
-        hint="use a smaller kernel, more padding, or a larger input",
-    )
+def collapse_error(op: OpSpec, spatial, kernel, padding, dilation, argument: str = "kernel_size") -> ShapeError:
+    """E401: "kernel 5x5 is larger than the padded input 3x3", naming the
+    dimensions at fault when only some are, and the dilation when there is one."""
+    extent = [effective_kernel(k, d) for k, d in zip(kernel, dilation)]
+    padded = [i + 2 * p for i, p in zip(spatial, padding)]
+    what = f"kernel {show_sizes(kernel)}"
+    if any(d != 1 for d in dilation):
+        what += f" dilated by {show_sizes(dilation)} spans {show_sizes(extent)} and"
+    failing = [name for name, e, p in zip(SPATIAL_NAMES[len(spatial)], extent, padded) if e > p]
+    if len(failing) == len(spatial):
+        message = f"{op.kind()}: {what} is larger than the padded input {show_sizes(padded)}"
+    else:
+        message = f"{op.kind()}: {what} does not fit the padded input {show_sizes(padded)} in {', '.join(failing)}"
+    return ShapeError("E401", message, argument=argument, inputs=(0,),
+                      hint="use a smaller kernel or dilation, more padding, or a larger input")
 
 
 def dot(*factors) -> str:
@@ -65,7 +77,13 @@ def explain_window_sizes(op: OpSpec, spatial, kernel, stride, padding, dilation,
     for name, i, k, s, p, d, o in zip(SPATIAL_NAMES[len(spatial)], spatial, kernel, stride, padding, dilation,
                                       output):
         extent = f"{k}" if d == 1 else f"{d}·({k} − 1) − 1"
-        lines.append(f"O_{name} = {rounding}(({i} + 2·{p} − {extent})/{s}) + 1 = {o}")
+        numerator = i + 2 * p - d * (k - 1) - 1
+        rounded = -(-numerator // s) if rounding == "ceil" else numerator // s
+        # ceil_mode drops a last window that would start in the padding.
+        dropped = "" if rounded + 1 == o else " − 1"
+        lines.append(f"O_{name} = {rounding}(({i} + 2·{p} − {extent})/{s}) + 1{dropped} = {o}")
+        if dropped:
+            lines.append(f"  (− 1: a last window starting at {rounded * s} would start in the right padding)")
     return lines
 
 
@@ -142,11 +160,7 @@ class _Conv(OpSpec):
             for i, k, s, p, d in zip(spatial, kernel, stride, padding, dilation)
         )
         if min(sizes) <= 0:
-            raise collapse_error(
-                self,
-                [effective_kernel(k, d) for k, d in zip(kernel, dilation)],
-                [i + 2 * p for i, p in zip(spatial, padding)],
-            )
+            raise collapse_error(self, spatial, kernel, padding, dilation)
         return (self.out_channels, *sizes)
 
     def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
@@ -166,7 +180,7 @@ class _Conv(OpSpec):
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
         kernel, stride, padding, dilation = self._geometry()
-        return Window(tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation)), stride, padding)
+        return Window.sliding([effective_kernel(k, d) for k, d in zip(kernel, dilation)], stride, padding)
 
     def explain_shape(self, inputs: list[Shape], output: Shape) -> list[str]:
         kernel, stride, padding, dilation = self._geometry()
@@ -180,6 +194,15 @@ class _Conv(OpSpec):
         kernel = expand(self.kernel_size, self.spatial_dims)
         per = dot(inputs[0][0] // self.groups, *kernel)
         return f"{dot(*output[1:], output[0])}·({per}) = {numel(output) * (inputs[0][0] // self.groups) * numel(kernel):,}"
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.conv``; padding="same" as explicit (before, after) pairs."""
+        kernel, stride, padding, dilation = self._geometry()
+        if self.padding == "same":
+            padding = tuple(same_padding(k, d) for k, d in zip(kernel, dilation))
+        return KernelCall("conv", {"stride": stride, "padding": padding, "dilation": dilation, "groups": self.groups},
+                          tensors={"weight": "weight", "bias": "bias" if self.bias else None},
+                          pack="pack_conv_weight", init=WEIGHT_INIT)
 
 
 class Conv1d(_Conv):
@@ -293,15 +316,23 @@ class _ConvTranspose(OpSpec):
         n = self.spatial_dims
         kernel = tuple(effective_kernel(k, d) for k, d in zip(expand(self.kernel_size, n), expand(self.dilation, n)))
         stride = expand(self.stride, n)
-        # An output position sees up to ceil(K_eff / S) input positions,
-        # centred on the input it spreads from (an upper bound).
-        reach = tuple((-(-k // s)) // 2 for k, s in zip(kernel, stride))
+        # Output o gathers inputs i = (o + P - t·D)/S over the taps t: at
+        # most ceil(K_eff/S) of them, centred on (o + P - D(K-1)/2)/S.
+        padding = expand(self.padding, n)
         return Window(
-            tuple(2 * r + 1 for r in reach),
-            (1,) * n,
-            reach,
-            upsample=tuple(float(s) for s in stride),
+            tuple(-(-k // s) - 1 for k, s in zip(kernel, stride)),
+            tuple(Fraction(1, s) for s in stride),
+            tuple((p - Fraction(k - 1, 2)) / s for k, p, s in zip(kernel, padding, stride)),
         )
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.conv_transpose``."""
+        n = self.spatial_dims
+        arguments = {name: expand(getattr(self, name), n)
+                     for name in ("stride", "padding", "output_padding", "dilation")}
+        return KernelCall("conv_transpose", {**arguments, "groups": self.groups},
+                          tensors={"weight": "weight", "bias": "bias" if self.bias else None},
+                          pack="pack_conv_transpose_weight", init=WEIGHT_INIT)
 
 
 class ConvTranspose1d(_ConvTranspose):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import PositiveInt
 
-from .base import Conventions, Family, OpSpec, Shape, ShapeError, numel, show_shape
+from .base import WEIGHT_INIT, Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, numel, show_shape
 from .conv import check_channels
 
 
@@ -30,7 +30,7 @@ class Linear(OpSpec):
                 inputs=(0,),
                 hint="insert 'flatten' (or a global pooling then 'flatten') before it",
             )
-        check_channels(self, shape[0], self.in_features, "in_features")
+        check_channels(self, shape[0], self.in_features, "in_features", noun="features")
         return (self.out_features,)
 
     def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
@@ -47,3 +47,8 @@ class Linear(OpSpec):
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         return 2 * self.macs(inputs, output) + (self.out_features if self.bias and conventions.bias else 0)
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.linear``."""
+        return KernelCall("linear", tensors={"weight": "weight", "bias": "bias" if self.bias else None},
+                          init=WEIGHT_INIT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from .activation import normalize_dim
-from .base import Conventions, Family, OpSpec, Shape, ShapeError, numel, show_shape
+from .base import Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, numel, show_shape
 
 
 class _Merge(OpSpec):
@@ -16,6 +16,10 @@ class _Merge(OpSpec):
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         """One operation per output element per input after the first."""
         return (len(inputs) - 1) * numel(output)
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.add``, ``kernels.mul``, ``kernels.concat``: named as the op."""
+        return KernelCall(self.kind(), self.arguments())
 
 
 def _shapes(inputs: list[Shape]) -> str:
@@ -30,24 +34,39 @@ class Add(_Merge):
     def infer(self, inputs: list[Shape]) -> Shape:
         for index, shape in enumerate(inputs[1:], start=1):
             if shape != inputs[0]:
+                first = inputs[0]
+                if len(shape) == len(first) and shape[0] == first[0]:
+                    hint = "the sizes differ: resize one branch (stride, pooling or upsample) to match the other"
+                else:
+                    hint = ("a skip connection needs a projection (a 1x1 conv with the branch's stride) "
+                            "to match channels and size")
                 raise ShapeError(
                     "E404",
                     f"add needs inputs of one shape, got {_shapes(inputs)}",
                     inputs=(0, index),
-                    hint="a skip connection usually needs a projection (1x1 conv with the same stride) "
-                    "to match channels and size",
+                    hint=hint,
                 )
         return inputs[0]
 
 
 class Mul(_Merge):
-    """Elementwise product with NumPy broadcasting (squeeze-and-excitation:
-    ``[C, H, W] * [C, 1, 1]``)."""
+    """Elementwise product of tensors of one rank, broadcasting dims of size 1
+    (squeeze-and-excitation: ``[C, H, W] * [C, 1, 1]``)."""
 
     op: Literal["mul"] = "mul"
 
     def infer(self, inputs: list[Shape]) -> Shape:
-        rank = max(len(s) for s in inputs)
+        # Ranks must agree: PyTorch aligns from the right *including the
+        # batch*, so [C] against [C, H, W] would meet W, not C.
+        for index, shape in enumerate(inputs[1:], start=1):
+            if len(shape) != len(inputs[0]):
+                raise ShapeError(
+                    "E404",
+                    f"mul needs inputs of one rank, got {_shapes(inputs)}",
+                    inputs=(0, index),
+                    hint="a per-channel gate must be [C, 1, 1]: keep the pooled dims (global_avgpool does)",
+                )
+        rank = len(inputs[0])
         result = []
         for axis in range(rank):
             sizes = {s[axis - rank + len(s)] for s in inputs if axis - rank + len(s) >= 0}

@@ -9,6 +9,7 @@ from .base import (
     ArgumentError,
     Conventions,
     Family,
+    KernelCall,
     NonNegativeSize,
     OpSpec,
     Shape,
@@ -76,11 +77,7 @@ class _Pool(_Spatial):
             for i, k, s, p, d in zip(spatial, kernel, stride, padding, dilation)
         )
         if min(sizes) <= 0:
-            raise collapse_error(
-                self,
-                [effective_kernel(k, d) for k, d in zip(kernel, dilation)],
-                [i + 2 * p for i, p in zip(spatial, padding)],
-            )
+            raise collapse_error(self, spatial, kernel, padding, dilation)
         return (channels, *sizes)
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
@@ -89,7 +86,7 @@ class _Pool(_Spatial):
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
         kernel, stride, padding, dilation = self._geometry()
-        return Window(tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation)), stride, padding)
+        return Window.sliding([effective_kernel(k, d) for k, d in zip(kernel, dilation)], stride, padding)
 
     def explain_shape(self, inputs: list[Shape], output: Shape) -> list[str]:
         kernel, stride, padding, dilation = self._geometry()
@@ -107,9 +104,21 @@ class _MaxPool(_Pool):
     def _dilation(self) -> tuple[int, ...]:
         return expand(self.dilation, self.spatial_dims)
 
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.max_pool``."""
+        kernel, stride, padding, dilation = self._geometry()
+        return KernelCall("max_pool", {"kernel_size": kernel, "stride": stride, "padding": padding,
+                                       "dilation": dilation, "ceil_mode": self.ceil_mode})
+
 
 class _AvgPool(_Pool):
     count_include_pad: bool = True
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.avg_pool``."""
+        kernel, stride, padding, _ = self._geometry()
+        return KernelCall("avg_pool", {"kernel_size": kernel, "stride": stride, "padding": padding,
+                                       "ceil_mode": self.ceil_mode, "count_include_pad": self.count_include_pad})
 
 
 class MaxPool1d(_MaxPool):
@@ -162,7 +171,12 @@ class _AdaptiveAvgPool(_Spatial):
         """Exact when the input size is a multiple of the output size; else the
         largest window with the floor step (an upper bound on the field)."""
         pairs = [adaptive_window(i, o) for i, o in zip(inputs[0][1:], output[1:])]
-        return Window(tuple(k for k, _ in pairs), tuple(s for _, s in pairs), (0,) * len(pairs))
+        return Window.sliding([k for k, _ in pairs], [s for _, s in pairs], [0] * len(pairs))
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.adaptive_avg_pool`` (returns its input when no size changes)."""
+        return KernelCall("adaptive_avg_pool", {"output_size": expand(self.output_size, self.spatial_dims)},
+                          view=True)
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPool):
@@ -197,4 +211,8 @@ class GlobalAvgPool(OpSpec):
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
         spatial = inputs[0][1:]
-        return Window(tuple(spatial), (1,) * len(spatial), (0,) * len(spatial))
+        return Window.sliding(spatial, [1] * len(spatial), [0] * len(spatial))
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.global_avg_pool``."""
+        return KernelCall("global_avg_pool")

@@ -7,12 +7,14 @@ from typing import Literal
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 import math
+from fractions import Fraction
 
 from .activation import normalize_dim
 from .base import (
     ArgumentError,
     Conventions,
     Family,
+    KernelCall,
     OpSpec,
     Shape,
     ShapeError,
@@ -43,12 +45,20 @@ class Flatten(OpSpec):
                              argument="start_dim", inputs=(0,))
         return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
 
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.flatten`` (a view when the memory allows)."""
+        return KernelCall("flatten", self.arguments(), view=True)
+
 
 class Identity(OpSpec):
     """Passes its input through."""
 
     family = Family.RESHAPE
     op: Literal["identity"] = "identity"
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.identity``: the input itself."""
+        return KernelCall("identity", view=True)
 
 
 class Pad(OpSpec):
@@ -92,7 +102,14 @@ class Pad(OpSpec):
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
         pairs = self.pairs(inputs[0])[1:]
-        return Window((1,) * len(pairs), (1,) * len(pairs), tuple(a for a, _ in pairs))
+        return Window.sliding([1] * len(pairs), [1] * len(pairs), [a for a, _ in pairs])
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.pad`` with ``torch.nn.functional.pad``'s flat list, last dim first."""
+        flat = [v for before_after in reversed(self.pairs(inputs[0])) for v in before_after]
+        while len(flat) > 2 and flat[-2:] == [0, 0]:
+            flat = flat[:-2]
+        return KernelCall("pad", {"pad": tuple(flat), "mode": self.mode, "value": self.value}, view=True)
 
 
 class Upsample(OpSpec):
@@ -146,10 +163,24 @@ class Upsample(OpSpec):
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
         n = len(output) - 1
-        scales = tuple(o / i for o, i in zip(output[1:], inputs[0][1:]))
-        # Interpolation reads the neighbours on both sides (an upper bound).
-        reach = {"nearest": 0, "bicubic": 2}.get(self.mode, 1)
-        return Window((2 * reach + 1,) * n, (1,) * n, (reach,) * n, upsample=scales)
+        # Output o samples input coordinate (o + 1/2)·I/O - 1/2 (PyTorch,
+        # align_corners=False); interpolation reads neighbours around it.
+        steps = tuple(Fraction(i, o) for i, o in zip(inputs[0][1:], output[1:]))
+        reach = {"nearest": 0, "bicubic": 3}.get(self.mode, 1)
+        return Window((reach,) * n, steps, tuple((s - 1) / 2 for s in steps))
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.interpolate`` (returns its input when nothing is resized)."""
+        n = len(inputs[0]) - 1
+        if self.size is not None:
+            arguments = {"size": expand(self.size, n)}
+        else:
+            scale = self.scale_factor
+            arguments = {"scale_factor": scale if isinstance(scale, tuple) else (scale,) * n}
+        arguments["mode"] = self.mode
+        if self.align_corners is not None:
+            arguments["align_corners"] = self.align_corners
+        return KernelCall("interpolate", arguments, view=True)
 
 
 class ChannelShuffle(OpSpec):
@@ -167,6 +198,10 @@ class ChannelShuffle(OpSpec):
             raise ShapeError("E403", f"channel_shuffle: groups={self.groups} does not divide {channels} channels",
                              argument="groups", inputs=(0,))
         return inputs[0]
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.channel_shuffle``."""
+        return KernelCall("channel_shuffle", self.arguments(), view=True)
 
 
 class Narrow(OpSpec):
@@ -193,6 +228,10 @@ class Narrow(OpSpec):
             )
         return tuple(self.length if i == axis else d for i, d in enumerate(shape))
 
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.narrow`` (a view)."""
+        return KernelCall("narrow", {"dim": self.dim, "start": self.start, "length": self.length}, view=True)
+
 
 class Dropout(OpSpec):
     """Zeroes elements with probability p in training; identity at inference."""
@@ -201,3 +240,7 @@ class Dropout(OpSpec):
     op: Literal["dropout"] = "dropout"
     positional = ("p",)
     p: float = Field(0.5, ge=0.0, le=1.0)
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.dropout``: the input itself at inference."""
+        return KernelCall("dropout", {"p": self.p}, view=True)

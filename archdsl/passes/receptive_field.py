@@ -13,13 +13,15 @@ Networks", Distill 2019).  Where branches merge, each input's field is the
 largest over the paths; a broadcast input (``mul`` by a [C, 1, 1] gate)
 widens the size but does not move the centre or the jump, which follow the
 inputs that vary over space.  Flattening and global pooling make a field
-global (the whole input).  Upsampling by u divides the jump by u and
-centres each input position's u outputs on it:
-``start' = start - (u-1)/2 · jump'``.
+global (the whole input).  Each op states its geometry as a
+:class:`~archdsl.ops.base.Window` (reach, step, offset): upsampling and
+transposed convolution have steps below one input pixel, and sizes are then
+rounded up to whole pixels.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -92,24 +94,17 @@ def _through(field: Field, window, in_shape: Shape, out_shape: Shape) -> Field:
         if len(out_shape) < len(in_shape):
             return field.global_over(in_spatial)  # flatten
         return field
-    if len(window.kernel) != len(in_spatial):
+    if len(window.reach) != len(in_spatial):
         return field.global_over(in_spatial)
-    size, jump, start = [], [], []
-    for r, j, s, k, stride, pad, up in zip(field.size, field.jump, field.start, window.kernel, window.stride,
-                                         window.padding, window.upsample or (1,) * len(window.kernel)):
-        # Plain ints where the numbers are whole (almost always): Fractions are slow.
-        offset = _half(k - 1 - 2 * pad) * j
-        if up == 1:
-            new_jump = j * stride
-            shift = 0
-        else:
-            factor = Fraction(up).limit_denominator(1 << 20)
-            new_jump = j * stride / factor
-            shift = (factor - 1) / 2 * new_jump
-        size.append(r + (k - 1) * j)
-        start.append(_whole(s + offset - shift))
-        jump.append(_whole(new_jump))
-    return Field(tuple(size), tuple(jump), tuple(start))
+    size = tuple(_whole(_ceil(r + reach * j)) for r, j, reach in zip(field.size, field.jump, window.reach))
+    jump = tuple(_whole(j * step) for j, step in zip(field.jump, window.step))
+    start = tuple(_whole(s + offset * j) for s, j, offset in zip(field.start, field.jump, window.offset))
+    return Field(size, jump, start)
+
+
+def _ceil(x):
+    """Sizes count whole input pixels (after upsampling, an upper bound)."""
+    return x if isinstance(x, int) else math.ceil(x)
 
 
 def _half(n: int):

@@ -728,23 +728,56 @@ class _ModelBuilder:
             value = self.step(step, value, env, scope)
         return value
 
+    def label(self, label: ast.Label | None, span: Span | None, env: Env) -> Any:
+        """A label as a name: templates have their {expressions} filled in."""
+        if label is None or isinstance(label, str):
+            return label
+        parts = re.split(r"(\{[^{}]*\})", label.text)
+        out = []
+        for part in parts:
+            if not (part.startswith("{") and part.endswith("}")):
+                out.append(part)
+                continue
+            try:
+                expr = ast.parse_expression(part[1:-1], span)
+            except DiagnosticError as error:
+                self.diagnostics += error.diagnostics
+                return POISON
+            value = self.evaluate(expr, env, None)
+            if value is POISON:
+                return POISON
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                return self.report("E210", f"a label can only contain numbers and strings, not {_kind_of(value)}",
+                                   span)
+            out.append(str(value))
+        name = "".join(out)
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            return self.report("E210", f"label {name!r} is not a name: use letters, digits and '_'", span)
+        return name
+
     def head(self, chain: ast.Chain, env: Env, scope: NameScope) -> Any:
         expr = chain.head
-        if chain.label is not None and not isinstance(expr, ast.Call):
+        label = self.label(chain.label, chain.label_span, env)
+        if label is POISON:
+            return POISON
+        if label is not None and not isinstance(expr, ast.Call):
             self.report("E212", "a label names an op or block call; this is a value", chain.label_span,
-                        hint=f"to name a value, write '{chain.label} = ...'")
-        return self.evaluate(expr, env, scope, label=chain.label)
+                        hint=f"to name a value, write '{label} = ...'")
+        return self.evaluate(expr, env, scope, label=label)
 
     def step(self, step: ast.Step, value: Any, env: Env, scope: NameScope) -> Any:
         core = step.core
+        label = self.label(step.label, step.label_span, env)
+        if label is POISON:
+            return POISON
         if isinstance(core, ast.OpRef):
-            return self.apply(core.name, core.span, [], value, step.label, core.span, env, scope)
+            return self.apply(core.name, core.span, [], value, label, core.span, env, scope)
         if isinstance(core, ast.OpCall):
-            return self.apply(core.name, core.name_span, core.args, value, step.label, core.span, env, scope)
+            return self.apply(core.name, core.name_span, core.args, value, label, core.span, env, scope)
         if isinstance(core, ast.Repeat):
-            return self.repeat(core, step.label, value, env, scope)
+            return self.repeat(core, label, value, env, scope)
         if isinstance(core, ast.Group):
-            inner = self.sequential_scope(scope, step.label)
+            inner = self.sequential_scope(scope, label)
             for s in core.steps:
                 value = self.step(s, value, env, inner)
             return value
@@ -755,7 +788,7 @@ class _ModelBuilder:
         if not isinstance(test, bool):
             return self.report("E210", f"an 'if' condition must be a bool, not {_kind_of(test)} ({show_value(test)})",
                                core.test.span)
-        inner = self.sequential_scope(scope, step.label)
+        inner = self.sequential_scope(scope, label)
         for s in core.then if test else core.orelse:
             value = self.step(s, value, env, inner)
         return value

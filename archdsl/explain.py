@@ -37,7 +37,8 @@ def explain(analysis: Analysis, name: str) -> str:
     if cost.parameter_shapes:
         parts = []
         for key, shape in cost.parameter_shapes.items():
-            lines.append(f"  {key} {show_shape(shape)} = {_product(shape)} = {numel(shape):,}")
+            product = f" = {_product(shape)}" if len(shape) > 1 else ""
+            lines.append(f"  {key} {show_shape(shape)}{product} = {numel(shape):,}")
             parts.append(f"{numel(shape):,}")
         if len(parts) > 1:
             lines.append(f"  params = {' + '.join(parts)} = {cost.params:,}")

@@ -54,7 +54,7 @@ class Expectation(BaseModel):
                                     "training_activation, or 'output' for an output shape")
     op: str = Field(description="Comparison: == != < <= > >=; '==' for output shapes")
     value: float | int | tuple[int, ...]
-    output: str | None = Field(None, description="The output's name, for output shapes")
+    output: str | None = Field(None, description="The output's name, for output shapes (None: the only output)")
     span: Span
 
 

@@ -51,11 +51,20 @@ class Row:
     field: str
 
 
+def covers_input(analysis: Analysis, node: str, origin: str) -> bool:
+    """Whether each output position of ``node`` sees all of input ``origin``."""
+    field = analysis.fields[node][origin]
+    shape = analysis.shapes.get(node) or ()
+    return field.covers(tuple(analysis.shapes[origin][1:]), tuple(shape[1:]))
+
+
 def _field_text(analysis: Analysis, node: str) -> str:
     fields = analysis.fields.get(node)
     if not fields:
         return ""
-    first = next(iter(fields.values()))
+    origin, first = next(iter(fields.items()))
+    if covers_input(analysis, node, origin):
+        return "all"
     sizes = [number(s) for s in first.size]
     if not sizes:
         return ""
@@ -181,7 +190,8 @@ def to_json(analysis: Analysis) -> dict:
             "activation_bytes": analysis.memory.activation_bytes.get(node.name) if shape is not None else None,
             "receptive_field": {
                 origin: {"size": [number(x) for x in f.size], "jump": [number(x) for x in f.jump],
-                         "start": [number(x) for x in f.start]}
+                         "start": [number(x) for x in f.start],
+                         "whole_input": covers_input(analysis, node.name, origin)}
                 for origin, f in analysis.fields.get(node.name, {}).items()
             },
             "span": {"file": node.span.file, "line": node.span.line, "column": node.span.column},

@@ -132,8 +132,19 @@ StepCore = Union[OpRef, OpCall, Repeat, Group, CondStep]
 
 
 @dataclass
+class LabelTemplate:
+    """A string label with ``{expression}`` parts, filled in at elaboration."""
+
+    text: str
+    span: Span
+
+
+Label = Union[str, LabelTemplate]
+
+
+@dataclass
 class Step:
-    label: str | None
+    label: "Label | None"
     label_span: Span | None
     core: StepCore
     span: Span
@@ -141,7 +152,7 @@ class Step:
 
 @dataclass
 class Chain:
-    label: str | None
+    label: "Label | None"
     label_span: Span | None
     head: Expr
     steps: list[Step]
@@ -186,9 +197,9 @@ class ExpectFigure:
 
 @dataclass
 class ExpectOutput:
-    """``expect output logits: [1000]``"""
+    """``expect output logits: [1000]``; no name: the model's only output."""
 
-    name: str
+    name: str | None
     name_span: Span
     dims: list[Expr]
     span: Span
@@ -279,10 +290,33 @@ def _parser():
     return lark.Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
+        start=["start", "expr"],
         propagate_positions=True,
         maybe_placeholders=True,
+        lexer_callbacks={"NAME": _reserved_word},
         cache=True,
     )
+
+
+def _reserved_word(token):
+    """Reserved words are never names, whatever the parser state expects
+    (Lark's contextual lexer would otherwise let `input` be a name where no
+    keyword fits)."""
+    if token.value in RESERVED_WORDS:
+        token.type = token.value.upper()
+    return token
+
+
+def parse_expression(text: str, span: Span):
+    """An expression embedded in a label template; its spans all point at
+    the template (``span``).  Raises DiagnosticError on a syntax error."""
+    import lark
+
+    try:
+        tree = _parser().parse(text, start="expr")
+    except lark.exceptions.UnexpectedInput:
+        raise DiagnosticError([Diagnostic.error("E101", f"invalid expression {{{text}}} in label", span)]) from None
+    return _ToAst(SourceFile(span.file, text), fixed_span=span).expr(tree)
 
 
 def parse(source: SourceFile) -> Module:
@@ -291,7 +325,7 @@ def parse(source: SourceFile) -> Module:
     import lark
 
     try:
-        tree = _parser().parse(source.text)
+        tree = _parser().parse(source.text, start="start")
     except lark.exceptions.UnexpectedInput as error:
         raise DiagnosticError([_syntax_diagnostic(source, error)]) from None
     return _ToAst(source).build(tree)
@@ -313,10 +347,13 @@ def _span_of(source: SourceFile, item) -> Span:
 class _ToAst:
     """Walks Lark's tree bottom-up into the dataclasses above."""
 
-    def __init__(self, source: SourceFile) -> None:
+    def __init__(self, source: SourceFile, fixed_span: Span | None = None) -> None:
         self.source = source
+        self.fixed_span = fixed_span
 
     def span(self, item) -> Span:
+        if self.fixed_span is not None:
+            return self.fixed_span
         return _span_of(self.source, item.meta if hasattr(item, "meta") else item)
 
     def build(self, tree) -> Module:
@@ -375,7 +412,8 @@ class _ToAst:
             return ExpectFigure(str(figure), self.span(figure), str(op), self.expr(value), span)
         if kind == "expect_output":
             name, shape = c
-            return ExpectOutput(str(name), self.span(name), [self.expr(d) for d in shape.children], span)
+            return ExpectOutput(None if name is None else str(name), span if name is None else self.span(name),
+                                [self.expr(d) for d in shape.children], span)
         if kind == "return_stmt":
             return Return(self.chain(c[0]), span)
         if kind == "if_stmt":
@@ -390,12 +428,21 @@ class _ToAst:
         assert kind == "chain_stmt", kind
         return ChainStmt(self.chain(c[0]), span)
 
+    def label(self, tree) -> tuple["Label | None", Span | None]:
+        if tree is None:
+            return None, None
+        token = tree.children[0]
+        if token.type == "STRING":
+            return LabelTemplate(_unquote(token), self.span(token)), self.span(token)
+        return str(token), self.span(token)
+
     def chain(self, tree) -> Chain:
         head, *steps = tree.children
         label, expr = head.children
+        label, label_span = self.label(label)
         return Chain(
-            label=None if label is None else str(label),
-            label_span=None if label is None else self.span(label),
+            label=label,
+            label_span=label_span,
             head=self.expr(expr),
             steps=[self.step(s) for s in steps],
             span=self.span(tree),
@@ -406,9 +453,10 @@ class _ToAst:
 
     def step(self, tree) -> Step:
         label, core = tree.children
+        label, label_span = self.label(label)
         return Step(
-            label=None if label is None else str(label),
-            label_span=None if label is None else self.span(label),
+            label=label,
+            label_span=label_span,
             core=self.step_core(core),
             span=self.span(tree),
         )

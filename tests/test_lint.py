@@ -124,10 +124,10 @@ def test_expectations_that_hold_are_silent_and_failures_show_both_values():
         x -> conv2d(8, 3, padding=1) -> global_avgpool -> flatten
         expect params == 224
         expect macs <= 0.25M
-        expect output output: [8]
+        expect output: [8]
         expect params < 200
         expect macs > 1K
-        expect output output: [10]
+        expect output: [10]
         """)
     program = archdsl.loads(text, name="e.cnn")
     failures = [d for d in check_program(program).diagnostics if d.code == "E501"]

@@ -38,7 +38,13 @@ def check_expectations(analysis: Analysis) -> list[Diagnostic]:
     model = analysis.model
     for e in model.expectations:
         if e.figure == "output":
-            node = model.outputs.get(e.output)
+            if e.output is None and len(model.outputs) != 1:
+                found.append(Diagnostic.make("E501", f"model {model.name} has {len(model.outputs)} outputs; "
+                                             "name the one to check", e.span,
+                                             hint=f"expect output NAME: [...] with NAME one of {', '.join(model.outputs)}"))
+                continue
+            name = e.output if e.output is not None else next(iter(model.outputs))
+            node = model.outputs.get(name)
             if node is None:
                 found.append(Diagnostic.make("E501", f"model {model.name} has no output '{e.output}'", e.span,
                                              hint=f"its outputs: {', '.join(model.outputs) or 'none'}"))
@@ -46,7 +52,7 @@ def check_expectations(analysis: Analysis) -> list[Diagnostic]:
             shape = analysis.shapes.get(node)
             if shape is not None and tuple(shape) != tuple(e.value):
                 found.append(Diagnostic.make(
-                    "E501", f"expected output '{e.output}' to be {show_shape(e.value)}, but it is {show_shape(shape)}",
+                    "E501", f"expected output '{name}' to be {show_shape(e.value)}, but it is {show_shape(shape)}",
                     e.span))
             continue
         if not analysis.ok:

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 from ..diagnostics import Label
 from ..ops.base import show_sizes
+from ..ops.linear import Linear
 from ..ops.merge import Add, Concat
-from ..report import number
+from ..report import covers_input, number
 from .base import Finding, LintContext
 
 
@@ -52,7 +53,7 @@ def limited_receptive_field(context: LintContext) -> Iterator[Finding]:
     for output_name, node_name in context.model.outputs.items():
         for origin, field in analysis.fields.get(node_name, {}).items():
             extent = analysis.shapes[origin][1:]
-            if any(r < e for r, e in zip(field.size, extent)):
+            if any(r < e for r, e in zip(field.size, extent)) and not covers_input(analysis, node_name, origin):
                 sizes = show_sizes(number(r) for r in field.size)
                 yield Finding(
                     context.model.nodes[node_name].span,
@@ -76,9 +77,13 @@ def dominant_layer(context: LintContext) -> Iterator[Finding]:
     for node in context.nodes():
         cost = costs.get(node.name)
         if cost is not None and cost.params * 2 > total:
+            if isinstance(node.spec, Linear):
+                hint = "global pooling before the classifier usually shrinks such a layer"
+            else:
+                hint = "fewer output channels, a smaller kernel or a bottleneck (1x1 reduce) shrink such a layer"
             yield Finding(
                 node.span,
                 f"'{node.name}' holds {cost.params:,} of the model's {total:,} parameters "
                 f"({100 * cost.params / total:.0f}%)",
-                hint="global pooling before the classifier usually shrinks such a layer",
+                hint=hint,
             )

@@ -49,6 +49,18 @@ class Field:
         """At least ``size`` wide, same centre and jump."""
         return Field(tuple(max(a, b) for a, b in zip(self.size, size)), self.jump, self.start)
 
+    def covers(self, extent: tuple[int, ...], positions: tuple[int, ...]) -> bool:
+        """Whether every one of ``positions`` output positions sees the whole
+        input of size ``extent`` (after global pooling, flattening...)."""
+        if len(extent) != len(self.size):
+            return False
+        padded = positions + (1,) * (len(extent) - len(positions))
+        for r, j, s, e, n in zip(self.size, self.jump, self.start, extent, padded):
+            half = Fraction(r - 1, 2)
+            if s + (n - 1) * j - half > 0 or s + half < e - 1:
+                return False
+        return True
+
     def global_over(self, extent: tuple[int, ...]) -> "Field":
         """The field after a window covering the whole ``extent``."""
         return Field(

@@ -564,7 +564,8 @@ class _ModelBuilder:
                 self.report("E208", f"model '{definition.name}' has no output", definition.name_span,
                             hint="end the model with a chain, or declare 'output NAME = ...'")
         self.warn_unused(env)
-        return Model(
+        # Every part was validated as it was made; skip revalidating the whole.
+        return Model.model_construct(
             name=definition.name,
             span=definition.name_span,
             inputs=tuple(inputs),
@@ -584,7 +585,8 @@ class _ModelBuilder:
                 self.report("E210", f"an output dimension must be a positive integer, not {show_value(bad[0])}",
                             stmt.span)
                 return None
-            return Expectation(figure="output", op="==", value=tuple(dims), output=stmt.name, span=stmt.span)
+            return Expectation.model_construct(figure="output", op="==", value=tuple(dims), output=stmt.name,
+                                               span=stmt.span)
         if stmt.figure not in FIGURES:
             self.report("E202", f"unknown figure '{stmt.figure}'", stmt.figure_span,
                         hint=_did_you_mean(stmt.figure, FIGURES) or f"expect takes: {', '.join(FIGURES)}")
@@ -595,7 +597,7 @@ class _ModelBuilder:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.report("E210", f"expect {stmt.figure} needs a number, not {show_value(value)}", stmt.value.span)
             return None
-        return Expectation(figure=stmt.figure, op=stmt.op, value=value, span=stmt.span)
+        return Expectation.model_construct(figure=stmt.figure, op=stmt.op, value=value, output=None, span=stmt.span)
 
     def declare_input(self, stmt: ast.InputDecl, env: Env) -> str | None:
         dims = []

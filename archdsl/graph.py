@@ -19,7 +19,7 @@ from .source import Span
 class Node(BaseModel):
     """One layer: a named op applied to the outputs of other nodes."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str = Field(description="Unique hierarchical name, like a PyTorch module path: layer1.0.conv1")
     spec: LayerSpec = Field(description="The op and its validated arguments")
@@ -36,7 +36,7 @@ class Node(BaseModel):
 class BlockInstance(BaseModel):
     """One instantiation of a ``block``: a scope of nodes, drawn as a cluster."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     path: str = Field(description="Node-name prefix of the instance, e.g. layer1.0")
     block: str = Field(description="The block's name")
@@ -48,7 +48,7 @@ class BlockInstance(BaseModel):
 class Expectation(BaseModel):
     """An ``expect`` statement: a figure compared with a value, or an output's shape."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     figure: str = Field(description="params, buffers, macs, flops, param_bytes, peak_activation, "
                                     "training_activation, or 'output' for an output shape")
@@ -73,7 +73,7 @@ FIGURES = {
 class Model(BaseModel):
     """One ``model``: its inputs, outputs and nodes in topological order."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     span: Span

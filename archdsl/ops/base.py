@@ -203,7 +203,9 @@ def expand(value: int | tuple[int, ...], n: int) -> tuple[int, ...]:
 class OpSpec(BaseModel):
     """Base of every op kind.  Subclasses declare ``op: Literal["name"]``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # defer_build: an op's validator is built when the op is first used, so
+    # start-up does not pay for the ops a model does not use.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
     #: Argument names in the order positional arguments bind to them.
     positional: ClassVar[tuple[str, ...]] = ()

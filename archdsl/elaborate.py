@@ -20,6 +20,8 @@ Node names (see docs/language.md, "Names"):
 from __future__ import annotations
 
 import difflib
+import functools
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,7 +43,9 @@ from .source import SourceFile, Span
 class Limits:
     """Bounds on what one file may make elaboration do (docs/language.md)."""
 
-    max_nodes: int = 500_000
+    max_nodes: int = 250_000
+    max_steps: int = 2_000_000  # chain steps executed, nodes or not
+    max_block_instances: int = 100_000
     max_block_depth: int = 64
     max_repeat: int = 100_000
     max_import_depth: int = 32
@@ -110,8 +114,25 @@ def show_value(value: Any) -> str:
     return repr(value)
 
 
+def _typed(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return (tuple, tuple(_typed(v) for v in value))
+    return (type(value), value)
+
+
+@functools.cache
+def _argument_names(op: type[OpSpec]) -> frozenset[str]:
+    return frozenset(op.model_fields) - {"op"}
+
+
+@functools.cache
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def source_text(arg: ast.Argument) -> str:
+    """An argument as it was written (for hints)."""
+    return "..." if arg.span is None else f"{arg.name + '=' if arg.name else ''}..."
 
 
 def _did_you_mean(name: str, candidates) -> str | None:
@@ -267,6 +288,7 @@ class Loader:
                 "E901", "the file nests expressions too deeply to analyse", source.span(0, 0)))
             return None
         self.definitions += [d.span for d in (*module.blocks, *module.models)]
+        self.check_definitions(module)
         return module
 
     def resolve_imports(self, module: ast.Module, directory: Path, stack: tuple[Path, ...]) -> None:
@@ -324,6 +346,20 @@ class Loader:
             self._add_block(table, definition.name, _BlockEntry(definition, module))
         self._visible[key] = table
         return table
+
+    def check_definitions(self, module: ast.Module) -> None:
+        """Checks of a definition that do not depend on how it is used."""
+        for definition in module.blocks:
+            seen: dict[str, Span] = {}
+            for param in definition.params:
+                if param.name in seen:
+                    self.diagnostics.append(Diagnostic.error(
+                        "E203", f"parameter '{param.name}' is declared twice", param.span,
+                        labels=[Label(seen[param.name], "first declared here")]))
+                elif param.name == "in":
+                    self.diagnostics.append(Diagnostic.error(
+                        "E203", "'in' is the block's input and cannot be a parameter", param.span))
+                seen.setdefault(param.name, param.span)
 
     def _add_block(self, table: dict[str, _BlockEntry], name: str, entry: _BlockEntry) -> None:
         existing = table.get(name)
@@ -504,6 +540,10 @@ class _ModelBuilder:
         self.nodes: dict[str, Node] = {}
         self.instances: dict[str, BlockInstance] = {}
         self.call_stack: list[tuple[str, Span]] = []  # (block name, call span)
+        self.active_blocks: set[str] = set()  # a block cannot be active twice: no recursion
+        self.specs: dict[tuple, OpSpec] = {}  # validated specs by (op, arguments): shared, they are frozen
+        self.steps = 0
+        self.block_sizes: dict[str, int] = {}  # nodes made by a block's last expansion
         self.unused_reported: set[Span] = set()
 
     # ---------------------------------------------------------------- reporting
@@ -543,10 +583,12 @@ class _ModelBuilder:
                 elif isinstance(stmt, ast.Return):
                     self.report("E212", "'return' belongs in a block; a model declares outputs", stmt.span,
                                 hint="write 'output NAME = ...'")
+                    # Read on as if it were the output, so nothing else cascades.
+                    last_value = ("output", self.chain(stmt.chain, env, scope))
                 else:
                     result = self.execute([stmt], env, scope)
                     if isinstance(stmt, ast.Assign):
-                        last_value = (stmt.name, env.vars.get(stmt.name).value if stmt.name in env.vars else None)
+                        last_value = (stmt.name, result)
                     elif isinstance(stmt, ast.ChainStmt):
                         last_value = ("output", result)
         except _LimitExceeded:
@@ -687,7 +729,7 @@ class _ModelBuilder:
                 if not self.call_stack:
                     self.report("E212", "'return' belongs in a block", stmt.span)
                     continue
-                return _Return(self.chain(stmt.chain, env, scope))
+                return _Return(self.chain(stmt.chain, env, scope), stmt.chain.span)
             elif isinstance(stmt, ast.InputDecl):
                 self.report("E212", "inputs are declared in a model; a block receives its input as 'in'", stmt.span)
             elif isinstance(stmt, ast.OutputDecl):
@@ -704,7 +746,8 @@ class _ModelBuilder:
                         hint="values cannot be reassigned; choose a new name")
             return False
         if name == "in":
-            self.report("E203", "'in' is the block's input and cannot be assigned", span)
+            self.report("E203", "'in' names a block's input and cannot be assigned", span,
+                        hint="choose another name")
             return False
         env.vars[name] = _Binding(value, span)
         return True
@@ -765,17 +808,23 @@ class _ModelBuilder:
         if label is not None and not isinstance(expr, ast.Call):
             self.report("E212", "a label names an op or block call; this is a value", chain.label_span,
                         hint=f"to name a value, write '{label} = ...'")
-        return self.evaluate(expr, env, scope, label=label)
+        return self.evaluate(expr, env, scope, label=label, label_span=chain.label_span)
 
     def step(self, step: ast.Step, value: Any, env: Env, scope: NameScope) -> Any:
         core = step.core
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            self.report("E901", f"elaboration ran more than the limit of {self.limits.max_steps:,} steps",
+                        step.span)
+            raise _LimitExceeded()
         label = self.label(step.label, step.label_span, env)
         if label is POISON:
             return POISON
         if isinstance(core, ast.OpRef):
-            return self.apply(core.name, core.span, [], value, label, core.span, env, scope)
+            return self.apply(core.name, core.span, [], value, label, core.span, env, scope, step.label_span)
         if isinstance(core, ast.OpCall):
-            return self.apply(core.name, core.name_span, core.args, value, label, core.span, env, scope)
+            return self.apply(core.name, core.name_span, core.args, value, label, core.span, env, scope,
+                              step.label_span)
         if isinstance(core, ast.Repeat):
             return self.repeat(core, label, value, env, scope)
         if isinstance(core, ast.Group):
@@ -811,14 +860,19 @@ class _ModelBuilder:
             return self.report("E901", f"repeat {count} is more than the limit of {self.limits.max_repeat}",
                                core.count.span)
         inner = self.sequential_scope(scope, label)
-        before = len(self.nodes)
+        before, steps_before = len(self.nodes), self.steps
         for i in range(count):
             if i == 1:
                 # Fail fast on expansion bombs: project from the first iteration.
                 per_iteration = len(self.nodes) - before
+                steps_per_iteration = self.steps - steps_before
                 if before + per_iteration * count > self.limits.max_nodes:
                     self.report("E901", f"repeat {count} would create about {per_iteration * count:,} nodes, more "
                                 f"than the limit of {self.limits.max_nodes:,}", core.count.span)
+                    raise _LimitExceeded()
+                if steps_before + steps_per_iteration * count > self.limits.max_steps:
+                    self.report("E901", f"repeat {count} would run about {steps_per_iteration * count:,} steps, "
+                                f"more than the limit of {self.limits.max_steps:,}", core.count.span)
                     raise _LimitExceeded()
             iteration_env = Env(env)
             if core.index is not None:
@@ -830,34 +884,35 @@ class _ModelBuilder:
     # ---------------------------------------------------------------- calls
 
     def apply(self, name: str, name_span: Span, args: list[ast.Argument], value: Any, label: str | None,
-              span: Span, env: Env, scope: NameScope) -> Any:
+              span: Span, env: Env, scope: NameScope, label_span: Span | None = None) -> Any:
         """A chain step: op or block ``name`` applied to ``value``."""
         op = CALLABLE.get(name)
         if op is not None:
-            return self.op_call(op, args, [value], label, span, name_span, env, scope)
+            return self.op_call(op, args, [value], label, span, name_span, env, scope, label_span)
         entry = self.blocks.get(name)
         if entry is not None:
-            return self.block_call(entry, args, value, label, span, name_span, env, scope)
-        if env.find(name) is not None:
+            return self.block_call(entry, args, value, label, span, name_span, env, scope, label_span)
+        binding = env.find(name)
+        if binding is not None:
+            binding.used = True  # it was referenced, if wrongly: no "unused" warning on top
             return self.report("E201", f"'{name}' is a value, not an op or block", name_span,
                                hint=f"to combine it with the chain, use a merge: add({name}), concat({name}) or mul({name})")
         return self.report("E201", f"unknown op or block '{name}'", name_span,
                            hint=_did_you_mean(name, [*CALLABLE, *self.blocks]))
 
-    def call_expr(self, call: ast.Call, env: Env, scope: NameScope, label: str | None) -> Any:
+    def call_expr(self, call: ast.Call, env: Env, scope: NameScope, label: str | None,
+                  label_span: Span | None = None) -> Any:
         """A call in expression position: a merge, a block called without
         piped input, or a builtin function."""
         op = CALLABLE.get(call.func)
         if op is not None:
             if not op.is_merge():
-                return self.report(
-                    "E207", f"{call.func} has no input", call.func_span,
-                    hint=f"apply it to a value: 'x -> {call.func}(...)'",
-                )
-            return self.op_call(op, call.args, [], label, call.span, call.func_span, env, scope)
+                return self.input_as_argument(call, env, scope)
+            return self.op_call(op, call.args, [], label, call.span, call.func_span, env, scope, label_span)
         entry = self.blocks.get(call.func)
         if entry is not None:
-            return self.block_call(entry, call.args, None, label, call.span, call.func_span, env, scope)
+            return self.block_call(entry, call.args, None, label, call.span, call.func_span, env, scope,
+                                   label_span)
         function = BUILTINS.get(call.func)
         if function is not None:
             if label is not None:
@@ -867,6 +922,21 @@ class _ModelBuilder:
             return self.report("E209", f"'{call.func}' is a value and cannot be called", call.func_span)
         return self.report("E201", f"unknown op, block or function '{call.func}'", call.func_span,
                            hint=_did_you_mean(call.func, [*CALLABLE, *self.blocks, *BUILTINS]))
+
+    def input_as_argument(self, call: ast.Call, env: Env, scope: NameScope) -> _Poison:
+        """E207 for ``relu(y)`` at a chain's head: the input comes from the
+        chain.  Its arguments are still evaluated (they are used, not unused)."""
+        first = call.args[0] if call.args and call.args[0].name is None else None
+        value = self.evaluate(first.value, env, scope) if first is not None else None
+        for arg in call.args[1 if first is not None else 0:]:
+            self.evaluate(arg.value, env, scope)
+        if isinstance(value, Tensor) and isinstance(first.value, ast.Name):
+            rest = ", ".join(source_text(a) for a in call.args[1:])
+            return self.report("E207", f"{call.func} takes its input from the chain, not as an argument",
+                               call.func_span, hint=f"write '{first.value.id} -> {call.func}"
+                                                + (f"({rest})'" if rest else "'"))
+        return self.report("E207", f"{call.func} has no input", call.func_span,
+                           hint=f"apply it to a value: 'x -> {call.func}(...)'")
 
     def builtin(self, call: ast.Call, function, env: Env, scope: NameScope) -> Any:
         values = []
@@ -880,7 +950,7 @@ class _ModelBuilder:
                 return self.report("E209", f"{call.func}() works on compile-time values, not tensors", arg.span)
             values.append(value)
         try:
-            return function(*values)
+            return self.checked_number(function(*values), call.span, f"result of {call.func}()")
         except (TypeError, ValueError, OverflowError) as error:
             return self.report("E210", f"{call.func}({', '.join(show_value(v) for v in values)}) failed: {error}",
                                call.span)
@@ -891,36 +961,55 @@ class _ModelBuilder:
         """Evaluates arguments and binds them to names.  Positional arguments
         beyond ``positional`` go to ``extra_positional`` when it is a list
         (a merge's inputs) and are an error otherwise.  Arguments that fail
-        are reported and left out; the flag says whether all were bound."""
+        are reported and left out; the flag says whether all were bound.
+        A positional argument after a keyword is an error, as in Python, and
+        nothing of the call is bound (guessing would only add errors)."""
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         ok = True
         position = 0
+        seen_keyword: ast.Argument | None = None
         for arg in args:
+            if arg.name is None and seen_keyword is not None:
+                self.report("E304", "positional argument after a keyword argument", arg.span,
+                            labels=[Label(seen_keyword.span, "keyword argument here")],
+                            hint="put positional arguments first, or name this one")
+                self.evaluate(arg.value, env, scope)  # still check it, and mark names used
+                return values, spans, None
             if arg.name is None:
                 if extra_positional is not None:
                     value = self.evaluate(arg.value, env, scope)
                     extra_positional.append((value, arg.span))
                     continue
                 if position >= len(positional):
-                    takes = f"{len(positional)} positional argument{'s' if len(positional) != 1 else ''}"
-                    self.report("E304", f"{what} takes {takes}, got more", arg.span,
-                                hint=f"pass it by name: {', '.join(sorted(accepted))}" if accepted else None)
+                    value = self.evaluate(arg.value, env, scope)
+                    if isinstance(value, Tensor):
+                        self.report("E306", f"{what} takes one input, from the chain; this is a second",
+                                    arg.span, hint=f"combine tensors with add, concat or mul")
+                    else:
+                        given = sum(1 for a in args if a.name is None)
+                        takes = (f"{len(positional)} positional argument{'s' if len(positional) != 1 else ''}"
+                                 if positional else "no positional arguments")
+                        keywords = sorted(accepted - set(positional))
+                        self.report("E304", f"{what} takes {takes}, got {given}", arg.span,
+                                    hint=f"pass it by name: {', '.join(keywords)}" if keywords else None)
                     ok = False
                     continue
                 name = positional[position]
                 position += 1
                 span = arg.span
             else:
+                seen_keyword = arg
                 name = aliases.get(arg.name, arg.name)
                 span = arg.name_span
                 if name not in accepted:
                     self.report("E301", f"{what} has no argument '{arg.name}'", arg.name_span,
                                 hint=_did_you_mean(arg.name, [*accepted, *aliases])
                                 or f"it takes: {', '.join(sorted(accepted)) or 'no arguments'}")
+                    self.evaluate(arg.value, env, scope)
                     ok = False
                     continue
-            if name in values or name in spans:
+            if name in spans:
                 self.report("E305", f"argument '{name}' of {what} is given twice", span,
                             labels=[Label(spans[name], "first given here")])
                 ok = False
@@ -934,14 +1023,16 @@ class _ModelBuilder:
         return values, spans, ok
 
     def op_call(self, op: type[OpSpec], args: list[ast.Argument], inputs: list[Any], label: str | None,
-                span: Span, name_span: Span, env: Env, scope: NameScope) -> Any:
+                span: Span, name_span: Span, env: Env, scope: NameScope, label_span: Span | None = None) -> Any:
         """Validates an op's arguments and inputs and adds its node.  Every
         problem is reported, even when the input is already poisoned."""
         kind = op.kind()
-        fields = set(op.model_fields) - {"op"}
+        fields = _argument_names(op)
         extra: list | None = [] if op.is_merge() else None
         values, spans, ok = self.bind_arguments(args, op.positional, fields, op.argument_aliases, kind, env,
                                                 scope, extra)
+        if ok is None:
+            return POISON
         input_spans = [span] * len(inputs)
         if extra is not None:
             for value, arg_span in extra:
@@ -964,7 +1055,7 @@ class _ModelBuilder:
                 del values[name]
                 ok = False
         try:
-            spec = op.model_validate(values)
+            spec = self.validated(op, values)
         except ValidationError as error:
             # Arguments that already failed are not reported missing.
             self.argument_errors(error, kind, values, spans, span, skip=set(spans) - set(values))
@@ -972,7 +1063,22 @@ class _ModelBuilder:
         if not ok:
             return POISON
         node_name = scope.child(label, kind)
-        return self.make_node(node_name, spec, [v.node for v in inputs], span, spans, scope)
+        return self.make_node(node_name, spec, [v.node for v in inputs], span, spans, scope, label_span)
+
+    def validated(self, op: type[OpSpec], values: dict[str, Any]) -> OpSpec:
+        """``op.model_validate(values)``, once per distinct call: a network
+        repeats the same layer many times."""
+        # Types are part of the key: 3 == 3.0 and 1 == True, but only one
+        # of each pair is a valid kernel size or bias flag.
+        key = (op, tuple(sorted((k, _typed(v)) for k, v in values.items())))
+        try:
+            hash(key)
+        except TypeError:
+            return op.model_validate(values, strict=True)
+        spec = self.specs.get(key)
+        if spec is None:
+            spec = self.specs[key] = op.model_validate(values, strict=True)
+        return spec
 
     def argument_errors(self, error: ValidationError, kind: str, values: dict[str, Any], spans: dict[str, Span],
                         span: Span, skip: set[str]) -> None:
@@ -996,16 +1102,27 @@ class _ModelBuilder:
                 self.report("E303", f"invalid arguments for {kind}: {message}", span)
 
     def make_node(self, name: str, spec: OpSpec, inputs: list[str], span: Span, spans: dict[str, Span],
-                  scope: NameScope) -> Any:
+                  scope: NameScope, label_span: Span | None = None) -> Any:
         existing = self.nodes.get(name)
         if existing is not None:
-            return self.report("E203", f"node name '{name}' is already used", span,
-                               labels=[Label(existing.span, "first used here")],
-                               hint="labels must be unique within their scope")
+            return self.duplicate_name(name, existing.span, span, label_span)
         self.add_node(Node.model_construct(
             name=name, spec=spec, inputs=tuple(inputs), span=span, argument_spans=spans, block=scope.block,
         ))
         return Tensor(name)
+
+    def duplicate_name(self, name: str, first: Span, span: Span, label_span: Span | None) -> _Poison:
+        """E203 at the label that repeats a name (or at the call, unlabelled)."""
+        where = label_span or span
+        if first == span:
+            return self.report(
+                "E203", f"label '{name.rsplit('.', 1)[-1]}' names a node on every iteration of a repeat", where,
+                hint="label the repeat instead ('layers: repeat N { ... }' numbers its items) or make the label "
+                     "differ per iteration: '\"conv{i}\": ...'",
+            )
+        return self.report("E203", f"node name '{name}' is already used", where,
+                           labels=[Label(first, "first used here")],
+                           hint="labels must be unique within their scope")
 
     def add_node(self, node: Node) -> None:
         if len(self.nodes) >= self.limits.max_nodes:
@@ -1014,27 +1131,31 @@ class _ModelBuilder:
         self.nodes[node.name] = node
 
     def block_call(self, entry: _BlockEntry, args: list[ast.Argument], value: Any, label: str | None,
-                   span: Span, name_span: Span, env: Env, scope: NameScope) -> Any:
+                   span: Span, name_span: Span, env: Env, scope: NameScope, label_span: Span | None = None) -> Any:
         definition = entry.definition
-        if any(name == definition.name for name, _ in self.call_stack):
+        if definition.name in self.active_blocks:
+            names = [n for n, _ in self.call_stack]
+            cycle = " -> ".join(names[names.index(definition.name):] + [definition.name])
             return self.report(
-                "E204", f"block '{definition.name}' uses itself", name_span,
+                "E204", f"block '{definition.name}' uses itself: {cycle}", name_span,
                 labels=[Label(definition.name_span, "block defined here")],
                 hint="blocks are expanded at compile time, so they cannot recurse; use 'repeat'",
             )
         if len(self.call_stack) >= self.limits.max_block_depth:
             return self.report("E901", f"blocks nest deeper than the limit of {self.limits.max_block_depth}",
                                name_span)
-        params = [p.name for p in definition.params]
+        params = list(dict.fromkeys(p.name for p in definition.params))
+        if len(params) != len(definition.params):
+            return POISON  # a parameter declared twice: reported once, at the definition, by the loader
         values, spans, ok = self.bind_arguments(args, tuple(params), set(params), {}, f"block {definition.name}",
                                                 env, scope)
+        if ok is None:
+            return POISON
         # Parameters that failed are bound to POISON so that the body is still
         # checked: its own mistakes are reported even if this call is wrong.
         body_env = Env()
         for param in definition.params:
             if param.name in body_env.vars:
-                self.report("E203", f"parameter '{param.name}' is declared twice", param.span,
-                            labels=[Label(body_env.vars[param.name].span, "first declared here")])
                 ok = False
                 continue
             if param.name in values:
@@ -1058,17 +1179,35 @@ class _ModelBuilder:
             path = scope.child(label, _snake(definition.name))
         else:
             path = scope.child(None, "")
+        if path in self.instances or path in self.nodes:
+            first = self.instances[path].span if path in self.instances else self.nodes[path].span
+            return self.duplicate_name(path, first, span, label_span)
         self.instances[path] = BlockInstance.model_construct(
             path=path, block=definition.name,
             arguments={k: show_value(v) for k, v in values.items() if not isinstance(v, Tensor)},
             parent=scope.block, span=span,
         )
         inner = NameScope(path, block=path)
+        if len(self.instances) >= self.limits.max_block_instances:
+            self.report("E901", f"model has more than the limit of {self.limits.max_block_instances:,} block "
+                        "instances", name_span)
+            raise _LimitExceeded()
+        # Fail fast on blocks that fan out: a block is about as big as the
+        # last time it was expanded.
+        expected = self.block_sizes.get(definition.name, 0)
+        if len(self.nodes) + expected > self.limits.max_nodes:
+            self.report("E901", f"block {definition.name} would take the model past the limit of "
+                        f"{self.limits.max_nodes:,} nodes", name_span)
+            raise _LimitExceeded()
+        before = len(self.nodes)
         self.call_stack.append((definition.name, span))
+        self.active_blocks.add(definition.name)
         try:
             result = self.execute(definition.body, body_env, inner)
         finally:
             self.call_stack.pop()
+            self.active_blocks.discard(definition.name)
+        self.block_sizes[definition.name] = len(self.nodes) - before
         if not ok:
             return POISON
         if not isinstance(result, _Return):
@@ -1080,18 +1219,16 @@ class _ModelBuilder:
         self.warn_unused(body_env)
         returned = result.value
         if returned is not POISON and not isinstance(returned, Tensor):
-            return self.report("E209", f"block '{definition.name}' returns {_kind_of(returned)}, not a tensor", span)
+            return self.report("E209", f"block '{definition.name}' returns {_kind_of(returned)}, not a tensor",
+                               result.span)
         return returned
 
     # ---------------------------------------------------------------- expressions
 
-    def evaluate(self, expr: ast.Expr, env: Env, scope: NameScope | None, label: str | None = None) -> Any:
+    def evaluate(self, expr: ast.Expr, env: Env, scope: NameScope | None, label: str | None = None,
+                 label_span: Span | None = None) -> Any:
         if isinstance(expr, ast.Literal):
-            value = expr.value
-            if isinstance(value, int) and abs(value) > self.limits.max_integer:
-                return self.report("E901", f"integer literal is larger than the limit of {self.limits.max_integer}",
-                                   expr.span)
-            return value
+            return self.checked_number(expr.value, expr.span, "literal")
         if isinstance(expr, ast.Name):
             return self.lookup(expr, env)
         if isinstance(expr, ast.Call):
@@ -1099,7 +1236,7 @@ class _ModelBuilder:
                 if expr.func in BUILTINS:
                     return self.builtin(expr, BUILTINS[expr.func], env, None)
                 return self.report("E209", "ops and blocks cannot be called here", expr.span)
-            return self.call_expr(expr, env, scope, label)
+            return self.call_expr(expr, env, scope, label, label_span)
         if isinstance(expr, ast.ChainExpr):
             if scope is None:
                 return self.report("E209", "a chain cannot appear here", expr.span)
@@ -1144,6 +1281,15 @@ class _ModelBuilder:
         if right is POISON:
             return POISON
         return self.binary(expr, left, right)
+
+    def checked_number(self, value: Any, span: Span, what: str) -> Any:
+        """``value``, or E901 if it is an integer beyond the limit or a float
+        that overflowed to infinity (``1e400``)."""
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > self.limits.max_integer:
+            return self.report("E901", f"integer {what} is larger than the limit of {self.limits.max_integer}", span)
+        if isinstance(value, float) and not math.isfinite(value):
+            return self.report("E901", f"number {what} is too large (not finite)", span)
+        return value
 
     def lookup(self, expr: ast.Name, env: Env) -> Any:
         binding = env.find(expr.id)
@@ -1201,11 +1347,10 @@ class _ModelBuilder:
             "//": lambda: left // right,
             "%": lambda: left % right,
         }[op]()
-        if isinstance(result, int) and abs(result) > self.limits.max_integer:
-            return self.report("E901", "integer result is out of range", expr.span)
-        return result
+        return self.checked_number(result, expr.span, "result")
 
 
 @dataclass
 class _Return:
     value: Any
+    span: Span

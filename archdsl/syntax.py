@@ -510,9 +510,12 @@ class _ToAst:
         c = tree.children
         span = self.span(tree)
         if kind == "int_literal":
-            return Literal(int(str(c[0]).replace("_", "")), span)
+            text = str(c[0]).replace("_", "")
+            # Far beyond any limit; Python refuses to convert > 4300 digits.
+            return Literal(int(text) if len(text) <= _MAX_DIGITS else 10**_MAX_DIGITS, span)
         if kind == "quantity_literal":
-            return Literal(_quantity(str(c[0])), span)
+            text = str(c[0])
+            return Literal(_quantity(text) if len(text) <= _MAX_DIGITS else 10**_MAX_DIGITS, span)
         if kind == "float_literal":
             return Literal(float(str(c[0]).replace("_", "")), span)
         if kind == "string_literal":
@@ -544,6 +547,7 @@ class _ToAst:
         return Conditional(self.expr(test), self.expr(then), self.expr(orelse), span)
 
 
+_MAX_DIGITS = 400
 _SUFFIXES = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
 

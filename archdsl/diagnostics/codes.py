@@ -92,7 +92,8 @@ CODES: tuple[Code, ...] = (
          "An argument has the wrong type or an out-of-range value.",
          "conv2d(64, 0)   # kernel_size must be positive"),
     Code("E304", "too-many-arguments", _E,
-         "More positional arguments than the op or block takes.",
+         "More positional arguments than the op or block takes, or a positional argument after a "
+         "keyword argument.",
          "relu(1)"),
     Code("E305", "duplicate-argument", _E,
          "The same argument is given twice, by position and keyword or twice by keyword.",

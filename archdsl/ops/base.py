@@ -52,6 +52,8 @@ def _int_tuple_validator(minimum: int, what: str, words: tuple[str, ...] = ()):
     """An int >= minimum, or a tuple of them; optionally one of some strings."""
 
     def validate(value: Any):
+        if isinstance(value, list):  # JSON has no tuples
+            value = tuple(value)
         if isinstance(value, str) and value in words:
             return value
         if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
@@ -205,7 +207,10 @@ class OpSpec(BaseModel):
 
     # defer_build: an op's validator is built when the op is first used, so
     # start-up does not pay for the ops a model does not use.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
+    # Source arguments are validated with strict=True (``3.0`` is not a
+    # kernel size); the model itself is lax so that JSON (lists for tuples)
+    # validates back into specs.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     #: Argument names in the order positional arguments bind to them.
     positional: ClassVar[tuple[str, ...]] = ()

@@ -14,7 +14,7 @@ and torchvision 0.29.1 (torch is *not* needed to run these tests):
 * state_dict: the number of entries of ``model.state_dict()`` and a
   fingerprint (sha256 of the sorted "key shape" lines, see
   :func:`fingerprint`) of its keys and shapes, i.e. parameters and
-  batch-norm buffers.
+  batch-norm buffers, which our node names reproduce exactly.
 
 For models torchvision lacks (AlexNet 2012, U-Net, M5, C3D) the reference
 is a PyTorch rebuild of the same layer list with the same module names.
@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -48,19 +48,9 @@ class Golden:
     source: str
     #: MACs were derived with archdsl's exact convention: compare exactly.
     exact_macs: bool = True
-    #: "entries:fingerprint" of the reference state_dict (keys and shapes), or None.
+    #: "entries:fingerprint" of the reference state_dict (keys and shapes), or
+    #: None.  Our node names must reproduce it exactly: no renaming.
     state_dict: str | None = None
-    #: (pattern, replacement) applied to our names before comparing: the
-    #: documented places where the language cannot spell torchvision's names.
-    renames: tuple[tuple[str, str], ...] = field(default=())
-
-
-# torchvision's Conv2dNormActivation is an nn.Sequential (.0 conv, .1 norm);
-# blocks/mobilenet.cnn labels them conv and bn.
-CONV_NORM_ACTIVATION = (
-    (r"\.conv\.weight$", ".0.weight"),
-    (r"\.bn\.(weight|bias|running_mean|running_var|num_batches_tracked)$", r".1.\1"),
-)
 
 ZOO = [
     Golden("lenet5.cnn", 61_706, 416_520, (10,),
@@ -92,7 +82,7 @@ ZOO = [
            state_dict="932:3446679ffd752d79"),
     Golden("mobilenet_v2.cnn", 3_504_872, 300_774_272, (1000,),
            f"{TV} mobilenet_v2(), 224x224, {HOOKS}; num_params and GFLOPS 0.301 in its weights metadata",
-           state_dict="314:2a196dc04125b8ce", renames=CONV_NORM_ACTIVATION),
+           state_dict="314:2a196dc04125b8ce"),
     Golden("squeezenet1_1.cnn", 1_235_496, 349_151_936, (1000,),
            f"{TV} squeezenet1_1(), 224x224, {HOOKS}; num_params and GFLOPS 0.349 in its weights metadata",
            state_dict="52:a462856ef96ade94"),
@@ -101,9 +91,7 @@ ZOO = [
            state_dict="727:1fe00a8008e9a530"),
     Golden("efficientnet_b0.cnn", 5_288_548, 385_814_752, (1000,),
            f"{TV} efficientnet_b0(), 224x224, {HOOKS}; num_params and GFLOPS 0.386 in its weights metadata",
-           state_dict="360:20940b31d23df4a1",
-           renames=((r"^features\.stage(\d+)\.", r"features.\1."), (r"\.layers\.", ".block."),
-                    *CONV_NORM_ACTIVATION)),
+           state_dict="360:20940b31d23df4a1"),
     Golden("shufflenet_v2_x1_0.cnn", 2_278_604, 144_907_992, (1000,),
            f"{TV} shufflenet_v2_x1_0(), 224x224, {HOOKS}; num_params and GFLOPS 0.145 in its weights metadata",
            state_dict="338:bf479090b753ddd3"),
@@ -137,7 +125,7 @@ def analysed(golden: Golden) -> tuple[archdsl.Program, archdsl.Analysis]:
     return _CACHE[golden.file]
 
 
-def state_dict(analysis: archdsl.Analysis, renames=()) -> dict[str, tuple[int, ...]]:
+def state_dict(analysis: archdsl.Analysis) -> dict[str, tuple[int, ...]]:
     """What ``model.state_dict()`` would hold: ``node.weight``, ``node.bias``
     and batch-norm buffers, by name, with shapes."""
     entries: dict[str, tuple[int, ...]] = {}
@@ -145,8 +133,6 @@ def state_dict(analysis: archdsl.Analysis, renames=()) -> dict[str, tuple[int, .
         assert cost is not None, f"{node} has no cost (shape unknown)"
         for name, shape in {**cost.parameter_shapes, **cost.buffer_shapes}.items():
             key = f"{node}.{name}"
-            for pattern, replacement in renames:
-                key = re.sub(pattern, replacement, key)
             assert key not in entries, f"two tensors map to {key}"
             entries[key] = tuple(shape)
     return entries
@@ -194,10 +180,10 @@ def test_output_shape(golden):
 @pytest.mark.parametrize("golden", [g for g in ZOO if g.state_dict], ids=[i for g, i in zip(ZOO, IDS) if g.state_dict])
 def test_node_names_reproduce_reference_state_dict(golden):
     """Node names + .weight/.bias/.running_mean... are the reference's
-    state_dict keys, with the same shapes (after the renames a model's
-    header documents, where the language cannot spell torchvision's name)."""
+    state_dict keys, with the same shapes, exactly and without renaming:
+    the reference's state_dict maps onto the nodes key for key."""
     _, analysis = analysed(golden)
-    entries = state_dict(analysis, golden.renames)
+    entries = state_dict(analysis)
     count, digest = golden.state_dict.split(":")
     sample = "\n".join(sorted(entries)[:20])
     assert len(entries) == int(count), f"{len(entries)} tensors, expected {count}; first keys:\n{sample}"

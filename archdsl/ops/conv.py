@@ -98,7 +98,19 @@ def spatial_hint(op: OpSpec, shape: Shape) -> str | None:
     return None
 
 
-class _Conv(OpSpec):
+class SpatialOp(OpSpec):
+    """An op over ``[C, *spatial]`` with exactly ``spatial_dims`` spatial
+    dimensions (conv2d takes [C, H, W])."""
+
+    @property
+    def input_ranks(self) -> tuple[int, ...]:  # type: ignore[override]
+        return (self.spatial_dims + 1,)
+
+    def rank_hint(self, shape: Shape) -> str | None:
+        return spatial_hint(self, shape)
+
+
+class _Conv(SpatialOp):
     """``O = floor((I + 2P - D(K-1) - 1) / S) + 1`` per spatial dimension.
 
     padding "valid" is 0; "same" keeps the size (stride 1 only, as PyTorch),
@@ -128,13 +140,6 @@ class _Conv(OpSpec):
         if self.padding == "same" and any(s != 1 for s in expand(self.stride, self.spatial_dims)):
             raise ArgumentError("padding", 'padding="same" needs stride 1 (PyTorch rejects strided "same")')
 
-
-    @property
-    def input_ranks(self) -> tuple[int, ...]:  # type: ignore[override]
-        return (self.spatial_dims + 1,)
-
-    def rank_hint(self, shape: Shape) -> str | None:
-        return spatial_hint(self, shape)
 
     def _geometry(self):
         n = self.spatial_dims
@@ -220,7 +225,7 @@ class Conv3d(_Conv):
     spatial_dims = 3
 
 
-class _ConvTranspose(OpSpec):
+class _ConvTranspose(SpatialOp):
     """``O = (I - 1)S - 2P + D(K-1) + output_padding + 1`` per dimension."""
 
     family = Family.CONVOLUTION
@@ -251,13 +256,6 @@ class _ConvTranspose(OpSpec):
                     f"output_padding={op} must be smaller than stride={s} or dilation={d} (as in PyTorch)",
                 )
 
-
-    @property
-    def input_ranks(self) -> tuple[int, ...]:  # type: ignore[override]
-        return (self.spatial_dims + 1,)
-
-    def rank_hint(self, shape: Shape) -> str | None:
-        return spatial_hint(self, shape)
 
     def infer(self, inputs: list[Shape]) -> Shape:
         channels, *spatial = inputs[0]

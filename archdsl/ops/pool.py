@@ -19,21 +19,10 @@ from .base import (
     expand,
     numel,
 )
-from .conv import collapse_error, explain_window_sizes, spatial_hint
+from .conv import SpatialOp, collapse_error, explain_window_sizes
 
 
-class _Spatial(OpSpec):
-    """An op over ``[C, *spatial]`` with ``spatial_dims`` spatial dimensions."""
-
-    @property
-    def input_ranks(self) -> tuple[int, ...]:  # type: ignore[override]
-        return (self.spatial_dims + 1,)
-
-    def rank_hint(self, shape: Shape) -> str | None:
-        return spatial_hint(self, shape)
-
-
-class _Pool(_Spatial):
+class _Pool(SpatialOp):
     """``O = floor_or_ceil((I + 2P - D(K-1) - 1) / S) + 1``; stride defaults to
     the kernel size; with ceil_mode a last window must start inside the input
     or its left padding (PyTorch's rule)."""
@@ -151,7 +140,7 @@ class AvgPool3d(_AvgPool):
     spatial_dims = 3
 
 
-class _AdaptiveAvgPool(_Spatial):
+class _AdaptiveAvgPool(SpatialOp):
     """Output size is ``output_size``; windows as torch's adaptive pooling:
     ``start = floor(i·I/O)``, ``end = ceil((i+1)·I/O)``."""
 

@@ -17,4 +17,14 @@ from .graph import BlockInstance, Model, Node
 
 __version__ = "0.1.0"
 
-__all__ = ["Analysis", "analyze", "BlockInstance", "Diagnostic", "Limits", "Model", "Node", "Program", "Severity", "load", "loads"]
+__all__ = ["Analysis", "analyze", "BlockInstance", "compile", "Diagnostic", "Limits", "Model", "Node", "Program", "Severity",
+           "load", "loads"]
+
+
+def compile(model, **options):
+    """A runnable NumPy model: ``archdsl.compile(model)(x)``.  See
+    :func:`archdsl.runtime.compile` for the options (``inputs``, ``dtype``,
+    ``seed``, ``weights``).  NumPy is imported only when this is called."""
+    from .runtime import compile as compile_model
+
+    return compile_model(model, **options)

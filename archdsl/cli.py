@@ -359,6 +359,226 @@ def cmd_ops(args) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------- export and run (NumPy)
+
+
+class _RunError(Exception):
+    """A problem with the data given to ``export``/``run``: exit 1."""
+
+
+def _one_model(args):
+    """The model of FILE that ``--model`` names (or its only one), with the
+    file's diagnostics printed; None when the file has errors."""
+    program = _load(Path(args.file))
+    _print_diagnostics(program, args, sys.stderr)
+    if not program.ok:
+        return None
+    if not program.models:
+        raise UsageError(f"{args.file} defines no model")
+    models = _select_models(program, args.model)
+    if len(models) > 1:
+        raise UsageError(f"{args.file} has {len(models)} models ({', '.join(m.name for m in models)}); "
+                         "choose one with --model")
+    return program, models[0]
+
+
+def _plan(program, model, args, inputs):
+    """The runtime plan, or None after printing why the model cannot run."""
+    from .runtime import CompileError, make_plan
+
+    try:
+        return make_plan(model, inputs)
+    except CompileError as error:
+        _print_diagnostics(program, args, sys.stderr, sorted(error.diagnostics, key=lambda d: d.sort_key()))
+        return None
+
+
+def cmd_export(args) -> int:
+    import math
+
+    from .emit.numpy_module import export
+    from .files import write_atomic
+
+    output = Path(args.output)
+    if output.suffix != ".py":
+        raise UsageError(f"-o {args.output}: the output is a Python module and must end in .py")
+    if not output.parent.is_dir():
+        raise UsageError(f"no such directory: {output.parent}")
+    loaded = _one_model(args)
+    if loaded is None:
+        return EXIT_PROBLEMS
+    program, model = loaded
+    plan = _plan(program, model, args, _resolve_inputs(model, _input_shapes(args.input)))
+    if plan is None:
+        return EXIT_PROBLEMS
+    source = export(model, plan=plan)
+    write_atomic(output, source)
+    if not args.quiet:
+        count = sum(math.prod(shape) for key, shape, _, _ in plan.parameters if key not in plan.buffers)
+        print(f"wrote {output}: class {model.name}, {len(plan.steps)} layers, {count:,} parameters; needs only NumPy",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def _read_array_file(path: Path):
+    """An .npy array or an .npz archive (``allow_pickle=False``)."""
+    import numpy as np
+
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+        if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+            raise _RunError(f"{path} is not a NumPy .npy or .npz file")
+        data = np.load(path, allow_pickle=False)
+        if hasattr(data, "files"):
+            with data:
+                return {key: data[key] for key in data.files}
+        return data
+    except (OSError, ValueError, EOFError) as error:
+        raise _RunError(f"cannot read {path}: {error}") from None
+    except Exception as error:  # a corrupt zip archive raises zipfile's own errors
+        raise _RunError(f"cannot read {path}: {type(error).__name__}: {error}") from None
+
+
+def _run_inputs(model, specs: Sequence[str] | None) -> dict:
+    """``--input [NAME=]PATH`` as one array per model input."""
+    import numpy as np
+
+    named: dict[str, tuple[Path, object]] = {}
+    for raw in specs or ():
+        name, sep, path = raw.partition("=")
+        if not sep or name not in model.inputs:
+            name, path = "", raw
+        file = Path(path)
+        if not file.is_file():
+            raise UsageError(f"--input {raw}: no such file: {path}")
+        data = _read_array_file(file)
+        if isinstance(data, dict):
+            if name:
+                if name not in data:
+                    raise _RunError(f"{path} has no array named {name!r} (it has: {', '.join(data) or 'none'})")
+                data = data[name]
+            else:
+                unknown = sorted(set(data) - set(model.inputs))
+                if unknown:
+                    raise _RunError(f"{path} holds {', '.join(unknown)}, which {model.name} has no input for "
+                                    f"(its inputs: {', '.join(model.inputs)})")
+                for key, array in data.items():
+                    if key in named:
+                        raise UsageError(f"input {key!r} given twice")
+                    named[key] = (file, array)
+                continue
+        if not name:
+            if len(model.inputs) != 1:
+                raise UsageError(f"{model.name} has {len(model.inputs)} inputs; name each: "
+                                 f"--input {model.inputs[0]}=PATH")
+            name = model.inputs[0]
+        if name in named:
+            raise UsageError(f"input {name!r} given twice")
+        named[name] = (file, data)
+    missing = [name for name in model.inputs if name not in named]
+    if missing:
+        raise UsageError(f"no data for input {', '.join(missing)}: --input {missing[0]}=PATH.npy")
+    arrays = {}
+    for name in model.inputs:
+        file, array = named[name]
+        array = np.asarray(array)
+        declared = tuple(model.nodes[name].spec.shape)
+        if array.dtype.kind not in "fiu":
+            raise _RunError(f"{file}: input {name!r} must hold numbers, not {array.dtype} values")
+        wanted = "[N, " + ", ".join(str(d) for d in declared) + "]"
+        if array.ndim != len(declared) + 1:
+            hint = "; add the batch dimension (x[None])" if array.ndim == len(declared) else ""
+            raise _RunError(f"{file}: input {name!r} has shape {list(array.shape)}; {model.name} takes {wanted}{hint}")
+        if array.shape[0] < 1 or array.shape[1] != declared[0]:
+            raise _RunError(f"{file}: input {name!r} has shape {list(array.shape)}; {model.name} takes {wanted}")
+        arrays[name] = array
+    return arrays
+
+
+def cmd_run(args) -> int:
+    import io
+
+    import numpy as np
+
+    from .files import write_atomic
+    from .runtime import CompiledModel
+
+    output = Path(args.output)
+    if output.suffix not in (".npy", ".npz"):
+        raise UsageError(f"-o {args.output}: write .npy (one output) or .npz (outputs by name)")
+    if not output.parent.is_dir():
+        raise UsageError(f"no such directory: {output.parent}")
+    if args.weights is not None and not Path(args.weights).is_file():
+        raise UsageError(f"--weights: no such file: {args.weights}")
+    loaded = _one_model(args)
+    if loaded is None:
+        return EXIT_PROBLEMS
+    program, model = loaded
+    if output.suffix == ".npy" and len(model.outputs) > 1:
+        raise UsageError(f"{model.name} has {len(model.outputs)} outputs ({', '.join(model.outputs)}); "
+                         "write them to an .npz file")
+    try:
+        arrays = _run_inputs(model, args.input)
+        sizes = {name: tuple(int(d) for d in array.shape[1:]) for name, array in arrays.items()}
+        plan = _plan(program, model, args, sizes)
+        if plan is None:
+            print(f"archdsl: error: {model.name} cannot run at input size "
+                  + ", ".join(f"{name} {list(shape)}" for name, shape in sizes.items()), file=sys.stderr)
+            return EXIT_PROBLEMS
+        weights = None
+        if args.weights is not None:
+            weights = _read_array_file(Path(args.weights))
+            if not isinstance(weights, dict):
+                raise _RunError(f"--weights {args.weights}: an .npz archive of arrays named by state_dict key "
+                                "is needed, not a single array")
+        try:
+            net = CompiledModel(plan, seed=args.seed, dtype=args.dtype, weights=weights)
+        except ValueError as error:
+            raise _RunError(f"{args.weights}: {error}") from None
+        result = net(**arrays)
+    except _RunError as error:
+        print(f"archdsl: error: {error}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    results = result if isinstance(result, dict) else {next(iter(model.outputs)): result}
+    buffer = io.BytesIO()
+    if output.suffix == ".npy":
+        np.save(buffer, next(iter(results.values())), allow_pickle=False)
+    else:
+        np.savez(buffer, **results)
+    write_atomic(output, buffer.getvalue())
+    if not args.quiet:
+        shapes = ", ".join(f"{name} {list(value.shape)}" for name, value in results.items())
+        source = f"weights {args.weights}" if args.weights else f"seeded weights (--seed {args.seed})"
+        print(f"wrote {output}: {shapes} {args.dtype}, {model.name} with {source}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _runtime_commands(add, color_option) -> None:
+    """The parser entries of ``export`` and ``run``."""
+    p = add("export", cmd_export, "Write the model as a standalone NumPy module (.py).")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", required=True, help="the module to write, e.g. model_np.py")
+    p.add_argument("--model", help="the model to export when the file has several")
+    p.add_argument("--input", action="append", metavar="NAME=CxHxW",
+                   help="the input shape the module takes (batch excluded), if not the declared one")
+    p.add_argument("-q", "--quiet", action="store_true")
+    color_option(p)
+
+    p = add("run", cmd_run, "Run the model with NumPy on input arrays (.npy/.npz); write its outputs.")
+    p.add_argument("file")
+    p.add_argument("--input", action="append", metavar="[NAME=]PATH",
+                   help="an .npy array [N, C, ...] for an input (NAME= when there are several), "
+                        "or an .npz of arrays named by input")
+    p.add_argument("-o", "--output", required=True, help=".npy for the output, or .npz for outputs by name")
+    p.add_argument("--weights", metavar="NPZ", help="weights by PyTorch state_dict key (default: seeded init)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the default initialisation (default 0)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--model", help="the model to run when the file has several")
+    p.add_argument("-q", "--quiet", action="store_true")
+    color_option(p)
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -454,6 +674,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("rules", cmd_rules, "List every diagnostic code and lint rule.")
     p.add_argument("--markdown", action="store_true", help="print docs/rules.md")
+
+    _runtime_commands(add, color_option)
     return parser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .base import Conventions, Family, OpSpec, Shape, ShapeError, numel, show_shape
+from .base import Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, numel, show_shape
 
 
 class _Activation(OpSpec):
@@ -12,6 +12,11 @@ class _Activation(OpSpec):
 
     family = Family.ACTIVATION
     flops_per_element = 1
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """The kernel named as the op (``kernels.relu``, ``kernels.softmax``...),
+        with the op's arguments."""
+        return KernelCall(self.kind(), self.arguments())
 
 
 def normalize_dim(op: OpSpec, dim: int, shape: Shape, argument: str = "dim") -> int:

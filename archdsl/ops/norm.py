@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from .base import Conventions, Family, OpSpec, Shape, ShapeError, Size, expand, numel, show_shape
+from .base import NORM_INIT, Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, Size, expand, numel, show_shape
 from .conv import check_channels
 
 
@@ -48,6 +48,15 @@ class _BatchNorm(OpSpec):
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         """Inference: a scale and a shift per element, or none when folded."""
         return 0 if conventions.batchnorm == "folded" else 2 * numel(output)
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.batch_norm``: running statistics, or the batch's own
+        without ``track_running_stats`` (as PyTorch in eval mode)."""
+        affine, tracked = self.affine, self.track_running_stats
+        tensors = {"weight": "weight" if affine else None, "bias": "bias" if affine else None,
+                   "running_mean": "running_mean" if tracked else None,
+                   "running_var": "running_var" if tracked else None}
+        return KernelCall("batch_norm", {"eps": self.eps}, tensors=tensors, init=NORM_INIT)
 
 
 class BatchNorm1d(_BatchNorm):
@@ -105,6 +114,13 @@ class LayerNorm(OpSpec):
         """5 per element (mean, variance, normalise), 2 more with the affine."""
         return (7 if self.elementwise_affine else 5) * numel(output)
 
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.layer_norm`` over the trailing ``len(normalized_shape)`` dims."""
+        affine = self.elementwise_affine
+        tensors = {"weight": "weight" if affine else None, "bias": "bias" if affine and self.bias else None}
+        return KernelCall("layer_norm", {"normalized_ndim": len(self._normalized(inputs[0])), "eps": self.eps},
+                          tensors=tensors, init=NORM_INIT)
+
 
 class LocalResponseNorm(OpSpec):
     """``b_c = a_c / (k + alpha/n · sum_{c' near c} a_c'^2)^beta`` over ``size``
@@ -122,3 +138,7 @@ class LocalResponseNorm(OpSpec):
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         """Per element: ``size`` squares and adds, then scale, power, divide."""
         return (2 * self.size + 3) * numel(output)
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.local_response_norm``."""
+        return KernelCall("local_response_norm", self.arguments())

@@ -1,0 +1,257 @@
+"""How fast the NumPy runtime runs the zoo, against the machine's own GEMM.
+
+    python benchmarks/runtime.py                 # LeNet, ResNet-18/50, MobileNetV2, VGG-16 (those present)
+    python benchmarks/runtime.py --batch 1 8 --repeat 5 --models resnet50
+
+For every model and batch size it prints the latency (best of --repeat runs
+after a warm-up), the achieved GFLOP/s counted as 2·(static MACs)·batch /
+time, and that rate as a fraction of the float32 GEMM rate NumPy reaches on
+this machine, measured in the same run (a 2048x2048 matrix product).  The
+GEMM is the ceiling: a convolution is one GEMM plus im2col, and everything
+else (batchnorm, activations, pooling) is extra memory traffic.
+
+Where PyTorch is importable (optional, never required) the same model also
+runs in PyTorch, built from the same layer graph through
+torch.nn.functional with the same weights and the same thread count; the
+script prints PyTorch's time, the time ratio, and the largest difference
+between the two outputs relative to the largest output.  Weights are random
+at a trained network's scale (``trained_like``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import archdsl  # noqa: E402
+from archdsl.ops import Input  # noqa: E402
+from archdsl.ops.base import expand  # noqa: E402
+
+#: (label, candidate file names under models/); missing ones are skipped.
+MODELS = (
+    ("LeNet-5", ("lenet5.cnn",)),
+    ("ResNet-18", ("resnet18.cnn",)),
+    ("ResNet-50", ("resnet50.cnn",)),
+    ("MobileNetV2", ("mobilenet_v2.cnn", "mobilenetv2.cnn")),
+    ("VGG-16", ("vgg16.cnn", "vgg_16.cnn")),
+)
+
+
+def best_time(function, repeat: int, budget: float = 2.0) -> float:
+    """The best of at least ``repeat`` timed runs, continuing (up to 10x
+    ``repeat`` runs) while ``budget`` seconds have not passed: on a shared
+    machine the best run is the one least disturbed."""
+    function()  # warm-up: page faults, BLAS thread start
+    best = float("inf")
+    started = time.perf_counter()
+    runs = 0
+    while runs < repeat or (time.perf_counter() - started < budget and runs < 10 * repeat):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+        runs += 1
+    return best
+
+
+def gemm_gflops(repeat: int, n: int = 2048) -> float:
+    """float32 matrix product rate of NumPy's BLAS here, in GFLOP/s."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    return 2 * n**3 / best_time(lambda: a @ b, max(repeat, 5)) / 1e9
+
+
+# ------------------------------------------------------------------ PyTorch
+
+
+def torch_forward(model: archdsl.Model, state: dict[str, np.ndarray]):
+    """A function running ``model`` in PyTorch (torch.nn.functional, eval
+    semantics) with the weights of ``state``: an independent check of the
+    NumPy kernels and a speed reference."""
+    import torch
+    import torch.nn.functional as F
+
+    weights = {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in state.items()}
+
+    def tensor(node, name):
+        return weights.get(f"{node.name}.{name}")
+
+    def run_node(node, xs):
+        spec, op = node.spec, node.spec.op
+        x = xs[0]
+        n = x.dim() - 2
+        if op.startswith("conv_transpose"):
+            f = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[n - 1]
+            return f(x, tensor(node, "weight"), tensor(node, "bias"), spec.stride, spec.padding,
+                     spec.output_padding, spec.groups, spec.dilation)
+        if op.startswith("conv"):
+            f = (F.conv1d, F.conv2d, F.conv3d)[n - 1]
+            return f(x, tensor(node, "weight"), tensor(node, "bias"), spec.stride, spec.padding, spec.dilation,
+                     spec.groups)
+        if op.startswith("maxpool"):
+            f = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[n - 1]
+            return f(x, spec.kernel_size, spec.stride, spec.padding, spec.dilation, ceil_mode=spec.ceil_mode)
+        if op.startswith("avgpool"):
+            f = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[n - 1]
+            return f(x, spec.kernel_size, spec.stride, spec.padding, spec.ceil_mode, spec.count_include_pad)
+        if op.startswith("adaptive_avgpool"):
+            f = (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)[n - 1]
+            return f(x, spec.output_size)
+        if op == "global_avgpool":
+            return x.mean(dim=tuple(range(2, x.dim())), keepdim=True)
+        if op.startswith("batchnorm"):
+            tracked = spec.track_running_stats
+            return F.batch_norm(x, tensor(node, "running_mean"), tensor(node, "running_var"), tensor(node, "weight"),
+                                tensor(node, "bias"), training=not tracked, eps=spec.eps)
+        if op == "layernorm":
+            shape = tuple(x.shape[1:]) if spec.normalized_shape is None else expand(spec.normalized_shape, 1)
+            return F.layer_norm(x, shape, tensor(node, "weight"), tensor(node, "bias"), spec.eps)
+        if op == "local_response_norm":
+            return F.local_response_norm(x, spec.size, spec.alpha, spec.beta, spec.k)
+        simple = {"relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "silu": F.silu,
+                  "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid, "identity": lambda t: t,
+                  "dropout": lambda t: t}
+        if op in simple:
+            return simple[op](x)
+        if op == "leaky_relu":
+            return F.leaky_relu(x, spec.negative_slope)
+        if op == "gelu":
+            return F.gelu(x, approximate=spec.approximate)
+        if op == "softmax":
+            return torch.softmax(x, spec.dim)
+        if op == "linear":
+            return F.linear(x, tensor(node, "weight"), tensor(node, "bias"))
+        if op == "add":
+            result = xs[0]
+            for other in xs[1:]:
+                result = result + other
+            return result
+        if op == "mul":
+            result = xs[0]
+            for other in xs[1:]:
+                result = result * other
+            return result
+        if op == "concat":
+            return torch.cat(xs, spec.dim)
+        if op == "flatten":
+            return torch.flatten(x, spec.start_dim, spec.end_dim)
+        if op == "narrow":
+            return torch.narrow(x, spec.dim, spec.start, spec.length)
+        if op == "channel_shuffle":
+            return F.channel_shuffle(x, spec.groups)
+        if op == "pad":
+            pairs = spec.pairs(tuple(x.shape[1:]))
+            if pairs[0] == (0, 0):
+                pairs = pairs[1:]  # PyTorch's non-constant modes pad the spatial dims only
+            flat = [v for pair in reversed(pairs) for v in pair]
+            return F.pad(x, flat, spec.mode, spec.value if spec.mode == "constant" else None)
+        if op == "upsample":
+            return F.interpolate(x, size=spec.size, scale_factor=spec.scale_factor, mode=spec.mode,
+                                 align_corners=spec.align_corners)
+        raise NotImplementedError(op)
+
+    def forward(*inputs):
+        values = dict(zip(model.inputs, inputs))
+        with torch.inference_mode():
+            for node in model.nodes.values():
+                if not isinstance(node.spec, Input):
+                    values[node.name] = run_node(node, [values[name] for name in node.inputs])
+        return [values[node] for node in model.outputs.values()]
+
+    return forward
+
+
+def trained_like(state: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
+    """Weights with a trained network's scale: He-normal conv/linear weights,
+    batchnorm statistics away from (0, 1).  PyTorch's default initialisation
+    shrinks activations layer after layer, so a deep net's output would be
+    just the last bias: a weak check, and unlike real inference."""
+    generator = np.random.default_rng(seed)
+    result = {}
+    for key, value in state.items():
+        if key.endswith("num_batches_tracked"):
+            result[key] = value
+        elif key.endswith("running_var"):
+            result[key] = generator.uniform(0.5, 1.5, value.shape)
+        elif value.ndim > 1:
+            result[key] = generator.normal(0.0, np.sqrt(2.0 / np.prod(value.shape[1:])), value.shape)
+        else:
+            result[key] = generator.normal(0.0, 0.1, value.shape) + (1.0 if key.endswith(".weight") else 0.0)
+    return {key: np.asarray(value, dtype=state[key].dtype) for key, value in result.items()}
+
+
+# --------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed runs per case at least (more while under 2 s; the best counts)")
+    parser.add_argument("--models", nargs="+", help="file stems under models/, e.g. resnet50 (default: the list above)")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when it is installed")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.no_torch:
+            raise ImportError
+        import torch
+    except ImportError:
+        torch = None
+
+    if args.models:
+        cases = [(stem, (f"{stem}.cnn",)) for stem in args.models]
+    else:
+        cases = list(MODELS)
+    threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count())
+    if torch is not None:
+        torch.set_num_threads(int(threads))
+    gemm = gemm_gflops(args.repeat)
+    print(f"numpy {np.__version__}, {os.cpu_count()} cores, {threads} BLAS thread(s)"
+          + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else
+             ", PyTorch not installed"))
+    print(f"float32 GEMM (2048x2048 @ 2048x2048): {gemm:.1f} GFLOP/s; load average "
+          + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+    header = f"{'model':<12} {'batch':>5} {'ms':>9} {'GFLOP/s':>8} {'of GEMM':>8}"
+    if torch is not None:
+        header += f" {'torch ms':>9} {'numpy/torch':>11} {'rel. diff':>10}"
+    print(header)
+    print("-" * len(header))
+    for label, names in cases:
+        path = next((ROOT / "models" / name for name in names if (ROOT / "models" / name).is_file()), None)
+        if path is None:
+            print(f"{label:<12} (no {' or '.join(names)} in models/: skipped)")
+            continue
+        model = archdsl.load(path).model()
+        net = archdsl.compile(model, seed=0)
+        net.load_state_dict(trained_like(net.state_dict()))
+        reference = torch_forward(model, net.state_dict()) if torch is not None else None
+        rng = np.random.default_rng(0)
+        for batch in args.batch:
+            inputs = [rng.standard_normal((batch, *shape), dtype=np.float32) for shape in net.INPUTS.values()]
+            seconds = best_time(lambda: net(*inputs), args.repeat)
+            flops = 2 * archdsl.analyze(model, batch=batch).totals.macs
+            line = f"{label:<12} {batch:>5} {seconds * 1e3:>9.1f} {flops / seconds / 1e9:>8.1f} " \
+                   f"{flops / seconds / 1e9 / gemm:>8.2f}"
+            if reference is not None:
+                tensors = [torch.from_numpy(x) for x in inputs]
+                torch_seconds = best_time(lambda: reference(*tensors), args.repeat)
+                ours = net(*inputs)
+                ours = [ours] if isinstance(ours, np.ndarray) else list(ours.values())
+                theirs = [t.numpy() for t in reference(*tensors)]
+                diff = max(float(np.max(np.abs(a - b)) / np.max(np.abs(b))) for a, b in zip(ours, theirs))
+                line += f" {torch_seconds * 1e3:>9.1f} {seconds / torch_seconds:>11.2f} {diff:>10.1e}"
+            print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,759 @@
+"""The NumPy kernels against direct implementations of their definitions.
+
+Every reference below is written from the op's definition (PyTorch's
+documented formula), element by element with nested loops on small sizes,
+sharing no code with archdsl/runtime/kernels.py.  Tolerance: 1e-5 max abs
+error in float64 (most agree to 1e-12).  A few edge cases also carry values
+recorded from PyTorch 2.13 (torch.nn.functional), marked as such.  The
+contract test at the end runs every op of the registry through the runtime.
+"""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+import archdsl
+from archdsl.ops import OPS, Input
+from archdsl.runtime import kernels as K
+
+TOL = 1e-5
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def close(actual, expected, tol=TOL):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    error = float(np.max(np.abs(actual - expected))) if actual.size else 0.0
+    assert error <= tol, f"max abs error {error:.3g}"
+
+
+def channels_last(x):
+    """The same logical tensor with channels-last memory (kernels must not care)."""
+    return np.ascontiguousarray(np.moveaxis(x, 1, -1)).transpose(0, x.ndim - 1, *range(1, x.ndim - 1))
+
+
+def positions(shape):
+    return itertools.product(*(range(s) for s in shape))
+
+
+# ------------------------------------------------------------------ conv
+
+
+def out_size(size, kernel, stride, before, after, dilation):
+    return (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_direct(x, w, b, stride, pads, dilation, groups):
+    """y[n,o,p] = b[o] + sum_{c,k} w[o,c,k] x[n, g·Cg + c, p·S + k·D - P_before] (zero outside)."""
+    n_batch, c_in, *size = x.shape
+    c_out, c_group, *kernel = w.shape
+    dims = len(size)
+    outs = [out_size(size[d], kernel[d], stride[d], *pads[d], dilation[d]) for d in range(dims)]
+    y = np.zeros((n_batch, c_out, *outs))
+    per_group = c_out // groups
+    for n, o in itertools.product(range(n_batch), range(c_out)):
+        g = o // per_group
+        for p in positions(outs):
+            total = 0.0 if b is None else b[o]
+            for c in range(c_group):
+                for k in positions(kernel):
+                    src = [p[d] * stride[d] + k[d] * dilation[d] - pads[d][0] for d in range(dims)]
+                    if all(0 <= src[d] < size[d] for d in range(dims)):
+                        total += w[(o, c, *k)] * x[(n, g * c_group + c, *src)]
+            y[(n, o, *p)] = total
+    return y
+
+
+def test_conv_seed_notes_1d_example():
+    """Kernel 3 over length 5 gives 3 outputs: o1 = x1w1 + x2w2 + x3w3 (no flip)."""
+    x = np.array([[[1.0, 2.0, 3.0, 4.0, 5.0]]])
+    w = np.array([[[10.0, 100.0, 1000.0]]])
+    y = K.conv(x, w)
+    assert y.tolist() == [[[3210.0, 4320.0, 5430.0]]]
+
+
+CONV_CASES = [
+    # (dims, c_in, c_out, groups, kernel, stride, padding, dilation, size)
+    (2, 4, 6, 1, 3, 1, 1, 1, 7),        # plain, padded
+    (2, 4, 6, 2, 3, 2, 1, 1, 8),        # grouped, strided
+    (2, 6, 6, 6, 3, 1, 1, 1, 7),        # depthwise
+    (2, 6, 6, 6, 3, 2, 2, 2, 9),        # depthwise, strided, dilated
+    (2, 3, 6, 3, 3, 1, 0, 1, 6),        # depthwise with channel multiplier 2
+    (2, 4, 5, 1, (3, 2), (2, 1), (1, 0), (2, 1), 9),  # per-dimension arguments
+    (2, 4, 4, 1, 1, 2, 1, 1, 7),        # 1x1, strided, padded
+    (2, 8, 4, 4, 1, 1, 0, 1, 5),        # 1x1 grouped
+    (1, 3, 5, 1, 5, 3, 2, 1, 17),       # conv1d
+    (1, 4, 4, 2, 3, 1, 3, 3, 11),       # conv1d grouped dilated
+    (3, 2, 3, 1, 3, 2, 1, 1, 5),        # conv3d
+    (3, 4, 4, 4, (1, 3, 2), 1, (0, 1, 1), 1, 4),  # conv3d depthwise
+]
+
+
+@pytest.mark.parametrize("dims, c_in, c_out, groups, kernel, stride, padding, dilation, size", CONV_CASES)
+def test_conv(dims, c_in, c_out, groups, kernel, stride, padding, dilation, size):
+    r = rng()
+    kernel, stride, padding, dilation = (v if isinstance(v, tuple) else (v,) * dims
+                                         for v in (kernel, stride, padding, dilation))
+    x = r.standard_normal((2, c_in, *(size,) * dims))
+    w = r.standard_normal((c_out, c_in // groups, *kernel))
+    b = r.standard_normal(c_out)
+    expected = conv_direct(x, w, b, stride, [(p, p) for p in padding], dilation, groups)
+    close(K.conv(x, w, b, stride, padding, dilation, groups), expected)
+    close(K.conv(channels_last(x), w, b, stride, padding, dilation, groups), expected)
+    packed = K.pack_conv_weight(w, groups)
+    close(K.conv(x, w, None, stride, padding, dilation, groups, packed=packed), expected - b.reshape(-1, *(1,) * dims))
+
+
+@pytest.mark.parametrize("kernel, dilation", [(4, 1), (2, 1), (3, 2), (4, 3)])
+def test_conv_same_padding_puts_the_extra_at_the_end(kernel, dilation):
+    """padding="same": total D(K-1), the odd one after (PyTorch)."""
+    r = rng(1)
+    x = r.standard_normal((1, 2, 7, 6))
+    w = r.standard_normal((3, 2, kernel, kernel))
+    total = dilation * (kernel - 1)
+    pads = [(total // 2, total - total // 2)] * 2
+    y = K.conv(x, w, None, 1, pads, dilation)
+    assert y.shape == (1, 3, 7, 6)
+    close(y, conv_direct(x, w, None, (1, 1), pads, (dilation,) * 2, 1))
+
+
+def test_conv_float32_agrees_with_float64():
+    r = rng(2)
+    x = r.standard_normal((2, 8, 9, 9))
+    w = r.standard_normal((16, 8, 3, 3)) / 8
+    y64 = K.conv(x, w, None, 1, 1)
+    y32 = K.conv(x.astype(np.float32), w.astype(np.float32), None, 1, 1)
+    assert y32.dtype == np.float32
+    close(y32, y64, 1e-4)
+
+
+def conv_transpose_direct(x, w, b, stride, padding, output_padding, dilation, groups):
+    """Scatter: full[n, o, i·S + k·D] += x[n,c,i]·w[c,o',k]; y = full[P : P + O] + b."""
+    n_batch, c_in, *size = x.shape
+    _, c_group, *kernel = w.shape
+    dims = len(size)
+    c_out = c_group * groups
+    per_group = c_in // groups
+    outs = [(size[d] - 1) * stride[d] - 2 * padding[d] + dilation[d] * (kernel[d] - 1) + output_padding[d] + 1
+            for d in range(dims)]
+    y = np.zeros((n_batch, c_out, *outs))
+    for n, c in itertools.product(range(n_batch), range(c_in)):
+        g = c // per_group
+        for i in positions(size):
+            for o in range(c_group):
+                for k in positions(kernel):
+                    target = [i[d] * stride[d] + k[d] * dilation[d] - padding[d] for d in range(dims)]
+                    if all(0 <= target[d] < outs[d] for d in range(dims)):
+                        y[(n, g * c_group + o, *target)] += x[(n, c, *i)] * w[(c, o, *k)]
+    if b is not None:
+        y += b.reshape(-1, *(1,) * dims)
+    return y
+
+
+CONV_T_CASES = [
+    # (dims, c_in, c_out, groups, kernel, stride, padding, output_padding, dilation, size)
+    (2, 4, 6, 1, 3, 2, 1, 1, 1, 5),     # the usual 2x upsampling
+    (2, 4, 6, 2, 3, 2, 0, 0, 1, 4),     # grouped
+    (2, 4, 4, 4, 3, 1, 1, 0, 2, 5),     # depthwise, dilated
+    (2, 3, 2, 1, (2, 3), (2, 3), (0, 1), (1, 2), 1, 4),
+    (2, 2, 3, 1, 4, 3, 2, 2, 2, 3),     # output_padding < dilation
+    (1, 3, 4, 1, 5, 2, 2, 1, 1, 6),
+    (3, 2, 2, 2, 2, 2, 0, 1, 1, 3),
+]
+
+
+@pytest.mark.parametrize("dims, c_in, c_out, groups, kernel, stride, padding, output_padding, dilation, size",
+                         CONV_T_CASES)
+def test_conv_transpose(dims, c_in, c_out, groups, kernel, stride, padding, output_padding, dilation, size):
+    r = rng(3)
+    kernel, stride, padding, output_padding, dilation = (
+        v if isinstance(v, tuple) else (v,) * dims for v in (kernel, stride, padding, output_padding, dilation))
+    x = r.standard_normal((2, c_in, *(size,) * dims))
+    w = r.standard_normal((c_in, c_out // groups, *kernel))
+    b = r.standard_normal(c_out)
+    expected = conv_transpose_direct(x, w, b, stride, padding, output_padding, dilation, groups)
+    close(K.conv_transpose(x, w, b, stride, padding, output_padding, dilation, groups), expected)
+    close(K.conv_transpose(channels_last(x), w, b, stride, padding, output_padding, dilation, groups), expected)
+
+
+def test_linear():
+    r = rng(4)
+    x, w, b = r.standard_normal((3, 7)), r.standard_normal((5, 7)), r.standard_normal(5)
+    expected = np.array([[b[o] + sum(w[o, i] * x[n, i] for i in range(7)) for o in range(5)] for n in range(3)])
+    close(K.linear(x, w, b), expected)
+    close(K.linear(x, w), expected - b)
+
+
+# --------------------------------------------------------------- pooling
+
+
+def pool_out_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's MaxPool/AvgPool docs: floor or ceil of (I + 2P - D(K-1) - 1)/S, + 1; with
+    ceil_mode the last window must start inside the input or the left padding."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def max_pool_direct(x, kernel, stride, padding, dilation, ceil_mode):
+    n_batch, channels, *size = x.shape
+    dims = len(size)
+    outs = [pool_out_size(size[d], kernel[d], stride[d], padding[d], dilation[d], ceil_mode) for d in range(dims)]
+    y = np.empty((n_batch, channels, *outs))
+    for n, c in itertools.product(range(n_batch), range(channels)):
+        for p in positions(outs):
+            best = -math.inf
+            for k in positions(kernel):
+                src = [p[d] * stride[d] - padding[d] + k[d] * dilation[d] for d in range(dims)]
+                if all(0 <= src[d] < size[d] for d in range(dims)):
+                    best = max(best, x[(n, c, *src)])
+            y[(n, c, *p)] = best
+    return y
+
+
+def avg_pool_direct(x, kernel, stride, padding, ceil_mode, count_include_pad):
+    """Sum over the window's input elements; divisor as PyTorch's AvgPool: the window
+    clipped to [−P, I + P) when padding counts, else to [0, I)."""
+    n_batch, channels, *size = x.shape
+    dims = len(size)
+    outs = [pool_out_size(size[d], kernel[d], stride[d], padding[d], 1, ceil_mode) for d in range(dims)]
+    y = np.empty((n_batch, channels, *outs))
+    for p in positions(outs):
+        start = [p[d] * stride[d] - padding[d] for d in range(dims)]
+        end = [min(start[d] + kernel[d], size[d] + padding[d]) for d in range(dims)]
+        if count_include_pad:
+            divisor = math.prod(end[d] - start[d] for d in range(dims))
+        else:
+            divisor = math.prod(min(end[d], size[d]) - max(start[d], 0) for d in range(dims))
+        for n, c in itertools.product(range(n_batch), range(channels)):
+            total = 0.0
+            for k in positions(kernel):
+                src = [start[d] + k[d] for d in range(dims)]
+                if all(0 <= src[d] < size[d] for d in range(dims)):
+                    total += x[(n, c, *src)]
+            y[(n, c, *p)] = total / divisor
+    return y
+
+
+POOL_CASES = [
+    # (dims, kernel, stride, padding, dilation, ceil_mode, size)
+    (2, 3, 2, 1, 1, False, 8),
+    (2, 3, 2, 1, 1, True, 8),
+    (2, 2, 2, 0, 1, True, 7),
+    (2, 3, 3, 1, 1, True, 7),
+    (2, 4, 3, 2, 1, True, 9),
+    (2, (3, 2), (2, 1), (1, 0), 1, True, 6),
+    (2, 3, 2, 0, 2, True, 9),            # dilated (max pool only)
+    (1, 3, 2, 1, 1, True, 10),
+    (3, 2, 2, 1, 1, True, 5),
+]
+
+
+@pytest.mark.parametrize("dims, kernel, stride, padding, dilation, ceil_mode, size", POOL_CASES)
+def test_max_pool(dims, kernel, stride, padding, dilation, ceil_mode, size):
+    kernel, stride, padding, dilation = (v if isinstance(v, tuple) else (v,) * dims
+                                         for v in (kernel, stride, padding, dilation))
+    x = rng(5).standard_normal((2, 3, *(size,) * dims))
+    expected = max_pool_direct(x, kernel, stride, padding, dilation, ceil_mode)
+    close(K.max_pool(x, kernel, stride, padding, dilation, ceil_mode), expected)
+    close(K.max_pool(channels_last(x), kernel, stride, padding, dilation, ceil_mode), expected)
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("dims, kernel, stride, padding, dilation, ceil_mode, size",
+                         [c for c in POOL_CASES if c[4] == 1])
+def test_avg_pool(dims, kernel, stride, padding, dilation, ceil_mode, size, count_include_pad):
+    kernel, stride, padding = (v if isinstance(v, tuple) else (v,) * dims for v in (kernel, stride, padding))
+    x = rng(6).standard_normal((2, 3, *(size,) * dims))
+    expected = avg_pool_direct(x, kernel, stride, padding, ceil_mode, count_include_pad)
+    close(K.avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad), expected)
+    close(K.avg_pool(channels_last(x), kernel, stride, padding, ceil_mode, count_include_pad), expected)
+
+
+def test_pooling_ceil_mode_matches_recorded_pytorch_values():
+    """torch 2.13: F.avg_pool1d/max_pool1d(x=[1..7], 3, 2, 1, ceil_mode=True)."""
+    x = np.arange(1.0, 8.0).reshape(1, 1, 7)
+    close(K.avg_pool(x, 3, 2, 1, True, True)[0, 0], [1.0, 3.0, 5.0, 4.333333333333])
+    close(K.avg_pool(x, 3, 2, 1, True, False)[0, 0], [1.5, 3.0, 5.0, 6.5])
+    close(K.max_pool(-x, 3, 2, 1, 1, True)[0, 0], [-1.0, -2.0, -4.0, -6.0])
+
+
+def test_stride_defaults_to_kernel_size():
+    x = rng(7).standard_normal((1, 2, 6, 6))
+    close(K.max_pool(x, 2), max_pool_direct(x, (2, 2), (2, 2), (0, 0), (1, 1), False))
+    close(K.avg_pool(x, 3), avg_pool_direct(x, (3, 3), (3, 3), (0, 0), False, True))
+
+
+@pytest.mark.parametrize("dims, size, output", [(2, 7, 3), (2, 5, 5), (2, 4, 6), (2, 10, (4, 1)), (1, 9, 4), (3, 5, 2)])
+def test_adaptive_avg_pool(dims, size, output):
+    output = output if isinstance(output, tuple) else (output,) * dims
+    x = rng(8).standard_normal((2, 3, *(size,) * dims))
+    expected = np.empty((2, 3, *output))
+    for p in positions(output):
+        starts = [(p[d] * size) // output[d] for d in range(dims)]
+        ends = [math.ceil((p[d] + 1) * size / output[d]) for d in range(dims)]
+        window = x[(slice(None), slice(None), *(slice(s, e) for s, e in zip(starts, ends)))]
+        expected[(slice(None), slice(None), *p)] = window.reshape(2, 3, -1).mean(axis=-1)
+    close(K.adaptive_avg_pool(x, output), expected)
+    close(K.adaptive_avg_pool(channels_last(x), output), expected)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (2, 3, 4, 5), (2, 3, 2, 3, 4)])
+def test_global_avg_pool(shape):
+    x = rng(9).standard_normal(shape)
+    expected = np.array([[np.mean(x[n, c]) for c in range(3)] for n in range(2)]).reshape(2, 3, *(1,) * (len(shape) - 2))
+    close(K.global_avg_pool(x), expected)
+    close(K.global_avg_pool(channels_last(x)), expected)
+
+
+# --------------------------------------------------------- normalisation
+
+
+def test_batch_norm_running_statistics():
+    r = rng(10)
+    x = r.standard_normal((3, 4, 5, 2))
+    w, b, mean, var = r.standard_normal(4), r.standard_normal(4), r.standard_normal(4), r.uniform(0.5, 2, 4)
+    expected = np.empty_like(x)
+    for n, c in itertools.product(range(3), range(4)):
+        expected[n, c] = (x[n, c] - mean[c]) / math.sqrt(var[c] + 1e-3) * w[c] + b[c]
+    close(K.batch_norm(x, w, b, mean, var, eps=1e-3), expected)
+    close(K.batch_norm(channels_last(x), w, b, mean, var, eps=1e-3), expected)
+    no_affine = K.batch_norm(x, None, None, mean, var, eps=1e-3)
+    close(no_affine * w.reshape(1, 4, 1, 1) + b.reshape(1, 4, 1, 1), expected)
+    copy = x.copy()
+    result = K.batch_norm(copy, w, b, mean, var, eps=1e-3, inplace=True)
+    assert result is copy
+    close(copy, expected)
+
+
+def test_batch_norm_without_running_statistics_uses_the_batch():
+    """track_running_stats=False: the batch's mean and biased variance (PyTorch, eval too)."""
+    x = rng(11).standard_normal((3, 2, 4))
+    expected = np.empty_like(x)
+    for c in range(2):
+        values = x[:, c].ravel()
+        mean = sum(values) / len(values)
+        var = sum((v - mean) ** 2 for v in values) / len(values)
+        expected[:, c] = (x[:, c] - mean) / math.sqrt(var + 1e-5)
+    close(K.batch_norm(x, eps=1e-5), expected)
+
+
+@pytest.mark.parametrize("normalized_ndim", [1, 2, 3])
+def test_layer_norm(normalized_ndim):
+    r = rng(12)
+    x = r.standard_normal((2, 3, 4, 5))
+    shape = x.shape[4 - normalized_ndim:]
+    w, b = r.standard_normal(shape), r.standard_normal(shape)
+    expected = np.empty_like(x)
+    for lead in positions(x.shape[:4 - normalized_ndim]):
+        values = x[lead].ravel()
+        mean = sum(values) / len(values)
+        var = sum((v - mean) ** 2 for v in values) / len(values)  # biased
+        expected[lead] = (x[lead] - mean) / math.sqrt(var + 1e-5) * w + b
+    close(K.layer_norm(x, normalized_ndim, w, b, 1e-5), expected)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 6])
+@pytest.mark.parametrize("shape", [(2, 7, 4), (2, 7, 3, 2), (1, 7, 2, 2, 2)])
+def test_local_response_norm(size, shape):
+    """b_c = a_c / (k + alpha/size · sum_{c' = c - size//2}^{c + (size-1)//2} a_c'^2)^beta."""
+    x = rng(13).standard_normal(shape)
+    alpha, beta, k = 0.02, 0.75, 2.0
+    expected = np.empty_like(x)
+    channels = shape[1]
+    for n in range(shape[0]):
+        for c in range(channels):
+            for p in positions(shape[2:]):
+                total = sum(x[(n, j, *p)] ** 2 for j in range(c - size // 2, c + (size - 1) // 2 + 1)
+                            if 0 <= j < channels)
+                expected[(n, c, *p)] = x[(n, c, *p)] / (k + alpha / size * total) ** beta
+    close(K.local_response_norm(x, size, alpha, beta, k), expected)
+    close(K.local_response_norm(channels_last(x), size, alpha, beta, k), expected)
+
+
+def test_local_response_norm_matches_recorded_pytorch_values():
+    x = np.arange(1.0, 6.0).reshape(1, 5, 1)
+    close(K.local_response_norm(x, 3, 0.3, 0.75, 2.0).ravel(),
+          [0.502973371873, 0.798768275716, 0.910907325544, 0.92947232097, 1.288168360804])
+
+
+# ----------------------------------------------------------- activations
+
+
+def phi(v):
+    return 0.5 * (1 + math.erf(v / math.sqrt(2)))
+
+
+SCALAR = {
+    "relu": lambda v: max(0.0, v),
+    "relu6": lambda v: min(max(0.0, v), 6.0),
+    "leaky_relu": lambda v: v if v > 0 else 0.01 * v,
+    "sigmoid": lambda v: 1 / (1 + math.exp(-v)) if v > -700 else 0.0,
+    "tanh": math.tanh,
+    "gelu": lambda v: v * phi(v),
+    "silu": lambda v: v / (1 + math.exp(-v)) if v > -700 else -0.0,
+    "hardswish": lambda v: v * min(max(v + 3, 0.0), 6.0) / 6,
+    "hardsigmoid": lambda v: min(max(v + 3, 0.0), 6.0) / 6,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCALAR))
+def test_activation(name):
+    x = np.concatenate([rng(14).standard_normal(200) * 4, [0.0, -0.0, 3.0, -3.0, 6.0, 50.0, -50.0, -800.0, 800.0]])
+    expected = np.array([SCALAR[name](float(v)) for v in x])
+    kernel = getattr(K, name)
+    close(kernel(x.reshape(1, -1)), expected.reshape(1, -1), 1e-12)
+    y32 = kernel(x.astype(np.float32).reshape(1, -1))
+    assert y32.dtype == np.float32
+    assert np.allclose(y32, expected.reshape(1, -1), rtol=1e-6, atol=1e-6)
+
+
+def test_leaky_relu_slope_and_gelu_tanh():
+    x = rng(15).standard_normal((2, 50)) * 3
+    close(K.leaky_relu(x, 0.2), np.where(x > 0, x, 0.2 * x))
+    expected = [[0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3))) for v in row] for row in x]
+    close(K.gelu(x, "tanh"), expected, 1e-12)
+
+
+def test_inplace_kernels_write_into_their_input():
+    for name in ("relu", "relu6", "tanh"):
+        x = rng(16).standard_normal((2, 5))
+        expected = getattr(K, name)(x.copy())
+        result = getattr(K, name)(x, inplace=True)
+        assert result is x
+        close(x, expected, 0)
+
+
+def test_erf_is_accurate_to_float64():
+    xs = np.concatenate([np.linspace(-7, 7, 40001), [0.0, 1e-300, -1e-12, 0.999999, 1.0, 2.5, 4.0, 5.99, 6.0, 1e300]])
+    expected = np.array([math.erf(v) for v in xs])
+    error = np.max(np.abs(K.erf(xs) - expected))
+    assert error < 1e-14, error
+    tiny = np.array([1e-10, -3e-8])
+    assert np.allclose(K.erf(tiny), [math.erf(v) for v in tiny], rtol=1e-13, atol=0)
+    assert np.isnan(K.erf(np.array([np.nan]))[0])
+
+
+@pytest.mark.parametrize("dim", [1, 2, -1])
+def test_softmax(dim):
+    x = rng(17).standard_normal((2, 3, 4)) * 5
+    axis = dim % 3
+    expected = np.empty_like(x)
+    for index in positions(x.shape):
+        line = [index[:axis] + (j,) + index[axis + 1:] for j in range(x.shape[axis])]
+        denominator = sum(math.exp(x[i]) for i in line)
+        expected[index] = math.exp(x[index]) / denominator
+    close(K.softmax(x, dim), expected, 1e-12)
+    assert np.all(np.isfinite(K.softmax(x * 1000, dim)))
+
+
+# ------------------------------------------------------------ merge, reshape
+
+
+def test_add_and_mul_broadcasting():
+    r = rng(18)
+    a, b, c = r.standard_normal((2, 3, 4, 5)), r.standard_normal((2, 3, 4, 5)), r.standard_normal((2, 3, 1, 1))
+    sum_expected = np.empty_like(a)
+    product = np.empty_like(a)
+    for n, ch, i, j in positions(a.shape):
+        sum_expected[n, ch, i, j] = a[n, ch, i, j] + b[n, ch, i, j] + a[n, ch, i, j]
+        product[n, ch, i, j] = a[n, ch, i, j] * c[n, ch, 0, 0]
+    close(K.add(a, b, a), sum_expected, 1e-12)
+    close(K.mul(a, c), product, 1e-12)
+    close(K.mul(c, a), product, 1e-12)
+    target = a.copy()
+    assert K.add(target, b, inplace=True) is target
+    close(target, a + b, 0)
+    small = c.copy()
+    assert K.mul(small, a, inplace=True).shape == a.shape  # no room in [2, 3, 1, 1]: a new array
+    close(small, c, 0)
+
+
+def test_concat_narrow_flatten():
+    r = rng(19)
+    a, b = r.standard_normal((2, 3, 4, 5)), r.standard_normal((2, 2, 4, 5))
+    joined = K.concat(a, b, dim=1)
+    assert joined.shape == (2, 5, 4, 5)
+    close(joined[:, :3], a, 0)
+    close(joined[:, 3:], b, 0)
+    close(K.concat(channels_last(a), channels_last(b), dim=1), joined, 0)
+    close(K.concat(a, a, dim=-1), np.concatenate([a, a], axis=3), 0)
+    close(K.narrow(joined, 1, 3, 2), b, 0)
+    flat = K.flatten(channels_last(a))
+    expected = [[a[n, c, i, j] for c in range(3) for i in range(4) for j in range(5)] for n in range(2)]
+    close(flat, expected, 0)
+    assert K.flatten(a, 2, 3).shape == (2, 3, 20)
+    assert K.identity(a) is a and K.dropout(a, 0.5) is a
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3, 6])
+def test_channel_shuffle(groups):
+    x = rng(20).standard_normal((2, 6, 3, 2))
+    per = 6 // groups
+    expected = np.empty_like(x)
+    for g in range(groups):
+        for j in range(per):
+            expected[:, j * groups + g] = x[:, g * per + j]
+    close(K.channel_shuffle(x, groups), expected, 0)
+    close(K.channel_shuffle(channels_last(x), groups), expected, 0)
+
+
+def pad_source(i, before, size, mode):
+    """Where output index i (in the padded axis) reads from, per F.pad's modes."""
+    j = i - before
+    if 0 <= j < size:
+        return j
+    if mode == "constant":
+        return None
+    if mode == "replicate":
+        return min(max(j, 0), size - 1)
+    if mode == "circular":
+        return j % size
+    return -j if j < 0 else 2 * (size - 1) - j  # reflect: mirror without repeating the edge
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("pad", [(1, 2), (2, 1, 0, 3), (1, 1, 2, 2, 1, 0)])
+def test_pad(mode, pad):
+    x = rng(21).standard_normal((2, 3, 4, 5))
+    pairs = [(0, 0)] * (4 - len(pad) // 2) + [(pad[i], pad[i + 1]) for i in range(0, len(pad), 2)][::-1]
+    shape = [s + a + b for s, (a, b) in zip(x.shape, pairs)]
+    expected = np.empty(shape)
+    for index in positions(shape):
+        source = [pad_source(i, a, s, mode) for i, (a, _), s in zip(index, pairs, x.shape)]
+        expected[index] = 1.5 if None in source else x[tuple(source)]
+    close(K.pad(x, pad, mode, 1.5), expected, 0)
+
+
+def test_pad_negative_crops():
+    x = rng(22).standard_normal((1, 2, 5, 6))
+    close(K.pad(x, (-1, 2, 1, -2)), np.pad(x[:, :, :3, 1:], ((0, 0), (0, 0), (1, 0), (0, 2))), 0)
+
+
+# ------------------------------------------------------------ interpolation
+
+
+def source_linear(dst, in_size, out_size, align_corners, scale_factor):
+    """PyTorch's area_pixel_compute_source_index (non-cubic)."""
+    if align_corners:
+        return dst * (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    scale = 1 / scale_factor if scale_factor else in_size / out_size
+    return max(scale * (dst + 0.5) - 0.5, 0.0)
+
+
+def linear_taps(dst, in_size, out_size, align_corners, scale_factor):
+    if out_size == in_size and not align_corners:
+        return [(dst, 1.0)]
+    src = source_linear(dst, in_size, out_size, align_corners, scale_factor)
+    i0 = min(int(math.floor(src)), in_size - 1)
+    lam = min(max(src - i0, 0.0), 1.0)
+    return [(i0, 1 - lam), (min(i0 + 1, in_size - 1), lam)]
+
+
+def cubic_taps(dst, in_size, out_size, align_corners, scale_factor):
+    """Keys' cubic convolution, A = -0.75, indices clamped (PyTorch's bicubic)."""
+    if align_corners:
+        src = dst * (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    else:
+        scale = 1 / scale_factor if scale_factor else in_size / out_size
+        src = scale * (dst + 0.5) - 0.5
+    i0 = math.floor(src)
+    t = src - i0
+    a = -0.75
+
+    def weight(d):
+        d = abs(d)
+        if d <= 1:
+            return ((a + 2) * d - (a + 3)) * d * d + 1
+        if d < 2:
+            return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+        return 0.0
+
+    return [(min(max(i0 - 1 + j, 0), in_size - 1), weight(t - (j - 1))) for j in range(4)]
+
+
+def nearest_taps(dst, in_size, out_size, scale_factor):
+    """PyTorch's 'nearest': src = min(floor(dst·scale), I-1), float32 arithmetic."""
+    scale = np.float32(1 / scale_factor) if scale_factor else np.float32(in_size) / np.float32(out_size)
+    return [(min(int(np.floor(np.float32(dst) * scale)), in_size - 1), 1.0)]
+
+
+def interpolate_direct(x, outs, factors, mode, align_corners):
+    dims = x.ndim - 2
+    taps_of = {
+        "nearest": lambda d, o: nearest_taps(o, x.shape[2 + d], outs[d], factors[d]),
+        "bicubic": lambda d, o: cubic_taps(o, x.shape[2 + d], outs[d], align_corners, factors[d]),
+    }.get(mode, lambda d, o: linear_taps(o, x.shape[2 + d], outs[d], align_corners, factors[d]))
+    y = np.zeros((*x.shape[:2], *outs))
+    for p in positions(outs):
+        per_dim = [taps_of(d, p[d]) for d in range(dims)]
+        for combination in itertools.product(*per_dim):
+            weight = math.prod(w for _, w in combination)
+            y[(slice(None), slice(None), *p)] += weight * x[(slice(None), slice(None), *(i for i, _ in combination))]
+    return y
+
+
+INTERPOLATE_CASES = [
+    # (dims, mode, align_corners, size, scale_factor)
+    (1, "nearest", None, 7, None), (1, "nearest", None, None, 1.5), (1, "nearest", None, None, 0.6),
+    (2, "nearest", None, None, 2.0), (2, "nearest", None, (3, 7), None), (3, "nearest", None, None, 2.0),
+    (1, "linear", False, 7, None), (1, "linear", True, 7, None), (1, "linear", False, None, 2.3),
+    (2, "bilinear", False, None, 2.0), (2, "bilinear", True, None, 2.0), (2, "bilinear", False, (3, 7), None),
+    (2, "bilinear", True, (1, 6), None), (2, "bilinear", False, None, 0.5),
+    (2, "bicubic", False, (4, 5), None), (2, "bicubic", True, None, 2.0), (2, "bicubic", False, None, 1.5),
+    (3, "trilinear", False, None, 2.0), (3, "trilinear", True, (2, 5, 3), None),
+]
+
+
+@pytest.mark.parametrize("dims, mode, align_corners, size, scale_factor", INTERPOLATE_CASES)
+def test_interpolate(dims, mode, align_corners, size, scale_factor):
+    x = rng(23).standard_normal((2, 2, *(5, 4, 3)[:dims]))
+    if size is not None:
+        outs = size if isinstance(size, tuple) else (size,) * dims
+        factors = (None,) * dims
+    else:
+        factors = (scale_factor,) * dims
+        outs = tuple(int(math.floor(s * scale_factor)) for s in x.shape[2:])
+    expected = interpolate_direct(x, outs, factors, mode, align_corners)
+    close(K.interpolate(x, size, scale_factor, mode, align_corners), expected, 1e-12)
+    close(K.interpolate(channels_last(x), size, scale_factor, mode, align_corners), expected, 1e-12)
+
+
+RECORDED_1D = {  # torch 2.13, F.interpolate(torch.arange(5.).reshape(1, 1, 5), ...); linear in float32
+    ("nearest", "size", 7): [0.0, 0.0, 1.0, 2.0, 2.0, 3.0, 4.0],
+    ("nearest", "scale_factor", 1.5): [0.0, 0.0, 1.0, 2.0, 2.0, 3.0, 4.0],
+    ("nearest", "scale_factor", 0.6): [0.0, 1.0, 3.0],
+    ("nearest", "scale_factor", 2.3): [0.0, 0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 3.0, 4.0],
+    ("linear", "size", 7): [0.0, 0.571428596973, 1.285714387894, 2.0, 2.714285850525, 3.428571462631, 4.0],
+    ("linear", "scale_factor", 1.5): [0.0, 0.5, 1.16666674614, 1.83333337307, 2.5, 3.16666674614, 3.833333492279],
+    ("linear", "scale_factor", 0.6): [0.333333313465, 2.0, 3.666666507721],
+    ("linear", "scale_factor", 2.3): [0.0, 0.152173891664, 0.586956501007, 1.021739125252, 1.456521630287,
+                                      1.891304254532, 2.326086759567, 2.760869503021, 3.195652008057,
+                                      3.630434751511, 4.0],
+}
+
+
+@pytest.mark.parametrize("mode, argument, value", sorted(RECORDED_1D, key=str))
+def test_interpolate_matches_recorded_pytorch_values(mode, argument, value):
+    x = np.arange(5.0, dtype=np.float32).reshape(1, 1, 5)
+    result = K.interpolate(x, **{argument: value}, mode=mode)
+    close(result.ravel(), RECORDED_1D[mode, argument, value], 1e-6)
+
+
+def test_bicubic_matches_recorded_pytorch_values():
+    x = (np.arange(9.0) ** 1.5).reshape(1, 1, 3, 3)
+    close(K.interpolate(x, size=(4, 5), mode="bicubic", align_corners=False).ravel(), [
+        -0.45653638141, -0.159862579093, 0.49755859375, 1.619847301445, 2.395162491499, 2.083907990564,
+        2.885574192327, 4.321748869665, 6.0546681984, 7.161871485675, 8.867180148674, 10.234241433374,
+        12.56003480125, 15.044292691231, 16.574513743135, 15.004816045435, 16.59021488103, 19.275375436771,
+        22.110216732145, 23.84973129225], 1e-9)
+    close(K.interpolate(x, scale_factor=2.0, mode="bicubic", align_corners=True)[0, 0, 1],
+          [1.332050545563, 1.798519809746, 2.45280007453, 3.517062411266, 4.474826568303, 5.24477972474], 1e-9)
+
+
+# ---------------------------------------------------------- the op contract
+
+#: One representative call per op kind (more for ops whose arguments change the
+#: tensors): (input shapes, the op as written in a chain or a merge head).
+CONTRACT = [
+    ({"x": (4, 20)}, "x -> op: conv1d(6, 3, stride=2, padding=1)"),
+    ({"x": (4, 9, 9)}, "x -> op: conv2d(6, 3, stride=2, padding=1, groups=2)"),
+    ({"x": (4, 9, 9)}, "x -> op: conv2d(6, 4, padding=\"same\", dilation=2, bias=false)"),
+    ({"x": (2, 5, 6, 7)}, "x -> op: conv3d(4, (3, 1, 2), padding=1)"),
+    ({"x": (4, 10)}, "x -> op: conv_transpose1d(6, 3, stride=2, padding=1, output_padding=1)"),
+    ({"x": (4, 5, 5)}, "x -> op: conv_transpose2d(6, 3, stride=2, groups=2, dilation=2, output_padding=1)"),
+    ({"x": (2, 3, 3, 3)}, "x -> op: conv_transpose3d(4, 2, stride=2, bias=false)"),
+    ({"x": (3, 11)}, "x -> op: maxpool1d(3, stride=2, padding=1, ceil_mode=true)"),
+    ({"x": (3, 9, 9)}, "x -> op: maxpool2d(3, stride=2, dilation=2)"),
+    ({"x": (3, 6, 6, 6)}, "x -> op: maxpool3d(2)"),
+    ({"x": (3, 11)}, "x -> op: avgpool1d(3, stride=2, padding=1, ceil_mode=true)"),
+    ({"x": (3, 9, 9)}, "x -> op: avgpool2d(2, ceil_mode=true, count_include_pad=false)"),
+    ({"x": (3, 6, 6, 6)}, "x -> op: avgpool3d(3, stride=1, padding=1)"),
+    ({"x": (3, 10)}, "x -> op: adaptive_avgpool1d(4)"),
+    ({"x": (3, 9, 7)}, "x -> op: adaptive_avgpool2d((3, 5))"),
+    ({"x": (3, 4, 5, 6)}, "x -> op: adaptive_avgpool3d(2)"),
+    ({"x": (3, 7, 7)}, "x -> op: global_avgpool"),
+    ({"x": (5,)}, "x -> op: batchnorm1d"),
+    ({"x": (5, 8)}, "x -> op: batchnorm1d(affine=false)"),
+    ({"x": (5, 4, 4)}, "x -> op: batchnorm2d"),
+    ({"x": (5, 4, 4)}, "x -> op: batchnorm2d(track_running_stats=false)"),
+    ({"x": (5, 2, 3, 4)}, "x -> op: batchnorm3d(eps=1e-3)"),
+    ({"x": (5, 4, 6)}, "x -> op: layernorm(6)"),
+    ({"x": (5, 4, 6)}, "x -> op: layernorm"),
+    ({"x": (5, 4, 6)}, "x -> op: layernorm(elementwise_affine=false)"),
+    ({"x": (5, 4, 6)}, "x -> op: layernorm(6, bias=false)"),
+    ({"x": (6, 4, 4)}, "x -> op: local_response_norm(3)"),
+    ({"x": (6, 4)}, "x -> op: relu"),
+    ({"x": (6, 4)}, "x -> op: relu6"),
+    ({"x": (6, 4)}, "x -> op: leaky_relu(0.2)"),
+    ({"x": (6, 4)}, "x -> op: sigmoid"),
+    ({"x": (6, 4)}, "x -> op: tanh"),
+    ({"x": (6, 4)}, "x -> op: gelu"),
+    ({"x": (6, 4)}, "x -> op: gelu(approximate=\"tanh\")"),
+    ({"x": (6, 4)}, "x -> op: silu"),
+    ({"x": (6, 4)}, "x -> op: hardswish"),
+    ({"x": (6, 4)}, "x -> op: hardsigmoid"),
+    ({"x": (6, 4)}, "x -> op: softmax(2)"),
+    ({"x": (12,)}, "x -> op: linear(5)"),
+    ({"x": (12,)}, "x -> op: linear(5, bias=false)"),
+    ({"x": (3, 4, 4), "y": (3, 4, 4)}, "op: add(x, y)"),
+    ({"x": (3, 4, 4), "y": (3, 1, 1)}, "op: mul(x, y)"),
+    ({"x": (3, 4, 4), "y": (2, 4, 4)}, "op: concat(x, y)"),
+    ({"x": (3, 4, 5)}, "x -> op: flatten"),
+    ({"x": (3, 4, 5)}, "x -> op: identity"),
+    ({"x": (3, 4, 5)}, "x -> op: pad((1, 2, 0, 1), mode=\"reflect\")"),
+    ({"x": (3, 4, 5)}, "x -> op: pad(2, value=1.5)"),
+    ({"x": (3, 4, 5)}, "x -> op: upsample(2.0, mode=\"bilinear\", align_corners=true)"),
+    ({"x": (3, 4)}, "x -> op: upsample(size=7, mode=\"linear\")"),
+    ({"x": (3, 2, 3, 4)}, "x -> op: upsample(1.5)"),
+    ({"x": (6, 4, 4)}, "x -> op: channel_shuffle(3)"),
+    ({"x": (6, 4, 4)}, "x -> op: narrow(1, 3)"),
+    ({"x": (6, 4, 4)}, "x -> op: dropout(0.3)"),
+]
+
+
+def test_the_contract_covers_every_op():
+    covered = set()
+    for shapes, chain in CONTRACT:
+        covered.add(archdsl.loads(_contract_source(shapes, chain)).model().nodes["op"].spec.op)
+    assert covered == {op.kind() for op in OPS if op is not Input}
+
+
+def _contract_source(shapes, chain):
+    declarations = "\n".join(f"    input {name}: [{', '.join(map(str, shape))}]" for name, shape in shapes.items())
+    return f"model Contract {{\n{declarations}\n    output result = {chain}\n}}\n"
+
+
+@pytest.mark.parametrize("shapes, chain", CONTRACT, ids=[chain for _, chain in CONTRACT])
+def test_op_contract(shapes, chain):
+    """Kernel output shape == the op's static shape; the weights created have the
+    analysis's parameter and buffer counts and PyTorch's exact shapes."""
+    program = archdsl.loads(_contract_source(shapes, chain))
+    assert program.ok, program.diagnostics
+    model = program.model()
+    spec = model.nodes["op"].spec
+    input_shapes = [shapes[name] for name in model.nodes["op"].inputs]
+    analysis = archdsl.analyze(model)
+    static = spec.output_shape(input_shapes)
+    assert analysis.shapes["op"] == static
+
+    net = archdsl.compile(model, dtype="float64", seed=1)
+    arrays = {name: rng(24).standard_normal((3, *shape)) for name, shape in shapes.items()}
+    assert net.trace(**arrays)["op"].shape == (3, *static)
+    assert net(**arrays).shape == (3, *static)
+
+    state = net.state_dict()
+    parameters = spec.parameter_shapes(input_shapes)
+    buffers = spec.buffer_shapes(input_shapes)
+    assert {key: value.shape for key, value in state.items()} == \
+        {f"op.{name}": tuple(shape) for name, shape in {**parameters, **buffers}.items()}
+    cost = analysis.costs["op"]
+    assert sum(state[f"op.{name}"].size for name in parameters) == cost.params
+    assert sum(state[f"op.{name}"].size for name in buffers) == cost.buffers

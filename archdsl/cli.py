@@ -1,6 +1,7 @@
 """The ``archdsl`` command line.
 
-Exit status: 0 clean, 1 problems found in the input, 2 usage error.
+Exit status: 0 clean, 1 problems found in the input, 2 usage error,
+3 internal error (a bug in archdsl).
 Heavy imports happen inside the commands that need them.
 """
 
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -689,3 +690,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # a bug in archdsl, never the user's fault: say so, then show where
+        import traceback
+
+        print("archdsl: internal error: this is a bug in archdsl, not in your file; please report it "
+              "with the input that caused it", file=sys.stderr)
+        traceback.print_exc()
+        return EXIT_INTERNAL

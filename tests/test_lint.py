@@ -314,3 +314,17 @@ def test_rules_command_lists_every_code():
     assert result.returncode == 0
     for code in CODES:
         assert code.code in result.stdout
+
+
+def test_internal_errors_are_reported_as_bugs(monkeypatch, capsys):
+    """An unexpected exception is a bug: exit 3 with a clear first line, and
+    the traceback for the report."""
+    import archdsl.cli as cli
+
+    def explode(args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "cmd_rules", explode)
+    assert cli.main(["rules"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("archdsl: internal error: this is a bug in archdsl") and "RuntimeError: boom" in err

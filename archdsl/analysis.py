@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
+from ._gc import paused_gc
 from .diagnostics import Diagnostic
 from .graph import Model
 from .ops.base import Conventions, Shape
@@ -61,7 +63,9 @@ class Analysis:
     def ok(self) -> bool:
         return all(shape is not None for shape in self.shapes.values())
 
-    @property
+    # Computed once (the analysis is not changed after analyze() made it):
+    # summaries, expectations and budgets each ask for it.
+    @cached_property
     def totals(self) -> Totals:
         batch = self.settings.batch
         known = [c for c in self.costs.values() if c is not None]
@@ -77,6 +81,7 @@ class Analysis:
         )
 
 
+@paused_gc
 def analyze(model: Model, *, inputs: Mapping[str, Shape] | None = None, batch: int = 1, dtype: str = "float32",
             conventions: Conventions | None = None) -> Analysis:
     """Runs every pass on ``model``.  ``inputs`` overrides input shapes

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ._gc import paused_gc
 from .analysis import Analysis, analyze
 from .config import Config, find_config
 from .diagnostics import Diagnostic
@@ -24,6 +25,7 @@ class FileReport:
     diagnostics: list[Diagnostic]
 
 
+@paused_gc
 def check_program(program: Program, path: Path | None = None, *, config: Config | None = None,
                   inputs: dict[str, tuple[int, ...]] | None = None) -> FileReport:
     config = config or (find_config(path) if path else Config())

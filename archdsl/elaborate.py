@@ -19,7 +19,6 @@ Node names (see docs/language.md, "Names"):
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 import re
@@ -30,6 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import syntax as ast
+from ._gc import paused_gc
 from .diagnostics import Diagnostic, DiagnosticError, Label
 from .graph import FIGURES, BlockInstance, Expectation, Model, Node
 from .ops import CALLABLE, ArgumentError, Input, OpSpec
@@ -136,6 +136,8 @@ def source_text(arg: ast.Argument) -> str:
 
 
 def _did_you_mean(name: str, candidates) -> str | None:
+    import difflib  # only when there is a mistake to explain
+
     close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
@@ -224,6 +226,7 @@ class Program:
 
         return not has_errors(self.diagnostics)
 
+    @paused_gc
     def check(self, inputs=None) -> list[Diagnostic]:
         """Every diagnostic of the file: elaboration's, then each model's
         shape errors (``inputs`` overrides input shapes by name)."""
@@ -382,12 +385,17 @@ class Loader:
 
 def _nesting_error(source: SourceFile, limit: int) -> Diagnostic | None:
     """E901 at the first bracket nested deeper than ``limit`` (checked before
-    parsing: deep nesting would exhaust the recursion of later stages)."""
+    parsing: deep nesting would exhaust the recursion of later stages).
+
+    Strings end at their closing quote or at the end of the line (no
+    escapes), comments at the end of the line; the scan jumps from one such
+    character to the next."""
     depth = 0
     in_string: str | None = None
     in_comment = False
     text = source.text
-    for offset, ch in enumerate(text):
+    for match in _NESTING_CHARACTERS.finditer(text):
+        ch = match.group()
         if in_comment:
             in_comment = ch != "\n"
         elif in_string:
@@ -400,11 +408,16 @@ def _nesting_error(source: SourceFile, limit: int) -> Diagnostic | None:
         elif ch in "([{":
             depth += 1
             if depth > limit:
+                offset = match.start()
                 return Diagnostic.error("E901", f"brackets nest deeper than the limit of {limit}",
                                         source.span(offset, offset + 1))
         elif ch in ")]}":
             depth = max(0, depth - 1)
     return None
+
+
+#: The characters _nesting_error looks at; everything else leaves its state as it is.
+_NESTING_CHARACTERS = re.compile(r"[()\[\]{}\"'#\n]")
 
 
 def _display(path: Path) -> str:
@@ -453,6 +466,7 @@ def loads(text: str, name: str = "<string>", *, limits: Limits | None = None, di
     return _load_text(text, name, (Path(directory) / name).resolve(), limits or Limits())
 
 
+@paused_gc
 def _load_text(text: str, name: str, resolved: Path, limits: Limits) -> Program:
     loader = Loader(limits)
     module = loader.parse_text(text, name)

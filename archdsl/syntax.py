@@ -1,14 +1,20 @@
 """Parsing: the Lark grammar (built once), the syntax tree with spans, and
 syntax errors turned into diagnostics.
 
-The transformer only builds data; it never raises diagnostics (an exception
-inside a Lark transformer comes out wrapped in ``VisitError``).
+The tree is built in the parser's reductions (see "The parser" below); the
+builders only build data and never raise diagnostics.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+import json
+import operator
+import os
+import re
+import sys
+import zlib
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Union
 
@@ -16,52 +22,66 @@ from .diagnostics import Diagnostic, DiagnosticError
 from .source import SourceFile, Span
 
 # --------------------------------------------------------------------------
-# Syntax tree.  Plain dataclasses: internal, never serialised.
+# Syntax tree.  Plain dataclasses: internal, never serialised.  Nodes compare
+# by identity (nothing compares trees) and print as dataclasses do; not
+# generating __eq__ and __repr__ for each of the thirty classes takes a few
+# milliseconds off every start-up.
 
 
-@dataclass
-class Literal:
+class _Tree:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return f"{type(self).__qualname__}({items})"
+
+
+_node = dataclass(eq=False, repr=False)
+
+
+@_node
+class Literal(_Tree):
     value: Any
     span: Span
 
 
-@dataclass
-class Name:
+@_node
+class Name(_Tree):
     id: str
     span: Span
 
 
-@dataclass
-class Argument:
+@_node
+class Argument(_Tree):
     name: str | None  # None for a positional argument
     value: "Expr"
     span: Span
     name_span: Span | None = None
 
 
-@dataclass
-class Call:
+@_node
+class Call(_Tree):
     func: str
     args: list[Argument]
     span: Span
     func_span: Span
 
 
-@dataclass
-class TupleExpr:
+@_node
+class TupleExpr(_Tree):
     items: list["Expr"]
     span: Span
 
 
-@dataclass
-class Unary:
+@_node
+class Unary(_Tree):
     op: str  # "-", "+", "not"
     operand: "Expr"
     span: Span
 
 
-@dataclass
-class Binary:
+@_node
+class Binary(_Tree):
     op: str  # arithmetic, comparison, "and", "or"
     left: "Expr"
     right: "Expr"
@@ -69,16 +89,16 @@ class Binary:
     op_span: Span
 
 
-@dataclass
-class Conditional:
+@_node
+class Conditional(_Tree):
     test: "Expr"
     then: "Expr"
     orelse: "Expr"
     span: Span
 
 
-@dataclass
-class ChainExpr:
+@_node
+class ChainExpr(_Tree):
     """A chain written as an argument: ``concat(a, b -> relu)``."""
 
     head: "Expr"
@@ -89,24 +109,24 @@ class ChainExpr:
 Expr = Union[Literal, Name, Call, TupleExpr, Unary, Binary, Conditional, ChainExpr]
 
 
-@dataclass
-class OpRef:
+@_node
+class OpRef(_Tree):
     """A bare name in a chain step: an op or block applied with no arguments."""
 
     name: str
     span: Span
 
 
-@dataclass
-class OpCall:
+@_node
+class OpCall(_Tree):
     name: str
     args: list[Argument]
     span: Span
     name_span: Span
 
 
-@dataclass
-class Repeat:
+@_node
+class Repeat(_Tree):
     count: Expr
     index: str | None
     index_span: Span | None
@@ -114,14 +134,14 @@ class Repeat:
     span: Span
 
 
-@dataclass
-class Group:
+@_node
+class Group(_Tree):
     steps: list["Step"]
     span: Span
 
 
-@dataclass
-class CondStep:
+@_node
+class CondStep(_Tree):
     test: Expr
     then: list["Step"]
     orelse: list["Step"]  # empty: identity
@@ -131,8 +151,8 @@ class CondStep:
 StepCore = Union[OpRef, OpCall, Repeat, Group, CondStep]
 
 
-@dataclass
-class LabelTemplate:
+@_node
+class LabelTemplate(_Tree):
     """A string label with ``{expression}`` parts, filled in at elaboration."""
 
     text: str
@@ -142,16 +162,16 @@ class LabelTemplate:
 Label = Union[str, LabelTemplate]
 
 
-@dataclass
-class Step:
+@_node
+class Step(_Tree):
     label: "Label | None"
     label_span: Span | None
     core: StepCore
     span: Span
 
 
-@dataclass
-class Chain:
+@_node
+class Chain(_Tree):
     label: "Label | None"
     label_span: Span | None
     head: Expr
@@ -159,8 +179,8 @@ class Chain:
     span: Span
 
 
-@dataclass
-class InputDecl:
+@_node
+class InputDecl(_Tree):
     name: str
     name_span: Span
     dims: list[Expr]
@@ -168,24 +188,24 @@ class InputDecl:
     span: Span
 
 
-@dataclass
-class OutputDecl:
+@_node
+class OutputDecl(_Tree):
     name: str
     name_span: Span
     chain: Chain | None
     span: Span
 
 
-@dataclass
-class Assign:
+@_node
+class Assign(_Tree):
     name: str
     name_span: Span
     chain: Chain
     span: Span
 
 
-@dataclass
-class ExpectFigure:
+@_node
+class ExpectFigure(_Tree):
     """``expect macs <= 4.2G``"""
 
     figure: str
@@ -195,8 +215,8 @@ class ExpectFigure:
     span: Span
 
 
-@dataclass
-class ExpectOutput:
+@_node
+class ExpectOutput(_Tree):
     """``expect output logits: [1000]``; no name: the model's only output."""
 
     name: str | None
@@ -205,20 +225,20 @@ class ExpectOutput:
     span: Span
 
 
-@dataclass
-class Return:
+@_node
+class Return(_Tree):
     chain: Chain
     span: Span
 
 
-@dataclass
-class ChainStmt:
+@_node
+class ChainStmt(_Tree):
     chain: Chain
     span: Span
 
 
-@dataclass
-class If:
+@_node
+class If(_Tree):
     test: Expr
     body: list["Stmt"]
     orelse: list["Stmt"]
@@ -228,21 +248,21 @@ class If:
 Stmt = Union[InputDecl, OutputDecl, Assign, Return, ChainStmt, If, ExpectFigure, ExpectOutput]
 
 
-@dataclass
-class Param:
+@_node
+class Param(_Tree):
     name: str
     span: Span
     default: Expr | None
 
 
-@dataclass
-class Import:
+@_node
+class Import(_Tree):
     path: str
     span: Span
 
 
-@dataclass
-class BlockDef:
+@_node
+class BlockDef(_Tree):
     name: str
     name_span: Span
     params: list[Param]
@@ -250,16 +270,16 @@ class BlockDef:
     span: Span
 
 
-@dataclass
-class ModelDef:
+@_node
+class ModelDef(_Tree):
     name: str
     name_span: Span
     body: list[Stmt]
     span: Span
 
 
-@dataclass
-class Module:
+@_node
+class Module(_Tree):
     source: SourceFile
     imports: list[Import] = field(default_factory=list)
     blocks: list[BlockDef] = field(default_factory=list)
@@ -268,6 +288,35 @@ class Module:
 
 # --------------------------------------------------------------------------
 # The parser.
+#
+# Lark reads grammars/cnn.lark and computes its LALR(1) automaton; that
+# automaton is the language.  Files are parsed on a fast road over it (its
+# tables are kept in the user's cache folder, so that a run without syntax
+# errors does not even import Lark), and Lark's own parser only runs when
+# the fast road stops, to report the syntax error exactly as it always has:
+#
+# * a lexer of one regular expression, made of the grammar's terminals in
+#   the order Lark's lexer tries them (``_compute_tables``);
+# * a plain LALR loop over Lark's parse table that builds the syntax tree
+#   in the reductions themselves (``_Builder``): no parse tree, no
+#   propagate_positions bookkeeping, no second walk.
+#
+# Spans are what propagate_positions gave: a node runs from the start of its
+# first symbol to the end of its last one, every token included (closing
+# brackets too).  A parenthesised expression is the inner expression itself,
+# but whatever is built around it covers the brackets (``padding=(1)``);
+# the stack entries therefore carry the extent of the text they were read
+# from, which can be wider than the node's own span.
+#
+# Lark's contextual lexer picks among the terminals the parser state
+# accepts; the fast lexer considers all of them, as Lark's basic lexer does.
+# Both try terminals in the same order and take the first that matches, so
+# when the fast lexer's token is one the state accepts, the contextual lexer
+# reads that same token; a file the fast road reads to the end is therefore
+# read as Lark reads it.  Text on which the two lexers differ (``else iffy``
+# is ``else if fy`` to the contextual one) makes the fast road stop; Lark
+# then parses it and, if it parses, the loop builds the tree from the tokens
+# Lark's lexer read.
 
 RESERVED_WORDS = frozenset(
     "import block model input output return repeat as if then else and or not true false expect".split()
@@ -285,13 +334,14 @@ def grammar_path() -> Path:
 
 @functools.cache
 def _parser():
+    """Lark's parser: the automaton, syntax errors, and the contextual lexer
+    for text the fast road rejects (no tree positions are needed from it)."""
     import lark
 
     return lark.Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
         start=["start", "expr"],
-        propagate_positions=True,
         maybe_placeholders=True,
         lexer_callbacks={"NAME": _reserved_word},
         cache=True,
@@ -310,29 +360,40 @@ def _reserved_word(token):
 def parse_expression(text: str, span: Span):
     """An expression embedded in a label template; its spans all point at
     the template (``span``).  Raises DiagnosticError on a syntax error."""
+    builder = _Builder(span.file, fixed_span=span)
+    try:
+        return builder.run(*_scan(text), "expr")
+    except _Reject:
+        pass
     import lark
 
     try:
-        tree = _parser().parse(text, start="expr")
+        _parser().parse(text, start="expr")
     except lark.exceptions.UnexpectedInput:
         raise DiagnosticError([Diagnostic.error("E101", f"invalid expression {{{text}}} in label", span)]) from None
-    return _ToAst(SourceFile(span.file, text), fixed_span=span).expr(tree)
+    return builder.run(*_contextual_tokens(text, "expr"), "expr")
 
 
 def parse(source: SourceFile) -> Module:
     """Parse one file into a :class:`Module`; a syntax error raises
-    :class:`DiagnosticError` carrying one diagnostic."""
+    :class:`DiagnosticError` carrying one diagnostic.  Expressions nested
+    too deeply for the later, recursive stages raise RecursionError."""
+    builder = _Builder(source.name)
+    try:
+        return builder.run(*_scan(source.text), "start", source)
+    except _Reject:
+        pass
     import lark
 
     try:
-        tree = _parser().parse(source.text, start="start")
+        _parser().parse(source.text, start="start")
     except lark.exceptions.UnexpectedInput as error:
         raise DiagnosticError([_syntax_diagnostic(source, error)]) from None
-    return _ToAst(source).build(tree)
+    return builder.run(*_contextual_tokens(source.text, "start"), "start", source)
 
 
 def _span_of(source: SourceFile, item) -> Span:
-    """Span of a Lark Token or Tree meta."""
+    """Span of a Lark Token."""
     return Span(
         file=source.name,
         line=item.line,
@@ -344,209 +405,558 @@ def _span_of(source: SourceFile, item) -> Span:
     )
 
 
-class _ToAst:
-    """Walks Lark's tree bottom-up into the dataclasses above."""
+class _Reject(Exception):
+    """The fast road cannot read the text; Lark's parser takes over."""
 
-    def __init__(self, source: SourceFile, fixed_span: Span | None = None) -> None:
-        self.source = source
+
+# Stack entries of the LALR loop are tuples
+#     (value, start, line, column, end, end_line, end_column, depth):
+# the value (a token's text, a node, or a list of entries for the grammar's
+# inlined ``_rules``), the extent of the text it was read from, and how deep
+# the node nests (see _Builder.run and _WALK_FRAMES).
+_VALUE, _START, _LINE, _COLUMN, _END, _END_LINE, _END_COLUMN, _DEPTH = range(8)
+_EMPTY = ("", 0, 1, 1, 0, 1, 1, 0)  # where an empty file starts and ends
+_depth_of = operator.itemgetter(_DEPTH)
+
+
+def _regexp_has_newline(regexp: str) -> bool:
+    """Lark's test of whether a terminal may span lines (lexer.py)."""
+    return "\n" in regexp or "\\n" in regexp or "\\s" in regexp or "[^" in regexp or ("(?s" in regexp and "." in regexp)
+
+
+def _scan(text: str) -> tuple[list[str], list[tuple]]:
+    """Token types and stack entries of ``text``, ending with ``$END``;
+    rejects text with a character no terminal matches."""
+    pattern, retype, multiline, ignore = _tables()[:4]
+    types: list[str] = []
+    entries: list[tuple] = []
+    position = 0
+    line = 1
+    line_start = 0
+    for match in pattern.finditer(text):
+        start = match.start()
+        if start != position:
+            raise _Reject  # a character no terminal matches
+        kind = match.lastgroup
+        value = match.group()
+        position = match.end()
+        if kind in multiline:
+            newlines = value.count("\n")
+            if newlines:
+                token_line, token_column = line, start - line_start + 1
+                line += newlines
+                line_start = start + value.rindex("\n") + 1
+                if kind not in ignore:
+                    types.append(kind)
+                    entries.append((value, start, token_line, token_column, position, line,
+                                    position - line_start + 1, 0))
+                continue
+        if kind in ignore:
+            continue
+        if kind in retype:
+            kind = retype[kind].get(value, kind)
+        if kind == "NAME" and value in RESERVED_WORDS:  # _reserved_word
+            kind = value.upper()
+        column = start - line_start + 1
+        types.append(kind)
+        entries.append((value, start, line, column, position, line, column + position - start, 0))
+    if position != len(text):
+        raise _Reject
+    types.append("$END")
+    entries.append(None)
+    return types, entries
+
+
+def _contextual_tokens(text: str, start: str) -> tuple[list[str], list[tuple]]:
+    """The tokens Lark's contextual lexer reads in ``text`` (which Lark has
+    just parsed), as entries of the fast road's loop."""
+    types: list[str] = []
+    entries: list[tuple] = []
+    for token in _parser().parse_interactive(text, start=start).iter_parse():
+        types.append(token.type)
+        entries.append((token.value, token.start_pos, token.line, token.column, token.end_pos, token.end_line,
+                        token.end_column, 0))
+    types.append("$END")
+    entries.append(None)
+    return types, entries
+
+
+# How a reduction builds its value (see _compute_tables).
+_PASS, _INLINE, _WRAP, _NODE = range(4)
+
+
+@functools.cache
+def _tables() -> tuple:
+    """What the fast road needs: ``(pattern, retype, multiline, ignore,
+    actions, rules, starts, ends, passes)`` (see ``_compute_tables``).
+
+    Computing them needs Lark and its analysis of the grammar; they are
+    kept as JSON in the user's cache folder, keyed by the grammar's text,
+    so that a run that meets no syntax error never imports Lark.
+    ``ARCHDSL_CACHE_DIR`` moves the folder; empty, it turns the cache off."""
+    grammar = grammar_path().read_text(encoding="utf-8")
+    path = _cache_file(grammar)
+    if path is not None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("grammar") == grammar and data.get("format") == _TABLES_FORMAT:
+                return _unpack_tables(data)
+        except Exception:  # missing, unreadable or corrupt: compute afresh
+            pass
+    data = _compute_tables(grammar)
+    if path is not None:
+        _store(path, data)
+    return _unpack_tables(data)
+
+
+#: The layout of the cached tables; bump it when it changes.
+_TABLES_FORMAT = 1
+
+
+def _cache_file(grammar: str) -> Path | None:
+    folder = os.environ.get("ARCHDSL_CACHE_DIR")
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "archdsl")
+    if not folder:
+        return None
+    checksum = zlib.crc32(f"{_TABLES_FORMAT}\0{grammar}".encode("utf-8"))
+    return Path(folder) / f"parser-{checksum:08x}.json"
+
+
+def _store(path: Path, data: dict) -> None:
+    """Writes the cache file whole or not at all (another process may be
+    writing the same one)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:  # a read-only home: parse without the cache
+        try:
+            temporary.unlink()
+        except OSError:
+            pass
+
+
+def _compute_tables(grammar: str) -> dict:
+    """The lexer's and the parser's tables, from Lark's analysis of the
+    grammar, as JSON data.
+
+    The lexer: one alternation of every terminal, in the order Lark's basic
+    lexer tries them (priority, then longest possible match, then longest
+    pattern, then name).  As in Lark's lexer, a keyword that a regexp of
+    equal priority matches whole ("if" and NAME) is no alternative of its
+    own: the regexp's match is retyped when its text is the keyword.
+
+    The parser: ``actions[state][symbol]`` is a state number (shift, or goto
+    on a rule name) or ``~r`` (reduce by rule ``r``).  ``rules[r]`` is
+    ``(size, origin, how, argument, inline)``: a rule with an alias or a
+    plain name builds a node with ``_Builder.r_<argument>``; a ``_rule`` is
+    spliced into its parent (its value is a list of entries); a ``?rule``
+    left with one child passes that child up (``argument`` is its position),
+    widened to the brackets around it when the rule also read tokens
+    (``"(" expr ")"``).  ``inline`` marks the children that are ``_rules``,
+    which Lark splices into their parent (None: none is)."""
+    from lark.parsers.lalr_analysis import Shift
+
+    parser = _parser()
+    terminals = sorted(parser.terminals,
+                       key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
+    retype: dict[str, dict[str, str]] = {}
+    embedded = set()
+    for regexp in terminals:
+        if regexp.pattern.type != "re":
+            continue
+        for string in terminals:
+            if string.pattern.type != "str" or string.priority != regexp.priority:
+                continue
+            match = re.match(regexp.pattern.to_regexp(), string.pattern.value)
+            if match is not None and match.group(0) == string.pattern.value:
+                retype.setdefault(regexp.name, {})[string.pattern.value] = string.name
+                if string.pattern.flags <= regexp.pattern.flags:
+                    embedded.add(string.name)
+    kept = [t for t in terminals if t.name not in embedded]
+
+    table = parser.parse_interactive("", start="start").parser_state.parse_conf.parse_table
+    number = {state: index for index, state in enumerate(table.states)}
+    rule_index: dict[Any, int] = {}
+    rules: list[list] = []
+    actions: list[dict[str, int]] = [{} for _ in number]
+    for state, row in table.states.items():
+        out = actions[number[state]]
+        for symbol, (action, argument) in row.items():
+            if action is Shift:
+                out[symbol] = number[argument]
+                continue
+            index = rule_index.get(argument)
+            if index is None:
+                index = rule_index[argument] = len(rules)
+                rules.append(_rule_entry(argument))
+            out[symbol] = ~index
+    return {
+        "format": _TABLES_FORMAT,
+        "grammar": grammar,
+        "pattern": "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in kept),
+        "retype": retype,
+        "multiline": sorted(t.name for t in kept if _regexp_has_newline(t.pattern.to_regexp())),
+        "ignore": sorted(parser.lexer_conf.ignore),
+        "actions": actions,
+        "rules": rules,
+        "starts": {name: number[state] for name, state in table.start_states.items()},
+        "ends": {name: number[state] for name, state in table.end_states.items()},
+    }
+
+
+def _rule_entry(rule) -> list:
+    origin = rule.origin.name
+    symbols = rule.expansion
+    inline = [not s.is_term and s.name.startswith("_") for s in symbols]
+    if not any(inline):
+        inline = None
+    if origin.startswith("_"):
+        return [len(symbols), origin, _INLINE, None, inline]
+    if rule.options.expand1 and rule.alias is None:
+        kept = [i for i, s in enumerate(symbols) if not (s.is_term and s.filter_out)]
+        if len(kept) == 1 and (inline is None or not inline[kept[0]]):
+            return [len(symbols), origin, _PASS if len(symbols) == 1 else _WRAP, kept[0], inline]
+    name = rule.alias or origin
+    _builder_of(name, str(rule))
+    return [len(symbols), origin, _NODE, name, inline]
+
+
+def _builder_of(name: str, rule: str = ""):
+    build = getattr(_Builder, f"r_{name}", None)
+    if build is None:
+        raise RuntimeError(f"grammar rule {name!r} {rule} has no builder in archdsl/syntax.py")
+    return build
+
+
+def _unpack_tables(data: dict) -> tuple:
+    rules = [(size, origin, how, _builder_of(argument) if how == _NODE else argument,
+              None if inline is None else tuple(inline))
+             for size, origin, how, argument, inline in data["rules"]]
+    return (re.compile(data["pattern"]), data["retype"], frozenset(data["multiline"]), frozenset(data["ignore"]),
+            data["actions"], rules, data["starts"], data["ends"], {})
+
+
+def _pass_through(actions, rules, ends, below: int, top: int, kind: str) -> int:
+    """The state after the reductions by single-child ?rules that ``kind``
+    triggers on ``top`` (above ``below``): each replaces the top state by
+    the goto of its rule from ``below``."""
+    finals = set(ends.values())
+    while top not in finals:
+        code = actions[top].get(kind)
+        if code is None or code >= 0 or rules[~code][2] != _PASS:
+            break
+        top = actions[below][rules[~code][1]]
+    return top
+
+
+def _stack_depth() -> int:
+    frame = sys._getframe(1)
+    depth = 0
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return depth
+
+
+#: The recursive tree walk this parser replaced ran out of stack (E901, "the
+#: file nests expressions too deeply to analyse") on a tree about
+#: ``recursion limit - frames in use - 5`` levels deep; _Builder.run refuses
+#: the same trees, which also keeps the recursive elaboration within the limit.
+_WALK_FRAMES = 5
+
+
+class _Builder:
+    """Runs the LALR loop over one token stream and builds the syntax tree.
+
+    ``r_<rule>`` builds the node of a rule (an alias such as ``binary``, or
+    the rule's name) from its children: every symbol of the expansion,
+    tokens included, ``_rules`` spliced in, no placeholders for absent
+    optional parts (the expansion's length tells which alternative it is)."""
+
+    def __init__(self, file: str, fixed_span: Span | None = None) -> None:
+        self.file = file
         self.fixed_span = fixed_span
+        self.source: SourceFile | None = None
 
-    def span(self, item) -> Span:
+    # ---------------------------------------------------------------- the loop
+
+    def run(self, types: list[str], entries: list[tuple], start: str, source: SourceFile | None = None):
+        actions, rules, starts, ends, passes = _tables()[4:]
+        self.source = source
+        # The tree walk this replaces recursed once per nesting level; the
+        # elaboration after it still does.  Refuse what it refused.
+        max_depth = sys.getrecursionlimit() - _stack_depth() - _WALK_FRAMES
+        end = ends[start]
+        states = [starts[start]]
+        stack: list[tuple] = []
+        for kind, entry in zip(types, entries):
+            while True:
+                code = actions[states[-1]].get(kind)
+                if code is None:
+                    raise _Reject
+                if code >= 0:
+                    states.append(code)
+                    stack.append(entry)
+                    break
+                size, origin, how, argument, inline = rules[~code]
+                if how == _PASS:  # ?rules with a single child: the child is the value
+                    # Chains of them (a literal read as an atom, a unary, a
+                    # product, ... an expr) end in a state that only depends
+                    # on the state below, the state on top and the token.
+                    key = (states[-2], states[-1], kind)
+                    target = passes.get(key)
+                    if target is None:
+                        target = passes[key] = _pass_through(actions, rules, ends, *key)
+                    states[-1] = target
+                    if entry is None and target == end:  # $END: the start symbol is complete
+                        return stack[-1][_VALUE]
+                    continue
+                if size:
+                    children = stack[-size:]
+                    del stack[-size:]
+                    del states[-size:]
+                    first, last = children[0], children[-1]
+                else:
+                    children = []
+                    first = last = _EMPTY
+                if how == _NODE:
+                    depth = max(map(_depth_of, children), default=0) + 1
+                    if depth > max_depth:
+                        raise RecursionError("the syntax tree nests too deeply")
+                    value = argument(self, children if inline is None else _splice(children, inline))
+                elif how == _WRAP:
+                    value = children[argument][_VALUE]
+                    depth = children[argument][_DEPTH]
+                else:  # _INLINE: the entries, to be spliced into the parent
+                    depth = max(map(_depth_of, children))
+                    if inline is None:
+                        value = children
+                    elif inline[0]:  # a left-recursive repetition: extend its list
+                        value = first[_VALUE]
+                        for e, spliced in zip(children[1:], inline[1:]):
+                            if spliced:
+                                value.extend(e[_VALUE])
+                            else:
+                                value.append(e)
+                    else:
+                        value = _splice(children, inline)
+                stack.append((value, first[_START], first[_LINE], first[_COLUMN], last[_END], last[_END_LINE],
+                              last[_END_COLUMN], depth))
+                states.append(actions[states[-1]][origin])
+                if entry is None and states[-1] == end:  # $END: the start symbol is complete
+                    return value
+        raise _Reject  # not reached: $END either completes the parse or is rejected
+
+    # ---------------------------------------------------------------- spans
+
+    def span(self, e: tuple) -> Span:
+        """The span of one entry (a token or a node's text)."""
         if self.fixed_span is not None:
             return self.fixed_span
-        return _span_of(self.source, item.meta if hasattr(item, "meta") else item)
+        return Span(self.file, e[_LINE], e[_COLUMN], e[_END_LINE], e[_END_COLUMN], e[_START], e[_END])
 
-    def build(self, tree) -> Module:
+    def whole(self, c: list[tuple]) -> Span:
+        """The span of a rule's children, first to last."""
+        if self.fixed_span is not None:
+            return self.fixed_span
+        first, last = c[0], c[-1]
+        return Span(self.file, first[_LINE], first[_COLUMN], last[_END_LINE], last[_END_COLUMN], first[_START],
+                    last[_END])
+
+    # ---------------------------------------------------------------- files
+
+    def r_start(self, c) -> Module:
         module = Module(source=self.source)
-        for item in tree.children:
-            if item.data == "import_stmt":
-                token = item.children[0]
-                module.imports.append(Import(path=_unquote(token), span=self.span(token)))
-            elif item.data == "block_def":
-                module.blocks.append(self.block_def(item))
+        for e in c:
+            item = e[_VALUE]
+            if isinstance(item, Import):
+                module.imports.append(item)
+            elif isinstance(item, BlockDef):
+                module.blocks.append(item)
             else:
-                module.models.append(self.model_def(item))
+                module.models.append(item)
         return module
 
-    def block_def(self, tree) -> BlockDef:
-        name, *rest = tree.children
-        body = rest[-1]
-        params = []
-        for param in rest[:-1]:
-            if param is None:
-                continue
-            pname, default = param.children
-            params.append(
-                Param(
-                    name=str(pname),
-                    span=self.span(pname),
-                    default=None if default is None else self.expr(default),
-                )
-            )
-        return BlockDef(str(name), self.span(name), params, self.body(body), self.span(tree))
+    def r_import_stmt(self, c) -> Import:  # "import" STRING
+        return Import(path=_unquote(c[1][_VALUE]), span=self.span(c[1]))
 
-    def model_def(self, tree) -> ModelDef:
-        name, body = tree.children
-        return ModelDef(str(name), self.span(name), self.body(body), self.span(tree))
+    def r_block_def(self, c) -> BlockDef:  # "block" NAME "(" [param ("," param)* [","]] ")" body
+        params = [e[_VALUE] for e in c[3:-2] if isinstance(e[_VALUE], Param)]
+        return BlockDef(c[1][_VALUE], self.span(c[1]), params, c[-1][_VALUE], self.whole(c))
 
-    def body(self, tree) -> list[Stmt]:
-        return [self.stmt(child) for child in tree.children]
+    def r_param(self, c) -> Param:  # NAME ["=" expr]
+        return Param(name=c[0][_VALUE], span=self.span(c[0]), default=c[2][_VALUE] if len(c) == 3 else None)
 
-    def stmt(self, tree) -> Stmt:
-        kind = tree.data
-        c = tree.children
-        span = self.span(tree)
-        if kind == "input_decl":
-            name, shape = c
-            return InputDecl(
-                str(name), self.span(name), [self.expr(d) for d in shape.children], self.span(shape), span
-            )
-        if kind == "output_decl":
-            name, chain = c
-            return OutputDecl(str(name), self.span(name), None if chain is None else self.chain(chain), span)
-        if kind == "assign":
-            name, chain = c
-            return Assign(str(name), self.span(name), self.chain(chain), span)
-        if kind == "expect_figure":
-            figure, op, value = c
-            return ExpectFigure(str(figure), self.span(figure), str(op), self.expr(value), span)
-        if kind == "expect_output":
-            name, shape = c
-            return ExpectOutput(None if name is None else str(name), span if name is None else self.span(name),
-                                [self.expr(d) for d in shape.children], span)
-        if kind == "return_stmt":
-            return Return(self.chain(c[0]), span)
-        if kind == "if_stmt":
-            test, body, orelse = c
-            if orelse is None:
-                else_body = []
-            elif orelse.data == "if_stmt":
-                else_body = [self.stmt(orelse)]
-            else:
-                else_body = self.body(orelse)
-            return If(self.expr(test), self.body(body), else_body, span)
-        assert kind == "chain_stmt", kind
-        return ChainStmt(self.chain(c[0]), span)
+    def r_model_def(self, c) -> ModelDef:  # "model" NAME body
+        return ModelDef(c[1][_VALUE], self.span(c[1]), c[2][_VALUE], self.whole(c))
 
-    def label(self, tree) -> tuple["Label | None", Span | None]:
-        if tree is None:
-            return None, None
-        token = tree.children[0]
-        if token.type == "STRING":
-            return LabelTemplate(_unquote(token), self.span(token)), self.span(token)
-        if token.type == "INT":  # 1_0 and 010 are the index 10, as nn.Sequential names it
-            return str(int(str(token).replace("_", ""))), self.span(token)
-        return str(token), self.span(token)
+    def r_body(self, c) -> list:  # "{" _stmt* "}"
+        return [e[_VALUE] for e in c[1:-1]]
 
-    def chain(self, tree) -> Chain:
-        head, *steps = tree.children
-        label, expr = head.children
-        label, label_span = self.label(label)
-        return Chain(
-            label=label,
-            label_span=label_span,
-            head=self.expr(expr),
-            steps=[self.step(s) for s in steps],
-            span=self.span(tree),
-        )
+    # ---------------------------------------------------------------- statements
 
-    def steps(self, tree) -> list[Step]:
-        return [self.step(s) for s in tree.children]
+    def r_input_decl(self, c) -> InputDecl:  # "input" NAME ":" shape
+        name, shape = c[1], c[3]
+        return InputDecl(name[_VALUE], self.span(name), shape[_VALUE], self.span(shape), self.whole(c))
 
-    def step(self, tree) -> Step:
-        label, core = tree.children
-        label, label_span = self.label(label)
-        return Step(
-            label=label,
-            label_span=label_span,
-            core=self.step_core(core),
-            span=self.span(tree),
-        )
+    def r_shape(self, c) -> list:  # "[" expr ("," expr)* [","] "]"
+        return [e[_VALUE] for e in c[1:-1:2]]
 
-    def step_core(self, tree) -> StepCore:
-        if not hasattr(tree, "data"):  # a bare NAME token
-            return OpRef(str(tree), self.span(tree))
-        kind = tree.data
-        c = tree.children
-        span = self.span(tree)
-        if kind == "op_ref":
-            return OpRef(str(c[0]), span)
-        if kind == "op_call":
-            name, args = c
-            return OpCall(str(name), self.arguments(args), span, self.span(name))
-        if kind == "repeat":
-            count, index, steps = c
-            return Repeat(
-                self.expr(count),
-                None if index is None else str(index),
-                None if index is None else self.span(index),
-                self.steps(steps),
-                span,
-            )
-        if kind == "group":
-            return Group(self.steps(c[0]), span)
-        assert kind == "cond_step", kind
-        test, then, orelse = c
-        return CondStep(self.expr(test), self.steps(then), [] if orelse is None else self.steps(orelse), span)
+    def r_output_decl(self, c) -> OutputDecl:  # "output" NAME ["=" chain]
+        return OutputDecl(c[1][_VALUE], self.span(c[1]), c[3][_VALUE] if len(c) == 4 else None, self.whole(c))
 
-    def arguments(self, tree) -> list[Argument]:
-        if tree is None:
-            return []
-        result = []
-        for arg in tree.children:
-            if arg is None:
-                continue
-            if arg.data == "keyword_argument":
-                name, value = arg.children
-                result.append(Argument(str(name), self.expr(value), self.span(arg), self.span(name)))
-            elif arg.data == "chain_argument":
-                head, *steps = arg.children
-                chain = ChainExpr(self.expr(head), [self.step(s) for s in steps], self.span(arg))
-                result.append(Argument(None, chain, self.span(arg)))
-            else:
-                result.append(Argument(None, self.expr(arg.children[0]), self.span(arg)))
-        return result
+    def r_assign(self, c) -> Assign:  # NAME "=" chain
+        return Assign(c[0][_VALUE], self.span(c[0]), c[2][_VALUE], self.whole(c))
 
-    def expr(self, tree) -> Expr:
-        kind = tree.data
-        c = tree.children
-        span = self.span(tree)
-        if kind == "int_literal":
-            text = str(c[0]).replace("_", "")
-            # Far beyond any limit; Python refuses to convert > 4300 digits.
-            return Literal(int(text) if len(text) <= _MAX_DIGITS else 10**_MAX_DIGITS, span)
-        if kind == "quantity_literal":
-            text = str(c[0])
-            return Literal(_quantity(text) if len(text) <= _MAX_DIGITS else 10**_MAX_DIGITS, span)
-        if kind == "float_literal":
-            return Literal(float(str(c[0]).replace("_", "")), span)
-        if kind == "string_literal":
-            return Literal(_unquote(c[0]), span)
-        if kind == "true_literal":
-            return Literal(True, span)
-        if kind == "false_literal":
-            return Literal(False, span)
-        if kind == "name":
-            return Name(str(c[0]), span)
-        if kind == "call":
-            name, args = c
-            return Call(str(name), self.arguments(args), span, self.span(name))
-        if kind == "tuple":
-            return TupleExpr([self.expr(x) for x in c if x is not None], span)
-        if kind == "unary":
-            return Unary(str(c[0]), self.expr(c[1]), span)
-        if kind == "not_op":
-            return Unary("not", self.expr(c[0]), span)
-        if kind == "binary":
-            left, op, right = c
-            return Binary(str(op), self.expr(left), self.expr(right), span, self.span(op))
-        if kind in ("and_op", "or_op"):
-            left, right = c
-            word = kind[:-3]
-            return Binary(word, self.expr(left), self.expr(right), span, span)
-        assert kind == "cond_expr", kind
-        test, then, orelse = c
-        return Conditional(self.expr(test), self.expr(then), self.expr(orelse), span)
+    def r_expect_figure(self, c) -> ExpectFigure:  # "expect" NAME COMPARE expr
+        return ExpectFigure(c[1][_VALUE], self.span(c[1]), c[2][_VALUE], c[3][_VALUE], self.whole(c))
+
+    def r_expect_output(self, c) -> ExpectOutput:  # "expect" "output" [NAME] ":" shape
+        span = self.whole(c)
+        if len(c) == 5:
+            return ExpectOutput(c[2][_VALUE], self.span(c[2]), c[4][_VALUE], span)
+        return ExpectOutput(None, span, c[3][_VALUE], span)
+
+    def r_return_stmt(self, c) -> Return:  # "return" chain
+        return Return(c[1][_VALUE], self.whole(c))
+
+    def r_if_stmt(self, c) -> If:  # "if" expr body ["else" (body | if_stmt)]
+        if len(c) == 3:
+            orelse = []
+        else:
+            orelse = c[4][_VALUE]
+            if isinstance(orelse, If):
+                orelse = [orelse]
+        return If(c[1][_VALUE], c[2][_VALUE], orelse, self.whole(c))
+
+    def r_chain_stmt(self, c) -> ChainStmt:  # chain
+        return ChainStmt(c[0][_VALUE], self.whole(c))
+
+    # ---------------------------------------------------------------- chains
+
+    def r_chain(self, c) -> Chain:  # head (_ARROW step)*
+        label, label_span, head = c[0][_VALUE]
+        return Chain(label=label, label_span=label_span, head=head, steps=[e[_VALUE] for e in c[2::2]],
+                     span=self.whole(c))
+
+    def r_head(self, c) -> tuple:  # [label ":"] expr
+        if len(c) == 3:
+            return (*c[0][_VALUE], c[2][_VALUE])
+        return None, None, c[0][_VALUE]
+
+    def r_step(self, c) -> Step:  # [label ":"] step_core
+        label, label_span = c[0][_VALUE] if len(c) == 3 else (None, None)
+        return Step(label=label, label_span=label_span, core=c[-1][_VALUE], span=self.whole(c))
+
+    def r_label(self, c) -> tuple:  # NAME | INT | STRING
+        text = c[0][_VALUE]
+        span = self.span(c[0])
+        if text[0] in "\"'":
+            return LabelTemplate(_unquote(text), span), self.span(c[0])
+        if text[0].isdigit():  # 1_0 and 010 are the index 10, as nn.Sequential names it
+            return str(int(text.replace("_", ""))), span
+        return text, span
+
+    def r_op_ref(self, c) -> OpRef:  # NAME
+        return OpRef(c[0][_VALUE], self.whole(c))
+
+    def r_op_call(self, c) -> OpCall:  # NAME "(" [arguments] ")"
+        return OpCall(c[0][_VALUE], c[2][_VALUE] if len(c) == 4 else [], self.whole(c), self.span(c[0]))
+
+    def r_repeat(self, c) -> Repeat:  # "repeat" expr ["as" NAME] "{" steps "}"
+        if len(c) == 7:
+            return Repeat(c[1][_VALUE], c[3][_VALUE], self.span(c[3]), c[5][_VALUE], self.whole(c))
+        return Repeat(c[1][_VALUE], None, None, c[3][_VALUE], self.whole(c))
+
+    def r_group(self, c) -> Group:  # "(" steps ")"
+        return Group(c[1][_VALUE], self.whole(c))
+
+    def r_cond_step(self, c) -> CondStep:  # "if" expr "{" steps "}" ["else" "{" steps "}"]
+        return CondStep(c[1][_VALUE], c[3][_VALUE], c[7][_VALUE] if len(c) == 9 else [], self.whole(c))
+
+    def r_steps(self, c) -> list:  # step (_ARROW step)*
+        return [e[_VALUE] for e in c[::2]]
+
+    def r_arguments(self, c) -> list:  # argument ("," argument)* [","]
+        return [e[_VALUE] for e in c[::2]]
+
+    def r_argument(self, c) -> Argument:  # expr
+        return Argument(None, c[0][_VALUE], self.whole(c))
+
+    def r_chain_argument(self, c) -> Argument:  # expr (_ARROW step)+
+        span = self.whole(c)
+        return Argument(None, ChainExpr(c[0][_VALUE], [e[_VALUE] for e in c[2::2]], span), span)
+
+    def r_keyword_argument(self, c) -> Argument:  # NAME "=" expr
+        return Argument(c[0][_VALUE], c[2][_VALUE], self.whole(c), self.span(c[0]))
+
+    # ---------------------------------------------------------------- expressions
+
+    def r_cond_expr(self, c) -> Conditional:  # "if" expr "then" expr "else" expr
+        return Conditional(c[1][_VALUE], c[3][_VALUE], c[5][_VALUE], self.whole(c))
+
+    def r_or_op(self, c) -> Binary:  # or_expr "or" and_expr
+        span = self.whole(c)
+        return Binary("or", c[0][_VALUE], c[2][_VALUE], span, span)
+
+    def r_and_op(self, c) -> Binary:  # and_expr "and" not_expr
+        span = self.whole(c)
+        return Binary("and", c[0][_VALUE], c[2][_VALUE], span, span)
+
+    def r_not_op(self, c) -> Unary:  # "not" not_expr
+        return Unary("not", c[1][_VALUE], self.whole(c))
+
+    def r_binary(self, c) -> Binary:  # left OP right
+        return Binary(c[1][_VALUE], c[0][_VALUE], c[2][_VALUE], self.whole(c), self.span(c[1]))
+
+    def r_unary(self, c) -> Unary:  # ADD_OP unary
+        return Unary(c[0][_VALUE], c[1][_VALUE], self.whole(c))
+
+    def r_int_literal(self, c) -> Literal:
+        text = c[0][_VALUE].replace("_", "")
+        # Far beyond any limit; Python refuses to convert > 4300 digits.
+        return Literal(int(text) if len(text) <= _MAX_DIGITS else 10**_MAX_DIGITS, self.whole(c))
+
+    def r_quantity_literal(self, c) -> Literal:
+        text = c[0][_VALUE]
+        return Literal(_quantity(text) if len(text) <= _MAX_DIGITS else 10**_MAX_DIGITS, self.whole(c))
+
+    def r_float_literal(self, c) -> Literal:
+        return Literal(float(c[0][_VALUE].replace("_", "")), self.whole(c))
+
+    def r_string_literal(self, c) -> Literal:
+        return Literal(_unquote(c[0][_VALUE]), self.whole(c))
+
+    def r_true_literal(self, c) -> Literal:
+        return Literal(True, self.whole(c))
+
+    def r_false_literal(self, c) -> Literal:
+        return Literal(False, self.whole(c))
+
+    def r_name(self, c) -> Name:
+        return Name(c[0][_VALUE], self.whole(c))
+
+    def r_call(self, c) -> Call:  # NAME "(" [arguments] ")"
+        return Call(c[0][_VALUE], c[2][_VALUE] if len(c) == 4 else [], self.whole(c), self.span(c[0]))
+
+    def r_tuple(self, c) -> TupleExpr:  # "(" expr "," [expr ("," expr)* [","]] ")"
+        return TupleExpr([e[_VALUE] for e in c[1:-1:2]], self.whole(c))
+
+
+def _splice(children: list[tuple], inline: tuple[bool, ...]) -> list[tuple]:
+    """The children with those that are ``_rules`` replaced by their own
+    children, as Lark inlines them."""
+    out: list[tuple] = []
+    for e, spliced in zip(children, inline):
+        if spliced:
+            out.extend(e[_VALUE])
+        else:
+            out.append(e)
+    return out
 
 
 _MAX_DIGITS = 400

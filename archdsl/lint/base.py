@@ -25,16 +25,30 @@ class LintContext:
         self.analysis = analysis
         self.model = analysis.model
         self.shapes = analysis.shapes
+        self._shared: dict = {}
 
     @functools.cached_property
     def consumers(self) -> dict[str, list[str]]:
         return self.model.consumers()
 
-    def nodes(self):
-        """Nodes with a known shape (rules say nothing about broken ones)."""
-        for node in self.model.nodes.values():
-            if self.shapes.get(node.name) is not None:
-                yield node
+    @functools.cached_property
+    def _known(self) -> list[Node]:
+        shapes = self.shapes
+        return [node for node in self.model.nodes.values() if shapes.get(node.name) is not None]
+
+    def nodes(self) -> list[Node]:
+        """Nodes with a known shape (rules say nothing about broken ones), in
+        graph order; listed once for all the rules."""
+        return self._known
+
+    def shared(self, compute):
+        """``compute(context)``, computed once per context: a view of the
+        model that several rules walk (see geometry._windowed)."""
+        try:
+            return self._shared[compute]
+        except KeyError:
+            value = self._shared[compute] = compute(self)
+            return value
 
     def only_consumer(self, node: Node) -> Node | None:
         """The single node reading ``node``'s output, if exactly one does and

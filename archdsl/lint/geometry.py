@@ -18,14 +18,21 @@ class _Geometry:
     padding: tuple[int, ...]  # leading
 
 
-def _windowed(context: LintContext):
-    """(node, geometry, input spatial sizes) of every conv and pool node."""
+def _windowed(context: LintContext) -> list[tuple]:
+    """(node, geometry, input spatial sizes) of every conv and pool node;
+    computed once for the rules that use it."""
+    return context.shared(_windowed_nodes)
+
+
+def _windowed_nodes(context: LintContext) -> list[tuple]:
+    found = []
     for node in context.nodes():
         if not isinstance(node.spec, (_Conv, _Pool)):
             continue
         kernel, stride, padding, dilation = node.spec._geometry()
         extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-        yield node, _Geometry(extent, tuple(stride), tuple(padding)), context.shapes[node.inputs[0]][1:]
+        found.append((node, _Geometry(extent, tuple(stride), tuple(padding)), context.shapes[node.inputs[0]][1:]))
+    return found
 
 
 def dropped_pixels(context: LintContext) -> Iterator[Finding]:

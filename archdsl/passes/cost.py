@@ -11,6 +11,7 @@ All figures are for one sample; multiply by the batch size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..graph import Model
 from ..ops.base import Conventions, Shape, numel
@@ -23,11 +24,12 @@ class Cost:
     macs: int
     flops: int
 
-    @property
+    # Computed once: totals, reports and lint rules ask for them repeatedly.
+    @cached_property
     def params(self) -> int:
         return sum(numel(s) for s in self.parameter_shapes.values())
 
-    @property
+    @cached_property
     def buffers(self) -> int:
         return sum(numel(s) for s in self.buffer_shapes.values())
 

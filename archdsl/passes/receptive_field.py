@@ -56,8 +56,11 @@ class Field:
             return False
         padded = positions + (1,) * (len(extent) - len(positions))
         for r, j, s, e, n in zip(self.size, self.jump, self.start, extent, padded):
-            half = Fraction(r - 1, 2)
-            if s + (n - 1) * j - half > 0 or s + half < e - 1:
+            # The last position's field starts at or before pixel 0 and the
+            # first one's ends at or after pixel e - 1:
+            #     s + (n-1)j - (r-1)/2 <= 0  and  s + (r-1)/2 >= e - 1,
+            # both doubled, so that whole-pixel fields make no Fraction.
+            if 2 * (s + (n - 1) * j) - (r - 1) > 0 or 2 * s + (r - 1) < 2 * (e - 1):
                 return False
         return True
 
@@ -83,6 +86,11 @@ def receptive_fields(model: Model, shapes: dict[str, Shape | None]) -> dict[str,
         if shape is None or any(s is None for s in inputs):
             continue
         window = node.spec.window(inputs, shape)
+        if window is None and len(inputs) == 1 and len(shape) >= len(inputs[0]):
+            # A pointwise op of one input (activation, batchnorm, dropout...)
+            # passes every field through unchanged (what _through returns).
+            fields[node.name] = dict(fields.get(node.inputs[0], {}))
+            continue
         result: dict[str, Field] = {}
         widened: dict[str, Field] = {}
         for source, in_shape in zip(node.inputs, inputs):
@@ -124,4 +132,6 @@ def _half(n: int):
 
 
 def _whole(x):
+    if type(x) is int:  # the common case, tested first: isinstance(x, Fraction) goes through the ABC machinery
+        return x
     return int(x) if isinstance(x, Fraction) and x.denominator == 1 else x

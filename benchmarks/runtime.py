@@ -1,14 +1,15 @@
 """How fast the NumPy runtime runs the zoo, against the machine's own GEMM.
 
     python benchmarks/runtime.py                 # LeNet, ResNet-18/50, MobileNetV2, VGG-16 (those present)
-    python benchmarks/runtime.py --batch 1 8 --repeat 5 --models resnet50
+    python benchmarks/runtime.py --batch 1 8 --repeat 5 --rounds 3 --models resnet50
 
 For every model and batch size it prints the latency (best of --repeat runs
 after a warm-up), the achieved GFLOP/s counted as 2·(static MACs)·batch /
 time, and that rate as a fraction of the float32 GEMM rate NumPy reaches on
-this machine, measured in the same run (a 2048x2048 matrix product).  The
-GEMM is the ceiling: a convolution is one GEMM plus im2col, and everything
-else (batchnorm, activations, pooling) is extra memory traffic.
+this machine, measured in the same run by a worker process of its own (a
+2048x2048 matrix product).  The GEMM is the ceiling: a convolution is one
+GEMM plus im2col, and everything else (batchnorm, activations, pooling) is
+extra memory traffic.
 
 Where PyTorch is importable (optional, never required) the same model also
 runs in PyTorch, built from the same layer graph through
@@ -16,6 +17,11 @@ torch.nn.functional with the same weights and the same thread count; the
 script prints PyTorch's time, the time ratio, and the largest difference
 between the two outputs relative to the largest output.  Weights are random
 at a trained network's scale (``trained_like``).
+
+Each side is timed in its own process (see ``main``): in one process,
+OpenBLAS's spinning idle threads slow PyTorch about 2x (and so flatter
+NumPy).  The first lines printed say which BLAS kernel NumPy runs and
+whether OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set.
 """
 
 from __future__ import annotations
@@ -189,6 +195,125 @@ def trained_like(state: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.nd
 
 
 # --------------------------------------------------------------------- main
+#
+# Each side runs in its own process.  Timed in one process, OpenBLAS's idle
+# threads (NumPy's) keep spinning for a while after each NumPy matrix
+# multiply and take cores from PyTorch's threads (PyTorch ran up to 2x slower
+# that way), and PyTorch's OpenMP threads do the same to NumPy.  So the
+# parent process only starts workers and compares their results: one worker
+# measures the GEMM rate, one per model times NumPy (never importing
+# PyTorch), one per model times PyTorch (with OPENBLAS_NUM_THREADS=1, so
+# that NumPy, which it imports to build the weights, has no BLAS threads at
+# all).  The two sides of a model run alternately, --rounds times, and each
+# keeps its best time.
+
+
+def blas_description() -> str:
+    """Which BLAS NumPy runs, its kernel (core type) and thread count, and the
+    OpenBLAS tuning variables that are set (they can slow it down)."""
+    info = None
+    try:
+        import threadpoolctl
+
+        pools = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
+        if pools:
+            info = f"{pools[0].get('internal_api')} {pools[0].get('version')}, " \
+                   f"{pools[0].get('architecture')} kernel, {pools[0].get('num_threads')} thread(s)"
+    except ImportError:
+        pass
+    if info is None:  # threadpoolctl not installed: ask the OpenBLAS that NumPy ships
+        import ctypes
+        import glob
+
+        libraries = glob.glob(str(Path(np.__file__).parent.parent / "numpy.libs" / "*openblas*"))
+        for library in libraries:
+            try:
+                lib = ctypes.CDLL(library)
+            except OSError:
+                continue
+            for prefix, suffix in (("scipy_", "64_"), ("scipy_", ""), ("", "64_"), ("", "")):
+                core = getattr(lib, f"{prefix}openblas_get_corename{suffix}", None)
+                threads = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
+                if core is not None and threads is not None:
+                    core.restype = ctypes.c_char_p
+                    info = f"OpenBLAS, {core().decode()} kernel, {threads()} thread(s)"
+                    break
+            if info:
+                break
+    tuning = [f"{name}={os.environ[name]}" for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                                         "OPENBLAS_THREAD_TIMEOUT") if name in os.environ]
+    return (info or "BLAS unknown") + "; " + (", ".join(tuning) if tuning else "no OPENBLAS_CORETYPE/L2_SIZE set")
+
+
+def model_path(names) -> Path | None:
+    return next((ROOT / "models" / name for name in names if (ROOT / "models" / name).is_file()), None)
+
+
+def prepared(path: Path):
+    """The model, its weights (``trained_like``, seeded) and, per batch size,
+    its inputs: the same in every process."""
+    model = archdsl.load(path).model()
+    net = archdsl.compile(model, seed=0)
+    net.load_state_dict(trained_like(net.state_dict()))
+    return model, net
+
+
+def inputs_for(net, batch: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(batch)
+    return [rng.standard_normal((batch, *shape), dtype=np.float32) for shape in net.INPUTS.values()]
+
+
+def worker(args) -> int:
+    """One side's timings (printed as JSON), outputs saved for the comparison."""
+    import json
+
+    if args.worker == "gemm":
+        print(json.dumps({"gemm": gemm_gflops(args.repeat), "blas": blas_description()}))
+        return 0
+    model, net = prepared(Path(args.path))
+    threads = int(args.threads)
+    results, outputs = {}, {}
+    if args.worker == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        reference = torch_forward(model, net.state_dict())
+        for batch in args.batch:
+            tensors = [torch.from_numpy(x) for x in inputs_for(net, batch)]
+            results[batch] = best_time(lambda: reference(*tensors), args.repeat)
+            for index, value in enumerate(reference(*tensors)):
+                outputs[f"{batch}_{index}"] = value.numpy()
+        version = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    else:
+        for batch in args.batch:
+            inputs = inputs_for(net, batch)
+            results[batch] = best_time(lambda: net(*inputs), args.repeat)
+            value = net(*inputs)
+            for index, array in enumerate([value] if isinstance(value, np.ndarray) else list(value.values())):
+                outputs[f"{batch}_{index}"] = array
+        version = f"numpy {np.__version__}"
+    if args.save:
+        np.savez(args.save, **outputs)
+    print(json.dumps({"seconds": results, "version": version}))
+    return 0
+
+
+def run_worker(kind: str, args, threads: str, path: Path | None = None, save: str | None = None,
+               extra_env: dict | None = None) -> dict:
+    import json
+    import subprocess
+
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--repeat", str(args.repeat),
+               "--threads", threads, "--batch", *map(str, args.batch)]
+    if path is not None:
+        command += ["--path", str(path)]
+    if save is not None:
+        command += ["--save", save]
+    env = {**os.environ, **(extra_env or {})}
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} worker failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> int:
@@ -196,60 +321,71 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeat", type=int, default=5,
                         help="timed runs per case at least (more while under 2 s; the best counts)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="NumPy and PyTorch workers alternate this many times per model; each side's best counts")
     parser.add_argument("--models", nargs="+", help="file stems under models/, e.g. resnet50 (default: the list above)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when it is installed")
+    parser.add_argument("--worker", choices=["gemm", "numpy", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--save", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args)
 
-    try:
-        if args.no_torch:
-            raise ImportError
-        import torch
-    except ImportError:
-        torch = None
+    import importlib.util
+    import tempfile
 
-    if args.models:
-        cases = [(stem, (f"{stem}.cnn",)) for stem in args.models]
-    else:
-        cases = list(MODELS)
+    has_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
+    cases = [(stem, (f"{stem}.cnn",)) for stem in args.models] if args.models else list(MODELS)
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count())
-    if torch is not None:
-        torch.set_num_threads(int(threads))
-    gemm = gemm_gflops(args.repeat)
-    print(f"numpy {np.__version__}, {os.cpu_count()} cores, {threads} BLAS thread(s)"
-          + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else
-             ", PyTorch not installed"))
-    print(f"float32 GEMM (2048x2048 @ 2048x2048): {gemm:.1f} GFLOP/s; load average "
+    gemm = run_worker("gemm", args, threads)
+    print(f"numpy {np.__version__}, {os.cpu_count()} cores, {threads} thread(s) each side; "
+          f"NumPy's BLAS: {gemm['blas']}")
+    if has_torch:
+        print(f"timing: each side in its own process (the parent only compares), NumPy and PyTorch alternating, "
+              f"{args.rounds} round(s), best run of each; PyTorch's process has OPENBLAS_NUM_THREADS=1")
+    else:
+        print(f"timing: NumPy in a process of its own, {args.rounds} round(s), best run "
+              "(PyTorch not installed, or --no-torch)")
+    print(f"float32 GEMM (2048x2048 @ 2048x2048): {gemm['gemm']:.1f} GFLOP/s; load average "
           + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     header = f"{'model':<12} {'batch':>5} {'ms':>9} {'GFLOP/s':>8} {'of GEMM':>8}"
-    if torch is not None:
+    if has_torch:
         header += f" {'torch ms':>9} {'numpy/torch':>11} {'rel. diff':>10}"
     print(header)
     print("-" * len(header))
-    for label, names in cases:
-        path = next((ROOT / "models" / name for name in names if (ROOT / "models" / name).is_file()), None)
-        if path is None:
-            print(f"{label:<12} (no {' or '.join(names)} in models/: skipped)")
-            continue
-        model = archdsl.load(path).model()
-        net = archdsl.compile(model, seed=0)
-        net.load_state_dict(trained_like(net.state_dict()))
-        reference = torch_forward(model, net.state_dict()) if torch is not None else None
-        rng = np.random.default_rng(0)
-        for batch in args.batch:
-            inputs = [rng.standard_normal((batch, *shape), dtype=np.float32) for shape in net.INPUTS.values()]
-            seconds = best_time(lambda: net(*inputs), args.repeat)
-            flops = 2 * archdsl.analyze(model, batch=batch).totals.macs
-            line = f"{label:<12} {batch:>5} {seconds * 1e3:>9.1f} {flops / seconds / 1e9:>8.1f} " \
-                   f"{flops / seconds / 1e9 / gemm:>8.2f}"
-            if reference is not None:
-                tensors = [torch.from_numpy(x) for x in inputs]
-                torch_seconds = best_time(lambda: reference(*tensors), args.repeat)
-                ours = net(*inputs)
-                ours = [ours] if isinstance(ours, np.ndarray) else list(ours.values())
-                theirs = [t.numpy() for t in reference(*tensors)]
-                diff = max(float(np.max(np.abs(a - b)) / np.max(np.abs(b))) for a, b in zip(ours, theirs))
-                line += f" {torch_seconds * 1e3:>9.1f} {seconds / torch_seconds:>11.2f} {diff:>10.1e}"
-            print(line, flush=True)
+    torch_version = None
+    with tempfile.TemporaryDirectory() as directory:
+        for label, names in cases:
+            path = model_path(names)
+            if path is None:
+                print(f"{label:<12} (no {' or '.join(names)} in models/: skipped)")
+                continue
+            ours_file, theirs_file = str(Path(directory) / "numpy.npz"), str(Path(directory) / "torch.npz")
+            ours = {batch: float("inf") for batch in args.batch}
+            theirs = dict(ours)
+            for _ in range(max(1, args.rounds)):
+                result = run_worker("numpy", args, threads, path, ours_file)
+                ours = {b: min(ours[b], result["seconds"][str(b)]) for b in args.batch}
+                if has_torch:
+                    result = run_worker("torch", args, threads, path, theirs_file, {"OPENBLAS_NUM_THREADS": "1"})
+                    theirs = {b: min(theirs[b], result["seconds"][str(b)]) for b in args.batch}
+                    torch_version = result["version"]
+            model = archdsl.load(path).model()
+            for batch in args.batch:
+                seconds = ours[batch]
+                flops = 2 * archdsl.analyze(model, batch=batch).totals.macs
+                line = f"{label:<12} {batch:>5} {seconds * 1e3:>9.1f} {flops / seconds / 1e9:>8.1f} " \
+                       f"{flops / seconds / 1e9 / gemm['gemm']:>8.2f}"
+                if has_torch:
+                    with np.load(ours_file) as a, np.load(theirs_file) as b:
+                        keys = [k for k in a.files if k.startswith(f"{batch}_")]
+                        diff = max(float(np.max(np.abs(a[k] - b[k])) / np.max(np.abs(b[k]))) for k in keys)
+                    line += f" {theirs[batch] * 1e3:>9.1f} {seconds / theirs[batch]:>11.2f} {diff:>10.1e}"
+                print(line, flush=True)
+    if torch_version:
+        print(f"PyTorch: {torch_version}")
     return 0
 
 

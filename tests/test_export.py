@@ -113,7 +113,8 @@ def test_the_exported_module_computes_what_compile_computes_for_every_op(dtype, 
     assert same(exported.forward(*x.values()), compiled(*x.values()))
 
 
-CASES = [("lenet5", None), ("resnet18", {"image": (3, 32, 32)}), ("shufflenet_v2_x1_0", {"image": (3, 32, 32)})]
+CASES = [("lenet5", None), ("resnet18", {"image": (3, 32, 32)}), ("shufflenet_v2_x1_0", {"image": (3, 32, 32)}),
+         ("mobilenet_v2", {"image": (3, 32, 32)})]
 
 
 @pytest.mark.parametrize("stem, inputs", CASES, ids=[stem for stem, _ in CASES])
@@ -129,6 +130,22 @@ def test_the_exported_module_computes_what_compile_computes(stem, inputs, tmp_pa
     assert all(np.array_equal(v, compiled.state_dict()[k]) for k, v in exported.state_dict().items())
     x = random_inputs(compiled.INPUTS)
     assert same(exported(**x), compiled(**x))
+
+
+def test_the_exported_module_does_the_fused_adds_and_activations(tmp_path):
+    """Fused adds pass the other input as residual=, and each fused step is a comment."""
+    from test_runtime_models import FUSE
+
+    model = archdsl.loads(FUSE).model()
+    source = export(model)
+    assert "residual=" in source
+    assert "# <string>:5 add_1: add done by c2 (residual=)" in source
+    assert "# <string>:5 r2: relu applied by c2" in source
+    cls = model_class(import_source(source, tmp_path), model)
+    for dtype in ("float32", "float64"):
+        exported, compiled = cls(seed=2, dtype=dtype), archdsl.compile(model, seed=2, dtype=dtype)
+        x = random_inputs(compiled.INPUTS, batch=3, dtype=dtype)
+        assert same(exported(**x), compiled(**x))
 
 
 def test_exported_weights_roundtrip_through_npz(tmp_path):
@@ -199,14 +216,18 @@ def test_forward_is_one_line_per_layer_pointing_at_its_source():
             match = re.fullmatch(r"        # (\S+):(\d+) (\S+): batch_norm folded into the weights of (\S+)", line)
             assert match and match.group(4) == step.folded_into, line
             where = match.group(1, 2, 3)
+        elif step.fused_into:  # an add or activation done by the convolution (or add) that computes it
+            match = re.fullmatch(r"        # (\S+):(\d+) (\S+): (\w+) (?:applied|done) by (\S+)(?: \(residual=\))?", line)
+            assert match and match.group(4) == step.kernel and match.group(5) == step.fused_into, line
+            where = match.group(1, 2, 3)
         else:
             match = re.fullmatch(r"        (\w+) = (\w+)\((.*)\)  # (\S+):(\d+) (\S+)", line)
             assert match and match.group(2) == step.kernel, line
             where = match.group(4, 5, 6)
         assert (where[0], int(where[1]), where[2]) == (node.span.file, node.span.line, node.name)
-    assert layer_lines[0].startswith("        x = conv(image, **t['conv1'], stride=2, padding=3)  # ")
+    assert layer_lines[0].startswith("        x = conv(image, **t['conv1'], stride=2, padding=3, activation='relu')  # ")
     assert layer_lines[1].startswith("        # ") and "bn1" in layer_lines[1]
-    assert layer_lines[2].startswith("        x = relu(x, inplace=True)  # ")
+    assert layer_lines[2].startswith("        # ") and "relu_1: relu applied by conv1" in layer_lines[2]
 
 
 def test_export_is_deterministic(tmp_path):

@@ -109,6 +109,108 @@ def test_conv(dims, c_in, c_out, groups, kernel, stride, padding, dilation, size
     close(K.conv(x, w, None, stride, padding, dilation, groups, packed=packed), expected - b.reshape(-1, *(1,) * dims))
 
 
+# The paths conv takes by shape (each checked against the direct definition, in
+# blocks small enough that every blocking branch runs, with the bias packed into
+# the weight matrix or not, and with the fused residual and activation):
+# pointwise multiplying the input itself or copying it with a column of ones,
+# im2col in blocks (whole images or rows of one image), the transposed im2col of
+# few-channel inputs, depthwise tap by tap (stride phases, dilation), grouped.
+FAST_CASES = [
+    # (path, dims, c_in, c_out, groups, kernel, stride, padding ((before, after) per dim), dilation, size, batch)
+    ("pointwise", 2, 8, 4, 1, 1, 1, 0, 1, 6, 3),
+    ("pointwise-ones", 2, 4, 9, 1, 1, 1, 0, 1, 6, 3),
+    ("pointwise-strided", 2, 6, 5, 1, 1, 2, 0, 1, 7, 2),
+    ("pointwise-padded", 2, 4, 6, 1, 1, 1, 1, 1, 5, 2),
+    ("im2col", 2, 12, 5, 1, 3, 1, 1, 1, 9, 3),
+    ("im2col-strided-dilated", 2, 12, 6, 1, (3, 2), (2, 1), ((2, 1), (0, 1)), (1, 2), 10, 2),
+    ("im2col-1d", 1, 16, 4, 1, 3, 2, 1, 1, 20, 2),
+    ("im2col-3d", 3, 11, 3, 1, 3, 1, 1, 1, 5, 2),
+    ("few-channels", 2, 3, 8, 1, 7, 2, 3, 1, 16, 2),  # 8x8 outputs: the im2col path
+    ("few-channels-large", 2, 3, 4, 1, 3, 1, 1, 1, 46, 2),  # 4232 output positions: the transposed im2col
+    ("few-channels-asymmetric", 2, 2, 3, 1, (3, 4), (1, 3), ((0, 2), (2, 1)), (2, 1), 80, 2),
+    ("few-channels-1d", 1, 2, 4, 1, 5, 1, ((2, 1),), 1, 2100, 2),
+    ("few-channels-3d", 3, 1, 2, 1, 3, (1, 2, 1), 1, (2, 1, 1), 17, 2),
+    ("depthwise", 2, 8, 8, 8, 3, 1, 1, 1, 9, 3),
+    ("depthwise-strided", 2, 8, 8, 8, 3, 2, 1, 1, 9, 2),
+    ("depthwise-stride3-dilated", 2, 5, 5, 5, 3, (3, 2), ((2, 0), (1, 2)), (2, 1), 11, 2),
+    ("depthwise-1d", 1, 4, 4, 4, 5, 2, 2, 1, 15, 2),
+    ("depthwise-3d", 3, 3, 3, 3, 3, (1, 2, 2), 1, 1, 6, 2),
+    ("grouped", 2, 8, 6, 2, 3, 1, 1, 1, 6, 2),
+]
+
+
+@pytest.mark.parametrize("blocks", ["default", "tiny"])
+@pytest.mark.parametrize("path, dims, c_in, c_out, groups, kernel, stride, padding, dilation, size, batch", FAST_CASES,
+                         ids=[case[0] for case in FAST_CASES])
+def test_conv_paths(path, dims, c_in, c_out, groups, kernel, stride, padding, dilation, size, batch, blocks,
+                    monkeypatch):
+    if blocks == "tiny":  # a few output rows per block: every blocking branch runs
+        monkeypatch.setattr(K, "_block_bytes", lambda kind: 200 if kind == "tap" else 1500)
+    r = rng(30)
+    kernel, stride, dilation = (v if isinstance(v, tuple) else (v,) * dims for v in (kernel, stride, dilation))
+    pads = padding if isinstance(padding, tuple) else ((padding, padding),) * dims
+    pads = tuple(p if isinstance(p, tuple) else (p, p) for p in pads)
+    x = r.standard_normal((batch, c_in, *(size,) * dims))
+    w = r.standard_normal((c_out, c_in // groups, *kernel))
+    b = r.standard_normal(c_out)
+    plain = conv_direct(x, w, None, stride, pads, dilation, groups)
+    with_bias = plain + b.reshape(-1, *(1,) * dims)
+    residual = r.standard_normal(plain.shape)
+    for packed in (None, K.pack_conv_weight(w, groups), K.pack_conv_weight(w, groups, b)):
+        for source in (x, channels_last(x)):
+            close(K.conv(source, w, b, stride, pads, dilation, groups, packed=packed, scratch={}), with_bias)
+        expected = with_bias + residual
+        close(K.conv(x, w, b, stride, pads, dilation, groups, packed=packed, residual=channels_last(residual),
+                     activation="relu"), np.maximum(expected, 0))
+        close(K.conv(channels_last(x), w, b, stride, pads, dilation, groups, packed=packed, residual=residual,
+                     activation="relu6"), np.clip(expected, 0, 6))
+    close(K.conv(x, w, None, stride, pads, dilation, groups, scratch={}, activation="relu"), np.maximum(plain, 0))
+
+
+@pytest.mark.parametrize("path", ["im2col", "few-channels-large", "depthwise-strided", "pointwise-ones"])
+def test_conv_any_block_size(path, monkeypatch):
+    """Blocks of one row up to the whole batch, through blocks of several images
+    with a smaller last one."""
+    case = next(c for c in FAST_CASES if c[0] == path)
+    _, dims, c_in, c_out, groups, kernel, stride, padding, dilation, size, batch = case
+    r = rng(33)
+    x = r.standard_normal((3, c_in, *(size,) * dims))
+    w = r.standard_normal((c_out, c_in // groups, *(kernel,) * dims))
+    b = r.standard_normal(c_out)
+    pads, strides, dilations = ((padding, padding),) * dims, (stride,) * dims, (dilation,) * dims
+    expected = conv_direct(x, w, b, strides, pads, dilations, groups)
+    packed = K.pack_conv_weight(w, groups, b)
+    for exponent in range(12, 42):
+        monkeypatch.setattr(K, "_block_bytes", lambda kind: int(2 ** (exponent / 2)))
+        close(K.conv(channels_last(x), w, b, stride, padding, dilation, groups, packed=packed, scratch={}), expected)
+
+
+def test_conv_packs_the_bias_as_a_last_row():
+    r = rng(31)
+    w, b = r.standard_normal((5, 3, 2, 2)), r.standard_normal(5)
+    packed = K.pack_conv_weight(w, 1, b)
+    assert packed.shape == (1, 13, 5)
+    close(packed[0, -1], b, 0)
+    close(packed[0, :-1], K.pack_conv_weight(w)[0], 0)
+    assert K.pack_conv_weight(w.reshape(5, 3, 2, 2)[:, :1], 5, b).shape == (4, 5)  # depthwise: no bias row
+    assert K.pack_conv_weight(r.standard_normal((4, 2, 3)), 2, r.standard_normal(4)).shape == (2, 6, 2)  # grouped
+    with pytest.raises(ValueError, match="activation"):
+        K.conv(r.standard_normal((1, 3, 4, 4)), w, b, activation="gelu")
+
+
+def test_conv_float32_paths_agree_with_float64():
+    r = rng(32)
+    for c_in, c_out, groups, kernel, stride in ((3, 8, 1, 7, 2), (16, 8, 1, 3, 1), (8, 24, 1, 1, 1), (8, 8, 8, 3, 2)):
+        x = r.standard_normal((2, c_in, 11, 11))
+        w = r.standard_normal((c_out, c_in // groups, kernel, kernel)) / kernel
+        b = r.standard_normal(c_out)
+        y64 = K.conv(x, w, b, stride, kernel // 2, 1, groups, activation="relu")
+        y32 = K.conv(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), stride, kernel // 2, 1, groups,
+                     packed=K.pack_conv_weight(w.astype(np.float32), groups, b.astype(np.float32)), activation="relu")
+        assert y32.dtype == np.float32
+        close(y32, y64, 1e-4)
+
+
 @pytest.mark.parametrize("kernel, dilation", [(4, 1), (2, 1), (3, 2), (4, 3)])
 def test_conv_same_padding_puts_the_extra_at_the_end(kernel, dilation):
     """padding="same": total D(K-1), the odd one after (PyTorch)."""
@@ -253,6 +355,8 @@ POOL_CASES = [
     (2, 3, 2, 0, 2, True, 9),            # dilated (max pool only)
     (1, 3, 2, 1, 1, True, 10),
     (3, 2, 2, 1, 1, True, 5),
+    (2, 2, 2, 1, 1, False, 4),           # no tap reaches every output
+    (2, (2, 3), (3, 1), (1, 1), (3, 1), False, 8),  # dilated wider than the stride (max pool only)
 ]
 
 
@@ -474,6 +578,25 @@ def test_add_and_mul_broadcasting():
     small = c.copy()
     assert K.mul(small, a, inplace=True).shape == a.shape  # no room in [2, 3, 1, 1]: a new array
     close(small, c, 0)
+
+
+def test_add_with_a_fused_activation():
+    r = rng(34)
+    a, b = r.standard_normal((2, 3, 4, 5)), r.standard_normal((2, 3, 4, 5))
+    close(K.add(a, b, activation="relu"), np.maximum(a + b, 0), 0)
+    close(K.add(a * 4, b * 4, a * 4, activation="relu6"), np.clip(a * 8 + b * 4, 0, 6), 1e-12)
+    target = channels_last(a)
+    assert K.add(target, b, inplace=True, activation="relu") is target
+    close(target, np.maximum(a + b, 0), 0)
+
+
+def test_relu_keeps_nan_and_negative_zero_as_pytorch():
+    """torch 2.13: F.relu(tensor([-0., nan, -1., 2.])) == [-0., nan, 0., 2.] (relu6 alike)."""
+    x = np.array([-0.0, np.nan, -1.0, 2.0, 7.0])
+    for kernel, top in ((K.relu, 7.0), (K.relu6, 6.0)):
+        y = kernel(x)
+        assert np.signbit(y[0]) and np.isnan(y[1]) and y[2] == 0 and not np.signbit(y[2])
+        assert y[3] == 2.0 and y[4] == top
 
 
 def test_concat_narrow_flatten():

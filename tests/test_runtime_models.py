@@ -88,11 +88,11 @@ def random_state(net, seed=5):
     return state
 
 
-@pytest.mark.parametrize("stem", ["resnet18", "densenet121", "shufflenet_v2_x1_0", "squeezenet1_1", "unet",
+@pytest.mark.parametrize("stem", ["resnet18", "resnet50", "densenet121", "shufflenet_v2_x1_0", "squeezenet1_1", "unet",
                                   "mobilenet_v2", "efficientnet_b0"])
 def test_optimisations_never_change_results(stem):
-    """Batchnorm folding and in-place writes: the same values (to rounding), and the
-    caller's arrays untouched."""
+    """Batchnorm folding, activation fusion and in-place writes: the same values (to
+    rounding), and the caller's arrays untouched."""
     path = MODELS / f"{stem}.cnn"
     if not path.is_file():
         pytest.skip(f"no {path.name} in models/")
@@ -103,8 +103,8 @@ def test_optimisations_never_change_results(stem):
     state = random_state(fast)
     fast.load_state_dict(state)
     plain.load_state_dict(state)
-    assert any(step.inplace for step in fast.plan.steps)
-    assert not any(step.inplace or step.folded_into for step in plain.plan.steps)
+    assert any(step.inplace or step.fused_into for step in fast.plan.steps)
+    assert not any(step.inplace or step.folded_into or step.fused_into for step in plain.plan.steps)
     x = {name: np.random.default_rng(1).standard_normal((2, *shape)) for name, shape in inputs.items()}
     before = {name: value.copy() for name, value in x.items()}
     got, want = fast(**x), plain(**x)
@@ -128,6 +128,55 @@ model Fold {
     folded = {step.node: step.folded_into for step in plan.steps if step.folded_into}
     assert folded == {"b1": "c1"}  # c2 has two readers; b3 has no running statistics; b4 follows an add
     assert plan.layers["c1"][3] == (("b1.weight", "b1.bias", "b1.running_mean", "b1.running_var"), 1e-05)
+
+
+FUSE = """
+model Fuse {
+    input x: [4, 6, 6]
+    a = x -> c1: conv2d(4, 3, padding=1) -> b1: batchnorm2d -> r1: relu
+    s = add(a -> c2: conv2d(4, 3, padding=1) -> b2: batchnorm2d, a) -> r2: relu
+    t = s -> c3: conv2d(4, 1)
+    u = s -> c4: conv2d(4, 1, bias=false)
+    v = add(t, u) -> r3: relu6
+    w = v -> c5: conv2d(4, 1)
+    late = v -> r4: relu
+    q = add(w, late) -> r5: relu
+    e = q -> c6: conv2d(4, 1)
+    output y = add(e, x) -> r6: relu
+    output z = q -> c7: conv2d(4, 1) -> r7: relu
+    output k = z -> c8: conv2d(4, 1)
+    output m = add(k, e)
+}
+"""
+
+
+def test_adds_and_activations_are_fused_where_they_alone_read_a_result():
+    """An add is done by the convolution computing one of its inputs (residual=) when
+    only the add reads that convolution and the other input exists by then (the later
+    of two candidates); relu/relu6 by the convolution or add whose result only it
+    reads, batchnorm folded or add fused in between."""
+    model = archdsl.loads(FUSE).model()
+    steps = {step.node: step for step in archdsl.compile(model).plan.steps}
+    fused = {node: step.fused_into for node, step in steps.items() if step.fused_into}
+    assert fused == {"r1": "c1", "add_1": "c2", "r2": "c2", "add_2": "c4", "r3": "c4", "r5": "add_3", "r6": "add_4",
+                     "r7": "c7"}
+    # r4 is computed after c5: add_3 stays (in place); c6 has two readers; c8 is an output
+    assert {node: step.residual for node, step in steps.items() if step.residual} == {"c2": "r1", "c4": "c3"}
+    assert {node: step.arguments.get("activation") for node, step in steps.items()
+            if step.arguments.get("activation")} == {"c1": "relu", "c2": "relu", "c4": "relu6", "add_3": "relu",
+                                                      "add_4": "relu", "c7": "relu"}
+    assert steps["add_3"].inplace and not steps["add_4"].inplace and steps["r4"].kernel == "relu"
+    assert steps["add_1"].value_of == "b2" and steps["r1"].value_of == "b1"
+    fast = archdsl.compile(model, dtype="float64", seed=3)
+    plain = archdsl.compile(model, dtype="float64", optimize=False)
+    plain.load_state_dict(random_state(fast))
+    fast.load_state_dict(random_state(fast))
+    x = np.random.default_rng(4).standard_normal((3, 4, 6, 6))
+    got, want = fast(x), plain(x)
+    for name in want:
+        assert np.allclose(got[name], want[name], rtol=1e-12, atol=1e-12), name
+    traced = fast.trace(x)
+    assert np.allclose(traced["r2"], np.maximum(traced["b2"] + traced["r1"], 0), atol=1e-12)
 
 
 VIEWS = """

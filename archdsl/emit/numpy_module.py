@@ -198,10 +198,20 @@ def export(model: Model, *, inputs: Mapping[str, Shape] | None = None, plan: Pla
     lines = []
     for index, step in enumerate(plan.steps):
         where = f"{text(step.span.file)}:{step.span.line}"
-        if step.folded_into is not None:
-            variable[step.node] = variable[step.folded_into]
-            lines.append(f"        # {where} {text(step.node)}: batch_norm folded into the weights of "
-                         f"{text(step.folded_into)}")
+        if step.value_of is not None:  # folded or fused: its value is an input's
+            if step.folded_into is not None:
+                note = f"batch_norm folded into the weights of {text(step.folded_into)}"
+            elif step.kernel == "add":
+                note = f"add done by {text(step.fused_into)} (residual=)"
+            else:
+                note = f"{step.kernel} applied by {text(step.fused_into)}"
+            lines.append(f"        # {where} {text(step.node)}: {note}")
+            variable[step.node] = variable[step.value_of]
+            for source in dict.fromkeys(step.inputs):  # other inputs read for the last time
+                if source != step.value_of and last_use.get(source) == index and source not in outputs \
+                        and source not in parameters and variable[source] != variable[step.node]:
+                    free.append(variable[source])
+            free.sort(key=lambda name: (len(name), name))
             continue
         dying = [source for source in dict.fromkeys(step.inputs)
                  if last_use.get(source) == index and source not in outputs and source not in parameters]
@@ -209,6 +219,8 @@ def export(model: Model, *, inputs: Mapping[str, Shape] | None = None, plan: Pla
         arguments = [variable[source] for source in step.inputs]
         if step.has_tensors:
             arguments.append(f"**t[{step.node!r}]")
+        if step.residual is not None:
+            arguments.append(f"residual={variable[step.residual]}")
         signature = inspect.signature(getattr(kernels_source, step.kernel)).parameters
         for name, value in step.arguments.items():
             value = _simplify(name, value)

@@ -64,6 +64,15 @@ class Step:
     #: A batchnorm folded into this convolution's weights: the step does
     #: nothing, its value is the convolution's.
     folded_into: str | None = None
+    #: An add or activation fused into the convolution (or add) that computes
+    #: it (``residual=...``, ``activation=...``): the step does nothing, its
+    #: value is that node's.
+    fused_into: str | None = None
+    #: For a folded or fused step: the input whose value is this step's.
+    value_of: str | None = None
+    #: For a convolution: the value its kernel adds to its output (the other
+    #: input of an add fused into it), passed as ``residual=``.
+    residual: str | None = None
 
 
 #: A layer's prepared tensors: ({kernel argument: state_dict key or None}, pack kernel name or None,
@@ -114,6 +123,74 @@ def _foldable(model: Model, consumers: dict[str, list[str]], calls: dict[str, Ke
     return folds
 
 
+#: Activations that a convolution or an add applies itself (``activation=``).
+_FUSABLE = {"relu", "relu6"}
+#: Kernels that take ``activation=``.
+_FUSING = {"conv", "add"}
+
+
+def _through_fold(name: str, consumers: dict[str, list[str]], folds: dict[str, str], outputs: set[str]) -> str | None:
+    """The node computing ``name``'s value: ``name`` itself, or the
+    convolution a batchnorm ``name`` is folded into when the batchnorm alone
+    reads it (None otherwise)."""
+    target = folds.get(name, name)
+    if target != name and (consumers[target] != [name] or target in outputs):
+        return None
+    return target
+
+
+def _fusable_adds(model: Model, consumers: dict[str, list[str]], calls: dict[str, KernelCall], folds: dict[str, str],
+                  shapes: dict[str, Shape], position: dict[str, int]) -> dict[str, tuple[str, str]]:
+    """Adds of two tensors of one shape where one is a convolution's output
+    (batchnorm folded or not) that the add alone reads, no model output, and
+    the other exists before that convolution runs: add -> (the input from the
+    convolution, the convolution).  The convolution adds the other input
+    itself (``residual=``); of two candidates, the later one."""
+    outputs = set(model.outputs.values())
+    fused = {}
+    for node in model.nodes.values():
+        call = calls.get(node.name)
+        if call is None or call.kernel != "add" or len(node.inputs) != 2 or node.inputs[0] == node.inputs[1] \
+                or any(shapes[source] != shapes[node.name] for source in node.inputs):
+            continue
+        best = None
+        for index, source in enumerate(node.inputs):
+            other = node.inputs[1 - index]
+            if consumers[source] != [node.name] or source in outputs:
+                continue
+            target = _through_fold(source, consumers, folds, outputs)
+            if target is None or calls.get(target) is None or calls[target].kernel != "conv" \
+                    or position.get(other, -1) >= position[target]:
+                continue
+            if best is None or position[target] > position[best[1]]:
+                best = (source, target)
+        if best is not None:
+            fused[node.name] = best
+    return fused
+
+
+def _fusable(model: Model, consumers: dict[str, list[str]], calls: dict[str, KernelCall],
+             folds: dict[str, str], adds: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Activations (relu, relu6) that are the only reader of a convolution's
+    or an add's output (batchnorm folded, add fused into a convolution, or
+    neither), which is no model output: activation -> the node that applies
+    it."""
+    outputs = set(model.outputs.values())
+    fused = {}
+    for node in model.nodes.values():
+        call = calls.get(node.name)
+        if call is None or call.kernel not in _FUSABLE or len(node.inputs) != 1:
+            continue
+        source = node.inputs[0]
+        if consumers[source] != [node.name] or source in outputs:
+            continue
+        target = adds[source][1] if source in adds else _through_fold(source, consumers, folds, outputs)
+        if target is not None and calls.get(target) is not None and calls[target].kernel in _FUSING \
+                and target not in fused.values():
+            fused[node.name] = target
+    return fused
+
+
 def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimize: bool = True) -> Plan:
     """The plan of ``model`` (input shapes as declared, or ``inputs``).
 
@@ -123,6 +200,14 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
     - a batchnorm that alone reads a convolution's output is folded into the
       convolution's weights (:func:`kernels.fold_batch_norm`, once per
       weight load), as inference engines do;
+    - an add of two tensors, one a convolution's output that only the add
+      reads, is done by the convolution (``residual=...``, added to each
+      block of the output while it is in cache) when the other tensor
+      exists by then;
+    - a relu or relu6 that alone reads a convolution's or an add's output
+      (batchnorm folded, add fused, or not) is applied by that kernel
+      (``activation=...``), on each block of the output while it is in
+      cache;
     - kernels write in place where it is safe: the kernel supports it, its
       first input has the output's shape, and nothing sharing that input's
       memory (views: narrow, flatten, identity...; earlier in-place results)
@@ -135,9 +220,16 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
     shapes: dict[str, Shape] = {name: shape for name, shape in analysis.shapes.items() if shape is not None}
     nodes = [node for node in model.nodes.values() if not isinstance(node.spec, Input)]
     calls = {node.name: node.spec.kernel_call([shapes[source] for source in node.inputs]) for node in nodes}
-    folds = _foldable(model, model.consumers(), calls) if optimize else {}
+    consumers = model.consumers()
+    folds = _foldable(model, consumers, calls) if optimize else {}
     folded_by = {conv: bn for bn, conv in folds.items()}
     position = {node.name: index for index, node in enumerate(nodes)}
+    adds = _fusable_adds(model, consumers, calls, folds, shapes, position) if optimize else {}
+    activations = _fusable(model, consumers, calls, folds, adds) if optimize else {}
+    fusions = {**{add: target for add, (_, target) in adds.items()}, **activations}
+    activation_of = {target: calls[act].kernel for act, target in activations.items()}
+    residual_of = {target: next(s for s in model.nodes[add].inputs if s != source)
+                   for add, (source, target) in adds.items()}
     end = len(nodes)
     last_use: dict[str, int] = {name: -1 for name in model.nodes}
     for node in nodes:
@@ -183,8 +275,8 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
                         float(calls[bn].arguments["eps"]))
             layers[node.name] = (keys(node.name), call.pack, int(call.arguments.get("groups", 1)), fold)
 
-        first = node.inputs[0]
-        folded = node.name in folds
+        folded = node.name in folds or node.name in fusions
+        first = adds[node.name][0] if node.name in adds else node.inputs[0]  # the input whose value it is
         writes = (optimize and not folded and _accepts_inplace(call.kernel)
                   and input_shapes[0] == shapes[node.name] and group[first] not in external
                   and all(last_use[m] <= index for m in members[group[first]]))
@@ -197,9 +289,14 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
         release = tuple(source for source in dict.fromkeys(node.inputs) if last_use[source] == index)
         if last_use[node.name] < index:  # never used, not an output
             release += (node.name,)
-        steps.append(Step(node=node.name, kernel=call.kernel, inputs=node.inputs, arguments=dict(call.arguments),
+        arguments = dict(call.arguments)
+        if node.name in activation_of:
+            arguments["activation"] = activation_of[node.name]
+        steps.append(Step(node=node.name, kernel=call.kernel, inputs=node.inputs, arguments=arguments,
                           has_tensors=bool(call.tensors) and not folded, inplace=writes, release=release,
-                          span=node.span, shape=shapes[node.name], folded_into=folds.get(node.name)))
+                          span=node.span, shape=shapes[node.name], folded_into=folds.get(node.name),
+                          fused_into=fusions.get(node.name), value_of=first if folded else None,
+                          residual=residual_of.get(node.name)))
     return Plan(model=model, inputs={name: shapes[name] for name in model.inputs}, outputs=dict(model.outputs),
                 shapes=shapes, steps=tuple(steps), parameters=tuple(parameters), buffers=frozenset(buffers),
                 layers=layers, calls=calls, optimized=optimize)
@@ -249,14 +346,16 @@ class CompiledModel(NumpyModel):
         values: dict[str, np.ndarray] = dict(zip(self.INPUTS, arrays))
         layers = self.layer_arguments()
         for step in self.plan.steps:
-            if step.folded_into is not None:
-                values[step.node] = values[step.folded_into]
+            if step.value_of is not None:  # folded or fused: computed by an earlier step
+                values[step.node] = values[step.value_of]
             else:
                 arguments = step.arguments
                 if step.has_tensors:
                     arguments = {**layers[step.node], **arguments}
                 if step.inplace:
                     arguments = {**arguments, "inplace": True}
+                if step.residual is not None:
+                    arguments = {**arguments, "residual": values[step.residual]}
                 try:
                     values[step.node] = self._functions[step.kernel](*[values[s] for s in step.inputs], **arguments)
                 except Exception as error:

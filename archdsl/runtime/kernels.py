@@ -13,7 +13,8 @@ Conventions shared by every kernel:
   Weights have PyTorch's layouts: conv ``[C_out, C_in/groups, *K]``,
   transposed conv ``[C_in, C_out/groups, *K]``, linear ``[out, in]``.
 - No Python loop runs over pixels, the batch or channels.  Loops that remain
-  run over kernel taps (at most prod(K) iterations), groups of a grouped
+  run over kernel taps (at most prod(K) iterations), blocks of output rows
+  (sized to stay in cache: :func:`_block_bytes`), groups of a grouped
   convolution's batched multiply, spatial axes, or polynomial terms.
 - ``inplace=True`` lets an elementwise kernel overwrite its first input; the
   interpreter asks for it only when that input is dead afterwards.
@@ -44,6 +45,23 @@ def _pairs(padding, n):
         return tuple((int(p), int(p)) if not isinstance(p, (tuple, list)) else (int(p[0]), int(p[1]))
                      for p in padding)
     return ((int(padding), int(padding)),) * n
+
+
+def _product(values):
+    """The product of a sequence of ints (1 when empty), as a Python int."""
+    result = 1
+    for value in values:
+        result *= int(value)
+    return result
+
+
+def _offsets(kernel):
+    """Every kernel tap ``(k_0, ..., k_{n-1})``, in row-major order (as
+    ``np.ndindex``)."""
+    offsets = [()]
+    for size in kernel:
+        offsets = [offset + (k,) for offset in offsets for k in range(size)]
+    return offsets
 
 
 def _channels_last(x):
@@ -81,30 +99,29 @@ def _tap(x, offsets, counts, stride):
 
 
 def _windows(x, kernel, stride, dilation, counts):
-    """Every window of ``x`` ``[N, *S, C]`` as a read-only strided view
-    ``[N, *O, *K, C]`` (im2col without copying)."""
+    """Every window of the C-contiguous ``x`` ``[N, *S, C]`` as a strided
+    view ``[N, *O, *K, C]`` (im2col without copying; only read)."""
     n = len(kernel)
     strides = x.strides
     shape = (x.shape[0], *counts, *kernel, x.shape[-1])
     view_strides = (strides[0], *(strides[1 + d] * stride[d] for d in range(n)),
                     *(strides[1 + d] * dilation[d] for d in range(n)), strides[-1])
-    return np.lib.stride_tricks.as_strided(x, shape, view_strides, writeable=False)
+    return np.ndarray(shape, x.dtype, x, 0, view_strides)
 
 
-def _gather(view, scratch):
-    """A C-contiguous copy of ``view``, written into the buffer kept in the
-    ``scratch`` dict (one per forward pass, shared by its convolutions) when
-    given, so that large im2col buffers are allocated once, not per layer."""
+def _buffer(scratch, name, size, dtype):
+    """A work array of ``size`` elements: a fresh one, or the start of the
+    buffer kept under ``name`` in ``scratch`` (a dict shared by one forward
+    pass's kernels, grown as needed), so that large buffers are allocated
+    once per pass, not once per layer or per chunk."""
     if scratch is None:
-        return np.ascontiguousarray(view)
-    size = view.size
-    buffer = scratch.get(view.dtype.str)
+        return np.empty(size, dtype)
+    key = (name, np.dtype(dtype).str)
+    buffer = scratch.get(key)
     if buffer is None or buffer.size < size:
-        buffer = np.empty(size, view.dtype)
-        scratch[view.dtype.str] = buffer
-    out = buffer[:size].reshape(view.shape)
-    np.copyto(out, view)
-    return out
+        buffer = np.empty(size, dtype)
+        scratch[key] = buffer
+    return buffer[:size]
 
 
 def _window_count(size, kernel, stride, padding, dilation, ceil_mode=False):
@@ -120,23 +137,56 @@ def _window_count(size, kernel, stride, padding, dilation, ceil_mode=False):
     return count
 
 
+def _finish(y, bias, activation, residual=None):
+    """``y += bias``, ``y += residual``, then the fused ``activation``
+    (``"relu"``, ``"relu6"`` or None), in place: the same operations, in the
+    same order, as the separate kernels."""
+    if bias is not None:
+        y += bias
+    if residual is not None:
+        y += residual
+    if activation == "relu":
+        relu(y, inplace=True)
+    elif activation == "relu6":
+        relu6(y, inplace=True)
+    elif activation is not None:
+        raise ValueError(f"unknown activation {activation!r}")
+
+
+def _block_bytes(kind):
+    """Work-set sizes, in bytes, of the kernels that run block by block:
+    ``"gemm"``, the im2col rows copied then multiplied at once (they stay in
+    the last-level cache in between); ``"tap"``, the output block of a
+    depthwise convolution, whose input rows, output and product buffer stay
+    in cache through its taps.  (Measured on a 2-core AMD EPYC, 1 MB L2 per
+    core, 32 MB L3: flat around these values.)"""
+    return 1 << 22 if kind == "gemm" else 1 << 20
+
+
 # ---------------------------------------------------------------- convolution
 
 
-def pack_conv_weight(weight, groups=1):
+def pack_conv_weight(weight, groups=1, bias=None):
     """The conv weight ``[C_out, C_in/g, *K]`` as the matrices :func:`conv`
     multiplies by: ``[g, prod(K)·C_in/g, C_out/g]`` (rows ordered tap-major,
     as the channels-last im2col columns), or ``[prod(K), C]`` for a depthwise
-    convolution.  Computed once per weight load, not per call."""
+    convolution.  With ``bias`` and one group, the bias is appended as a
+    last row, ``[1, prod(K)·C_in + 1, C_out]``: :func:`conv` then gives its
+    im2col rows a last column of ones, so the multiply adds the bias.
+    Computed once per weight load, not per call."""
     c_out, c_group = weight.shape[:2]
-    taps = int(np.prod(weight.shape[2:], dtype=np.int64))
+    taps = _product(weight.shape[2:])
     if groups > 1 and c_group == 1 and groups == c_out:
         return np.ascontiguousarray(weight.reshape(c_out, taps).T)
     packed = weight.reshape(groups, c_out // groups, c_group, taps).transpose(0, 3, 2, 1)
-    return np.ascontiguousarray(packed.reshape(groups, taps * c_group, c_out // groups))
+    packed = packed.reshape(groups, taps * c_group, c_out // groups)
+    if bias is not None and groups == 1:
+        return np.concatenate([packed, np.asarray(bias, weight.dtype).reshape(1, 1, c_out)], axis=1)
+    return np.ascontiguousarray(packed)
 
 
-def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed=None, scratch=None):
+def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed=None, scratch=None,
+         activation=None, residual=None):
     """N-d convolution (cross-correlation: the kernel is not flipped), as
     ``torch.nn.functional.conv1d/conv2d/conv3d``:
 
@@ -146,59 +196,295 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
     ``padding`` (an int, one int per dim, or (before, after) pairs per dim:
     PyTorch's ``padding="same"`` with an even extent puts the extra one at
     the end).  Output size ``floor((I + P_before + P_after - D(K-1) - 1)/S) + 1``.
+    ``residual`` (a tensor of the output's shape) is added to the result,
+    then ``activation`` (``"relu"`` or ``"relu6"``) applied, as the separate
+    ``add`` and activation kernels would (the interpreter fuses them when
+    they alone read the convolution).
 
-    Implementation: channels-last im2col (a strided view of every window,
-    copied once into ``[groups, N·prod(O), prod(K)·C_in/g]``) and one batched
-    BLAS matrix multiply by :func:`pack_conv_weight`'s matrices; 1x1 kernels
-    skip im2col; depthwise convolutions (``groups == C_in == C_out``)
-    accumulate one multiply per kernel tap.  ``packed``: the weight from
-    :func:`pack_conv_weight`, computed once; ``scratch``: a dict reused for
-    the im2col buffer (see :func:`_gather`).
+    Implementation, on channels-last memory: im2col (a strided view of every
+    window) and BLAS matrix multiplies by :func:`pack_conv_weight`'s
+    matrices, in blocks of output rows: each block of im2col rows is copied
+    (with a last column of ones when the packed weight holds the bias) and
+    multiplied while it is in cache, straight into the output, then
+    activated.  A 1x1, stride-1 kernel multiplies the input itself, no copy
+    (unless it has fewer input than output channels and a bias: copying the
+    input with its column of ones costs less than a pass adding the bias to
+    the output).  Grouped convolutions: one batched multiply.  Depthwise
+    convolutions (``groups == C_in == C_out``): see :func:`_depthwise`.
+    ``packed``: :func:`pack_conv_weight`'s matrices, computed once (when
+    they hold the bias, ``bias`` is not used); ``scratch``: a dict for work
+    buffers (see :func:`_buffer`).
     """
     n = x.ndim - 2
     kernel = weight.shape[2:]
     c_out = weight.shape[0]
-    stride, dilation = _tuple(stride, n), _tuple(dilation, n)
-    xc = _pad_spatial(_channels_last(x), _pairs(padding, n))
-    batch, channels = xc.shape[0], xc.shape[-1]
-    counts = tuple((s - d * (k - 1) - 1) // st + 1 for s, k, st, d in zip(xc.shape[1:-1], kernel, stride, dilation))
+    stride, dilation, pairs = _tuple(stride, n), _tuple(dilation, n), _pairs(padding, n)
     if packed is None:
-        packed = pack_conv_weight(weight, groups)
+        packed = pack_conv_weight(weight, groups, bias)
+    if residual is not None:
+        residual = _channels_last(residual)  # as y's memory
     if groups > 1 and weight.shape[1] == 1 and groups == c_out:
-        # Depthwise: y = sum over taps of (window · w_tap), channel by channel.
-        y = np.empty((batch, *counts, channels), xc.dtype)
-        term = np.empty_like(y)
-        for tap, offset in enumerate(np.ndindex(*kernel)):
-            window = _tap(xc, [o * d for o, d in zip(offset, dilation)], counts, stride)
-            if tap == 0:
-                np.multiply(window, packed[0], out=y)
-            else:
-                np.multiply(window, packed[tap], out=term)
-                y += term
-    else:
-        rows = batch * int(np.prod(counts, dtype=np.int64))
+        y = _depthwise(_channels_last(x), packed, kernel, stride, pairs, dilation, bias, activation, scratch,
+                       residual)
+        return _channels_first(y)
+    batch, channels = x.shape[:2]
+    counts = tuple((s + a + b - d * (k - 1) - 1) // st + 1
+                   for s, (a, b), k, st, d in zip(x.shape[2:], pairs, kernel, stride, dilation))
+    rows = batch * _product(counts)
+    if groups == 1 and channels * kernel[-1] < 32 and rows >= 4096 and not all(k == 1 for k in kernel):
+        y = _conv_few_channels(x, packed[0], kernel, stride, pairs, dilation, bias, activation, scratch, residual)
+        return _channels_first(y)
+    xc = _pad_spatial(_channels_last(x), pairs)
+    dtype = np.result_type(xc.dtype, packed.dtype)
+    if groups > 1:
         c_group = channels // groups
-        if all(k == 1 for k in kernel):
-            if any(s > 1 for s in stride):
-                xc = _gather(_tap(xc, (0,) * n, counts, stride), scratch)
+        if all(k == 1 for k in kernel) and all(s == 1 for s in stride):
             cols = xc.reshape(rows, groups, c_group).transpose(1, 0, 2)
         else:
             view = _windows(xc, kernel, stride, dilation, counts)
             view = view.reshape(*view.shape[:-1], groups, c_group)
-            cols = _gather(np.moveaxis(view, -2, 0), scratch).reshape(groups, rows, -1)
-        y = np.matmul(cols, packed)
-        y = y[0] if groups == 1 else y.transpose(1, 0, 2).reshape(rows, c_out)
-        y = y.reshape(batch, *counts, c_out)
-    if bias is not None:
-        y += bias
+            view = np.moveaxis(view, -2, 0)
+            cols = _buffer(scratch, "cols", view.size, xc.dtype).reshape(view.shape)
+            np.copyto(cols, view)
+            cols = cols.reshape(groups, rows, -1)
+        y = np.matmul(cols, packed).transpose(1, 0, 2).reshape(batch, *counts, c_out)
+        _finish(y, bias, activation, residual)
+        return _channels_first(y)
+    depth = _product(kernel) * channels
+    matrix = packed[0]
+    ones = matrix.shape[0] == depth + 1  # the bias is the matrix's last row
+    if ones:
+        bias = None
+    y = np.empty((batch, *counts, c_out), dtype)
+    if all(k == 1 for k in kernel) and all(s == 1 for s in stride) and not (ones and channels < c_out):
+        # The channels-last input is already the im2col matrix.
+        out = y.reshape(rows, c_out)
+        np.matmul(xc.reshape(rows, channels), matrix[:depth], out=out)
+        _finish(out, matrix[depth] if ones else bias, activation,
+                None if residual is None else residual.reshape(rows, c_out))
+        return _channels_first(y)
+    view = _windows(xc, kernel, stride, dilation, counts)  # [N, *O, *K, C]
+    width = depth + ones
+    lines, line = counts[0], _product(counts[1:]) * width  # line: one (n, o_0)'s im2col rows
+    per_chunk = max(1, _block_bytes("gemm") // (line * xc.dtype.itemsize))
+    if per_chunk >= lines:
+        images = min(batch, per_chunk // lines)
+        chunks = [(slice(n0, n0 + images),) for n0 in range(0, batch, images)]
+        work = _buffer(scratch, "cols", images * lines * line, xc.dtype)
+    else:
+        chunks = [(n0, slice(o0, o0 + per_chunk)) for n0 in range(batch) for o0 in range(0, lines, per_chunk)]
+        work = _buffer(scratch, "cols", per_chunk * line, xc.dtype)
+    for chunk in chunks:
+        window = view[chunk]
+        positions = window.shape[:window.ndim - n - 1]  # [n, o_0, o_1, ...] of this block
+        cols = work[:_product(positions) * width].reshape(*positions, width)
+        np.copyto(cols[..., :depth].reshape(*positions, *kernel, channels), window)  # splits the last axis: a view
+        if ones:
+            cols[..., depth] = 1
+        block = y[chunk].reshape(-1, c_out)
+        np.matmul(cols.reshape(-1, width), matrix, out=block)
+        _finish(block, bias, activation, None if residual is None else residual[chunk].reshape(-1, c_out))
     return _channels_first(y)
 
 
-def pack_conv_transpose_weight(weight, groups=1):
+def _conv_few_channels(x, matrix, kernel, stride, pairs, dilation, bias, activation, scratch, residual=None):
+    """:func:`conv` (one group) of an input with few channels (an RGB image)
+    and many output positions, whose channels-last im2col rows would be
+    copied a few numbers at a time:
+    here the im2col matrix is built transposed, ``[C·prod(K) (+ 1), rows]``,
+    from the input channel-major and split by the phase of the last
+    dimension's stride (``x_pad[..., j·S + r]`` at phase ``r``, position
+    ``j``), so that each tap copies whole output rows; it is multiplied as
+    the transpose, block by block.  ``matrix`` is :func:`pack_conv_weight`'s
+    (rows in (tap, channel) order, maybe a last bias row); returns
+    ``[N, *O, C_out]`` memory (``residual``: channels-last memory of that
+    shape)."""
+    if len(kernel) == 1:  # 1-d: a 2-d convolution over a height of one
+        y = _conv_few_channels(x[:, :, None], matrix, (1, *kernel), (1, *stride), ((0, 0), *pairs),
+                               (1, *dilation), bias, activation, scratch,
+                               None if residual is None else residual[:, None])
+        return y[:, 0]
+    batch, channels, *sizes = x.shape
+    n, taps, c_out = len(kernel), _product(kernel), matrix.shape[1]
+    depth = taps * channels
+    ones = matrix.shape[0] == depth + 1
+    dtype = np.result_type(x.dtype, matrix.dtype)
+    counts = [(s + a + b - d * (k - 1) - 1) // st + 1
+              for s, (a, b), k, st, d in zip(sizes, pairs, kernel, stride, dilation)]
+    # The weight rows in (channel, tap) order, as the transposed im2col's.
+    weights = np.empty((depth + ones, c_out), matrix.dtype)
+    weights[:depth] = matrix[:depth].reshape(taps, channels, c_out).transpose(1, 0, 2).reshape(depth, c_out)
+    if ones:
+        weights[depth] = matrix[depth]
+        bias = None
+    # The padded input, channel-major, by phase: [S_last, C, N, *reach[:-1], ceil(reach_last / S_last)].
+    reach = [(o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(counts, kernel, stride, dilation)]
+    last_stride = stride[-1]
+    phase_width = -(-reach[-1] // last_stride)
+    phases = np.zeros((last_stride, channels, batch, *reach[:-1], phase_width), x.dtype)
+    planes = x.transpose(1, 0, *range(2, x.ndim))
+    targets = [slice(max(0, before), min(extent, before + size))
+               for size, (before, _), extent in zip(sizes[:-1], pairs[:-1], reach[:-1])]
+    sources = [slice(max(0, -before), min(size, extent - before))
+               for size, (before, _), extent in zip(sizes[:-1], pairs[:-1], reach[:-1])]
+    before_last, size_last = pairs[-1][0], sizes[-1]
+    for r in range(last_stride):
+        low = max(0, -(-(before_last - r) // last_stride))
+        high = min(phase_width, (size_last - 1 + before_last - r) // last_stride + 1)
+        if high > low:
+            first = low * last_stride + r - before_last
+            columns = slice(first, first + (high - low - 1) * last_stride + 1, last_stride)
+            phases[(r, slice(None), slice(None), *targets, slice(low, high))] = \
+                planes[(slice(None), slice(None), *sources, columns)]
+    y = np.empty((batch, *counts, c_out), dtype)
+    lines, line = counts[0], _product(counts[1:])  # line: the output positions of one (n, o_0)
+    per_chunk = max(1, _block_bytes("gemm") // (line * (depth + ones) * x.dtype.itemsize))
+    if per_chunk >= lines:
+        images = min(batch, per_chunk // lines)
+        chunks = [(n0, min(batch, n0 + images), 0, lines) for n0 in range(0, batch, images)]
+    else:
+        chunks = [(n0, n0 + 1, o0, min(lines, o0 + per_chunk))
+                  for n0 in range(batch) for o0 in range(0, lines, per_chunk)]
+    work = _buffer(scratch, "cols", (depth + ones) * max((b - a) * (c - o) for a, b, o, c in chunks) * line, x.dtype)
+    offsets = _offsets(kernel)
+    for n0, n1, o0, o1 in chunks:
+        positions = (n1 - n0) * (o1 - o0) * line
+        cols = work[:(depth + ones) * positions].reshape(depth + ones, positions)
+        target = cols[:depth].reshape(channels, taps, n1 - n0, o1 - o0, *counts[1:])
+        for tap, offset in enumerate(offsets):
+            index = [slice(None), slice(n0, n1),
+                     slice(o0 * stride[0] + offset[0] * dilation[0], (o1 - 1) * stride[0] + offset[0] * dilation[0] + 1,
+                           stride[0])]
+            for k, d, o, st in zip(offset[1:-1], dilation[1:-1], counts[1:-1], stride[1:-1]):
+                index.append(slice(k * d, k * d + (o - 1) * st + 1, st))
+            q = offset[-1] * dilation[-1]
+            index.append(slice(q // last_stride, q // last_stride + counts[-1]))
+            target[:, tap] = phases[q % last_stride][tuple(index)]
+        if ones:
+            cols[depth] = 1
+        block = y[n0:n1, o0:o1].reshape(positions, c_out)
+        np.matmul(cols.T, weights, out=block)
+        _finish(block, bias, activation,
+                None if residual is None else residual[n0:n1, o0:o1].reshape(positions, c_out))
+    return y
+
+
+def _depthwise(xc, packed, kernel, stride, pairs, dilation, bias, activation, scratch, residual=None):
+    """Depthwise convolution of channels-last ``xc`` ``[N, *S, C]`` (one
+    filter per channel, ``packed`` ``[prod(K), C]``), returned as
+    ``[N, *O, C]`` memory:
+
+        y[n, *p, c] = bias[c] + sum_k packed[k, c] · x_pad[n, *(p·S + k·D), c]
+
+    summed tap by tap (one multiply and one add each, in kernel order), in
+    blocks of output rows small enough to stay in cache.  Each block's input
+    rows are first copied into a zero-bordered work buffer, split by the
+    phase of the last dimension's stride (column ``j·S + r`` goes to phase
+    ``r``, position ``j``), so that every tap reads rows whose last spatial
+    dimension and channels are contiguous: each multiply and add then runs
+    over ``O_last·C`` contiguous numbers, with the weights tiled to match."""
+    if len(kernel) == 1:  # 1-d: a 2-d convolution over a height of one
+        y = _depthwise(xc[:, None], packed, (1, *kernel), (1, *stride), ((0, 0), *pairs), (1, *dilation),
+                       bias, activation, scratch, None if residual is None else residual[:, None])
+        return y[:, 0]
+    batch, *sizes, channels = xc.shape
+    counts = [(s + a + b - d * (k - 1) - 1) // st + 1
+              for s, (a, b), k, st, d in zip(sizes, pairs, kernel, stride, dilation)]
+    dtype = np.result_type(xc.dtype, packed.dtype)
+    y = np.empty((batch, *counts, channels), dtype)
+    # Extents of the padded input that the windows reach, per spatial dim.
+    reach = [(o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(counts, kernel, stride, dilation)]
+    last_stride, width = stride[-1], counts[-1] * channels
+    phase_width = -(-reach[-1] // last_stride)
+    taps = _offsets(kernel)
+    tiled = np.empty((len(taps), counts[-1], channels), dtype)  # the weights tiled: [taps, O_last·C]
+    tiled[...] = packed[:, None, :]
+    tiled = tiled.reshape(len(taps), width)
+    tiled_bias = None
+    if bias is not None:
+        tiled_bias = np.empty((counts[-1], channels), dtype)
+        tiled_bias[...] = bias
+        tiled_bias = tiled_bias.reshape(width)
+    lines, line = counts[0], _product(counts[1:]) * channels
+    per_chunk = max(1, _block_bytes("tap") // (line * dtype.itemsize))
+    images, per_chunk = (min(batch, per_chunk // lines), lines) if per_chunk >= lines else (1, per_chunk)
+    rows_in = (per_chunk - 1) * stride[0] + (kernel[0] - 1) * dilation[0] + 1
+    middle = reach[1:-1]
+    local_shape = (images, rows_in, *middle, last_stride, phase_width, channels)
+    local = _buffer(scratch, "depthwise", _product(local_shape), xc.dtype).reshape(local_shape)
+    local[...] = 0
+    term = _buffer(scratch, "term", images * per_chunk * line, dtype)
+    # Where the input goes in the work buffer: middle dims and phases are the same for every block.
+    targets, sources = [], []
+    for size, (before, _), extent in zip(sizes[1:-1], pairs[1:-1], middle):
+        targets.append(slice(max(0, before), min(extent, before + size)))
+        sources.append(slice(max(0, -before), min(size, extent - before)))
+    before_last, size_last = pairs[-1][0], sizes[-1]
+    phases = []
+    for r in range(last_stride):
+        # padded column j·S + r is input column j·S + r - before_last
+        low = max(0, -(-(before_last - r) // last_stride))
+        high = min(phase_width, (size_last - 1 + before_last - r) // last_stride + 1)
+        if high > low:
+            first = low * last_stride + r - before_last
+            phases.append((r, slice(low, high), slice(first, first + (high - low - 1) * last_stride + 1, last_stride)))
+
+    def windows(count, lines_here):
+        """Each tap's view of the work buffer, ``[count, lines, *O_middle, O_last·C]``."""
+        views = []
+        for offset in taps:
+            start = offset[0] * dilation[0]
+            index = [slice(0, count), slice(start, start + (lines_here - 1) * stride[0] + 1, stride[0])]
+            for k, d, o, s in zip(offset[1:-1], dilation[1:-1], counts[1:-1], stride[1:-1]):
+                index.append(slice(k * d, k * d + (o - 1) * s + 1, s))
+            q = offset[-1] * dilation[-1]
+            index += [q % last_stride, slice(q // last_stride, q // last_stride + counts[-1])]
+            view = local[tuple(index)]
+            views.append(view.reshape(*view.shape[:-2], width))
+        return views
+
+    views = {}
+    before_first, size_first = pairs[0][0], sizes[0]
+    for n0 in range(0, batch, images):
+        count = min(images, batch - n0)
+        for o0 in range(0, lines, per_chunk):
+            lines_here = min(per_chunk, lines - o0)
+            # Padded rows o0·S .. o0·S + used of the block are input rows from `start`.
+            start = o0 * stride[0] - before_first
+            used = (lines_here - 1) * stride[0] + (kernel[0] - 1) * dilation[0] + 1
+            low, high = max(0, -start), min(used, size_first - start)
+            if low > 0:
+                local[:count, :low] = 0
+            if high < used:
+                local[:count, max(high, low):used] = 0
+            if high > low:
+                for r, target, columns in phases:
+                    local[(slice(0, count), slice(low, high), *targets, r, target)] = \
+                        xc[(slice(n0, n0 + count), slice(start + low, start + high), *sources, columns)]
+            key = (count, lines_here)
+            if key not in views:
+                views[key] = windows(count, lines_here)
+            out = y[n0:n0 + count, o0:o0 + lines_here].reshape(count, lines_here, *counts[1:-1], width)
+            extra_in = None if residual is None else \
+                residual[n0:n0 + count, o0:o0 + lines_here].reshape(count, lines_here, *counts[1:-1], width)
+            extra = term[:out.size].reshape(out.shape)
+            for tap, window in enumerate(views[key]):
+                if tap == 0:
+                    np.multiply(window, tiled[0], out=out)
+                else:
+                    np.multiply(window, tiled[tap], out=extra)
+                    out += extra
+            _finish(out, tiled_bias, activation, extra_in)
+    return y
+
+
+def pack_conv_transpose_weight(weight, groups=1, bias=None):
     """The transposed-conv weight ``[C_in, C_out/g, *K]`` as
-    ``[g, C_in/g, prod(K)·C_out/g]`` matrices for :func:`conv_transpose`."""
+    ``[g, C_in/g, prod(K)·C_out/g]`` matrices for :func:`conv_transpose`
+    (``bias`` is accepted, as :func:`pack_conv_weight` takes it, and not
+    used: the bias is added after col2im)."""
     c_in, c_group = weight.shape[:2]
-    taps = int(np.prod(weight.shape[2:], dtype=np.int64))
+    taps = _product(weight.shape[2:])
     packed = weight.reshape(groups, c_in // groups, c_group, taps).transpose(0, 1, 3, 2)
     return np.ascontiguousarray(packed.reshape(groups, c_in // groups, taps * c_group))
 
@@ -228,7 +514,7 @@ def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, 
         packed = pack_conv_transpose_weight(weight, groups)
     xc = _channels_last(x)
     batch, sizes = xc.shape[0], xc.shape[1:-1]
-    rows = batch * int(np.prod(sizes, dtype=np.int64))
+    rows = batch * _product(sizes)
     cols = np.matmul(xc.reshape(rows, groups, c_in // groups).transpose(1, 0, 2), packed)
     cols = cols.reshape(groups, batch, *sizes, -1, c_group)
     full_sizes = tuple((i - 1) * s + d * (k - 1) + 1 + op
@@ -284,33 +570,64 @@ def linear(x, weight, bias=None):
 # -------------------------------------------------------------------- pooling
 
 
+def _max_along(x, axis, kernel, stride, padding, dilation, count):
+    """Max pooling of ``x`` along one ``axis``: ``count`` outputs, output
+    ``o`` the maximum of ``x[o·S + k·D - P]`` over the taps ``k`` that fall
+    inside ``x`` (padding never wins, as ``-inf``; a window with no element
+    inside is ``-inf``).  One maximum per tap, over the outputs it reaches."""
+    size = x.shape[axis]
+    ranges = []
+    for k in range(kernel):
+        offset = k * dilation - padding
+        low = max(0, -(offset // stride))  # the first o with o·S + offset >= 0
+        high = min(count, (size - 1 - offset) // stride + 1) if size - 1 - offset >= 0 else 0
+        if high > low:
+            ranges.append((low, high, offset))
+
+    def view(low, high, offset):
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(low * stride + offset, (high - 1) * stride + offset + 1, stride)
+        return x[tuple(index)]
+
+    full = [r for r in ranges if r[0] == 0 and r[1] == count]
+    rest = [r for r in ranges if r not in full[:2]]
+    if len(full) >= 2:
+        y = np.maximum(view(*full[0]), view(*full[1]))
+    elif full:
+        y = np.array(view(*full[0]))
+    else:
+        shape = list(x.shape)
+        shape[axis] = count
+        y = np.full(shape, -np.inf, x.dtype)
+    for low, high, offset in rest:
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(low, high)
+        target = y[tuple(index)]
+        np.maximum(target, view(low, high, offset), out=target)
+    return y
+
+
 def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """N-d max pooling, as ``torch.nn.functional.max_pool1d/2d/3d``:
     ``y[n, c, *p] = max_k x_pad[n, c, *(p·S + k·D)]``, where the padding is
     ``-inf`` (a padded element never wins).  ``stride`` defaults to the
     kernel size; output size as :func:`_window_count` (``ceil_mode`` adds a
     last, partial window unless it would start in the right padding).
-    Implementation: an elementwise maximum over one strided view per tap.
+    Implementation: the window is a box, so the maximum is taken one
+    spatial dimension after the other (:func:`_max_along`, first dimension
+    first: its taps are whole rows, contiguous), each tap an elementwise
+    maximum over a strided view of the channels-last input, with no padded
+    copy.
     """
     n = x.ndim - 2
     kernel = _tuple(kernel_size, n)
     stride = kernel if stride is None else _tuple(stride, n)
     padding, dilation = _tuple(padding, n), _tuple(dilation, n)
-    xc = _channels_last(x)
-    sizes = xc.shape[1:-1]
-    counts = tuple(_window_count(i, k, s, p, d, ceil_mode)
-                   for i, k, s, p, d in zip(sizes, kernel, stride, padding, dilation))
-    pairs = tuple((p, max(0, (c - 1) * s + d * (k - 1) + 1 - i - p))
-                  for i, k, s, p, d, c in zip(sizes, kernel, stride, padding, dilation, counts))
-    xp = _pad_spatial(xc, pairs, -np.inf)
-    y = None
-    for offset in np.ndindex(*kernel):
-        window = _tap(xp, [o * d for o, d in zip(offset, dilation)], counts, stride)
-        if y is None:
-            y = np.array(window)
-        else:
-            np.maximum(y, window, out=y)
-    return _channels_first(y)
+    y = _channels_last(x)
+    for d in range(n):
+        count = _window_count(y.shape[1 + d], kernel[d], stride[d], padding[d], dilation[d], ceil_mode)
+        y = _max_along(y, 1 + d, kernel[d], stride[d], padding[d], dilation[d], count)
+    return _channels_first(np.ascontiguousarray(y))
 
 
 def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -460,13 +777,16 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
 
 
 def relu(x, inplace=False):
-    """``max(0, x)``, as ``torch.nn.functional.relu``."""
-    return np.maximum(x, 0, out=x if inplace else None)
+    """``max(0, x)``, as ``torch.nn.functional.relu`` (NaN stays NaN, -0.0
+    stays -0.0, as in PyTorch).  Computed as ``clip(x, 0, inf)``: NumPy's
+    clip has a vectorised loop, its maximum with a scalar does not (3x
+    slower)."""
+    return x.clip(0, np.inf, out=x if inplace else None)
 
 
 def relu6(x, inplace=False):
     """``min(max(0, x), 6)``, as ``torch.nn.functional.relu6``."""
-    return np.clip(x, 0, 6, out=x if inplace else None)
+    return x.clip(0, 6, out=x if inplace else None)
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -590,19 +910,22 @@ def softmax(x, dim=1):
 # ---------------------------------------------------------------------- merge
 
 
-def add(*xs, inplace=False):
+def add(*xs, inplace=False, activation=None):
     """The elementwise sum of tensors of one shape (``torch.add``); with
-    ``inplace`` the result goes into the first."""
+    ``inplace`` the result goes into the first.  ``activation``
+    (``"relu"``, ``"relu6"``) is applied to the sum in place, as the
+    separate kernel would."""
     shape = np.broadcast_shapes(*(x.shape for x in xs))
     first = xs[0]
     if inplace and first.shape == shape:
         y = first
         for other in xs[1:]:
             y += other
-        return y
-    y = np.add(xs[0], xs[1])
-    for other in xs[2:]:
-        y += other
+    else:
+        y = np.add(xs[0], xs[1])
+        for other in xs[2:]:
+            y += other
+    _finish(y, None, activation)
     return y
 
 

@@ -123,7 +123,8 @@ class NumpyModel:
 
     def _prepare(self):
         """Each layer's tensor arguments, computed once per weight load: a
-        following batchnorm folded in, weights packed for the kernel."""
+        following batchnorm folded in, weights (and the bias) packed for the
+        kernel."""
         layers = {}
         for node, (tensors, pack, groups, fold) in self.LAYERS.items():
             arguments = {name: None if key is None else self._state[key] for name, key in tensors.items()}
@@ -133,7 +134,7 @@ class NumpyModel:
                 arguments["weight"], arguments["bias"] = fold_batch_norm(
                     arguments["weight"], arguments["bias"], *statistics, eps=eps)
             if pack is not None:
-                arguments["packed"] = pack(arguments["weight"], groups)
+                arguments["packed"] = pack(arguments["weight"], groups, arguments.get("bias"))
             layers[node] = arguments
         return layers
 

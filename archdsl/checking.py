@@ -12,8 +12,7 @@ from .analysis import Analysis, analyze
 from .config import Config, find_config
 from .diagnostics import Diagnostic
 from .elaborate import Program, _dedupe, load
-from .lint import lint
-from .lint import suppress
+from .lint import lint, suppress
 from .lint.contracts import check_budgets, check_expectations
 
 

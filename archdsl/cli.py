@@ -133,7 +133,7 @@ def cmd_check(args) -> int:
     from . import __version__
     from .checking import check_program
     from .diagnostics import Severity
-    from .diagnostics.render import render_github, render_json, render_sarif
+    from .diagnostics.render import render_github, render_sarif
 
     files = _cnn_files(args.paths)
     shapes = _input_shapes(args.input)

@@ -72,7 +72,7 @@ class Config:
             relative = file.as_posix()
         return [b for b in self.budgets if b.glob is None or fnmatch.fnmatch(relative, b.glob)]
 
-    def with_overrides(self, select=None, ignore=None) -> "Config":
+    def with_overrides(self, select=None, ignore=None) -> Config:
         from dataclasses import replace
 
         return replace(self, select=tuple(select) if select else self.select,

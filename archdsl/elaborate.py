@@ -158,7 +158,7 @@ class _Binding:
 class Env:
     """Compile-time variables of one body; repeat indices live in child envs."""
 
-    def __init__(self, parent: "Env | None" = None) -> None:
+    def __init__(self, parent: Env | None = None) -> None:
         self.parent = parent
         self.vars: dict[str, _Binding] = {}
 
@@ -999,7 +999,7 @@ class _ModelBuilder:
                     value = self.evaluate(arg.value, env, scope)
                     if isinstance(value, Tensor):
                         self.report("E306", f"{what} takes one input, from the chain; this is a second",
-                                    arg.span, hint=f"combine tensors with add, concat or mul")
+                                    arg.span, hint="combine tensors with add, concat or mul")
                     else:
                         given = sum(1 for a in args if a.name is None)
                         takes = (f"{len(positional)} positional argument{'s' if len(positional) != 1 else ''}"

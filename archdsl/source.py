@@ -6,7 +6,6 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
-
 _NEWLINE = re.compile("\n")
 
 
@@ -29,7 +28,7 @@ class Span:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
 
-    def to(self, other: "Span") -> "Span":
+    def to(self, other: Span) -> Span:
         """The span from the start of ``self`` to the end of ``other``."""
         return Span(
             file=self.file,

@@ -54,7 +54,7 @@ class Name(_Tree):
 @_node
 class Argument(_Tree):
     name: str | None  # None for a positional argument
-    value: "Expr"
+    value: Expr
     span: Span
     name_span: Span | None = None
 
@@ -69,31 +69,31 @@ class Call(_Tree):
 
 @_node
 class TupleExpr(_Tree):
-    items: list["Expr"]
+    items: list[Expr]
     span: Span
 
 
 @_node
 class Unary(_Tree):
     op: str  # "-", "+", "not"
-    operand: "Expr"
+    operand: Expr
     span: Span
 
 
 @_node
 class Binary(_Tree):
     op: str  # arithmetic, comparison, "and", "or"
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span
     op_span: Span
 
 
 @_node
 class Conditional(_Tree):
-    test: "Expr"
-    then: "Expr"
-    orelse: "Expr"
+    test: Expr
+    then: Expr
+    orelse: Expr
     span: Span
 
 
@@ -101,8 +101,8 @@ class Conditional(_Tree):
 class ChainExpr(_Tree):
     """A chain written as an argument: ``concat(a, b -> relu)``."""
 
-    head: "Expr"
-    steps: list["Step"]
+    head: Expr
+    steps: list[Step]
     span: Span
 
 
@@ -130,21 +130,21 @@ class Repeat(_Tree):
     count: Expr
     index: str | None
     index_span: Span | None
-    steps: list["Step"]
+    steps: list[Step]
     span: Span
 
 
 @_node
 class Group(_Tree):
-    steps: list["Step"]
+    steps: list[Step]
     span: Span
 
 
 @_node
 class CondStep(_Tree):
     test: Expr
-    then: list["Step"]
-    orelse: list["Step"]  # empty: identity
+    then: list[Step]
+    orelse: list[Step]  # empty: identity
     span: Span
 
 
@@ -164,7 +164,7 @@ Label = Union[str, LabelTemplate]
 
 @_node
 class Step(_Tree):
-    label: "Label | None"
+    label: Label | None
     label_span: Span | None
     core: StepCore
     span: Span
@@ -172,7 +172,7 @@ class Step(_Tree):
 
 @_node
 class Chain(_Tree):
-    label: "Label | None"
+    label: Label | None
     label_span: Span | None
     head: Expr
     steps: list[Step]
@@ -240,8 +240,8 @@ class ChainStmt(_Tree):
 @_node
 class If(_Tree):
     test: Expr
-    body: list["Stmt"]
-    orelse: list["Stmt"]
+    body: list[Stmt]
+    orelse: list[Stmt]
     span: Span
 
 
@@ -319,7 +319,7 @@ class Module(_Tree):
 # Lark's lexer read.
 
 RESERVED_WORDS = frozenset(
-    "import block model input output return repeat as if then else and or not true false expect".split()
+    ["import", "block", "model", "input", "output", "return", "repeat", "as", "if", "then", "else", "and", "or", "not", "true", "false", "expect"]
 )
 
 
@@ -520,7 +520,7 @@ def _cache_file(grammar: str) -> Path | None:
         folder = os.path.join(base, "archdsl")
     if not folder:
         return None
-    checksum = zlib.crc32(f"{_TABLES_FORMAT}\0{grammar}".encode("utf-8"))
+    checksum = zlib.crc32(f"{_TABLES_FORMAT}\0{grammar}".encode())
     return Path(folder) / f"parser-{checksum:08x}.json"
 
 
@@ -1076,7 +1076,7 @@ _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
 def _expected_words(expected: set[str]) -> str:
     words = []
-    if _STATEMENT_START <= expected and "RBRACE" in expected:
+    if expected >= _STATEMENT_START and "RBRACE" in expected:
         words.append("a statement")
         expected = expected - _STATEMENT_START - _EXPRESSION_START
     elif len(expected & _EXPRESSION_START) >= 5:

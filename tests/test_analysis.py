@@ -23,6 +23,7 @@ import json
 from fractions import Fraction
 
 import pytest
+from conftest import MODELS, run_cli
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +32,6 @@ from archdsl.ops import arith
 from archdsl.ops.base import Conventions, ShapeError
 from archdsl.ops.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from archdsl.ops.pool import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
-from conftest import MODELS, run_cli
 
 # ---------------------------------------------------------------- helpers
 

@@ -7,6 +7,7 @@ import gc
 from fractions import Fraction
 
 import pytest
+from conftest import MODELS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,6 @@ from archdsl.lint.base import LintContext
 from archdsl.lint.geometry import _windowed
 from archdsl.passes.receptive_field import Field
 from archdsl.source import SourceFile
-from conftest import MODELS
 
 # ---------------------------------------------------------------- the bracket scan
 

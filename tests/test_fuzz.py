@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import MODELS, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +29,6 @@ import archdsl
 from archdsl.checking import check_program
 from archdsl.diagnostics.codes import BY_CODE
 from archdsl.emit.dot import to_dot
-from conftest import MODELS, ROOT
 
 EXAMPLES = int(os.environ.get("ARCHDSL_FUZZ_EXAMPLES", "120"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="ARCHDSL_FUZZ_EXAMPLES" not in os.environ,

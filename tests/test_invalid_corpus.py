@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 import archdsl
-from conftest import run_cli
 
 CORPUS = sorted((Path(__file__).parent / "invalid").glob("*.cnn"))
 EXPECT = re.compile(r"#\s*expect:\s*([EWI]\d{3})\s+(\d+):(\d+)")

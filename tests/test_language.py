@@ -13,9 +13,9 @@ import textwrap
 
 import networkx as nx
 import pytest
+from conftest import MODELS, ROOT, run_cli
 
 import archdsl
-from conftest import MODELS, ROOT, run_cli
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -6,13 +6,13 @@ import textwrap
 
 import jsonschema
 import pytest
+from conftest import MODELS, run_cli
 
 import archdsl
 from archdsl.checking import check_program
 from archdsl.config import Config, ConfigError, parse_config
 from archdsl.diagnostics.codes import CODES
 from archdsl.lint import RULES
-from conftest import MODELS, run_cli
 
 
 def codes_of(text: str, config: Config | None = None, **kwargs) -> list[tuple[str, int]]:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import archdsl.ops as ops
-from archdsl.diagnostics.codes import CODES, markdown as codes_markdown
+from archdsl.diagnostics.codes import CODES
+from archdsl.diagnostics.codes import markdown as codes_markdown
 from archdsl.ops.base import OpSpec
 from archdsl.ops.catalog import markdown as ops_markdown
 

@@ -6,10 +6,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import MODELS, ROOT, run_cli
 
 import archdsl
 from archdsl.emit.dot import RenderOptions, to_dot
-from conftest import MODELS, ROOT, run_cli
 
 SVG = "{http://www.w3.org/2000/svg}"
 GOLDEN = Path(__file__).parent / "golden"

@@ -28,12 +28,11 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from conftest import MODELS, run_cli
 
 import archdsl
-from conftest import MODELS, run_cli
 
 TV = "torchvision 0.29.1"
 HOOKS = "forward hooks on Conv/Linear at batch 1"

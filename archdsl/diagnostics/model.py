@@ -29,7 +29,7 @@ class Diagnostic:
     @classmethod
     def make(cls, code: str, message: str, span: Span | None, *, hint: str | None = None,
              labels: tuple[Label, ...] | list[Label] = (), notes: tuple[str, ...] | list[str] = (),
-             severity: Severity | None = None) -> "Diagnostic":
+             severity: Severity | None = None) -> Diagnostic:
         return cls(code, severity or lookup(code).severity, message, span, tuple(labels), hint, tuple(notes))
 
     # `error` reads better at call sites that can only produce errors.

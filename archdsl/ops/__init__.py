@@ -44,7 +44,7 @@ OPS: tuple[type[OpSpec], ...] = (
 )  # fmt: skip
 
 #: The discriminated union of every op's spec, tagged by ``op``.
-LayerSpec = Annotated[Union[OPS], Field(discriminator="op")]  # type: ignore[valid-type]
+LayerSpec = Annotated[Union[OPS], Field(discriminator="op")]  # type: ignore[valid-type]  # noqa: UP007 (a union built from the OPS tuple)
 
 #: Names callable in source (aliases included; ``input`` is declared, not called).
 CALLABLE: dict[str, type[OpSpec]] = {}

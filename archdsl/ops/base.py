@@ -75,17 +75,17 @@ _INT_OR_TUPLE_SCHEMA = Union[int, tuple[int, ...]]
 
 #: kernel_size, stride, dilation: a positive int or one per spatial dimension.
 Size = Annotated[
-    Union[int, tuple[int, ...]],
+    int | tuple[int, ...],
     PlainValidator(_int_tuple_validator(1, "a positive integer"), json_schema_input_type=_INT_OR_TUPLE_SCHEMA),
 ]
 #: padding of pooling and output_padding: a non-negative int or tuple.
 NonNegativeSize = Annotated[
-    Union[int, tuple[int, ...]],
+    int | tuple[int, ...],
     PlainValidator(_int_tuple_validator(0, "a non-negative integer"), json_schema_input_type=_INT_OR_TUPLE_SCHEMA),
 ]
 #: convolution padding: as above, or "same" / "valid" as PyTorch accepts.
 ConvPadding = Annotated[
-    Union[int, tuple[int, ...], str],
+    int | tuple[int, ...] | str,
     PlainValidator(
         _int_tuple_validator(0, "a non-negative integer", ("same", "valid")),
         json_schema_input_type=Union[int, tuple[int, ...], str],
@@ -142,7 +142,7 @@ class Window:
     offset: tuple[Fraction | int, ...]
 
     @classmethod
-    def sliding(cls, kernel, stride, padding) -> "Window":
+    def sliding(cls, kernel, stride, padding) -> Window:
         return cls(
             tuple(k - 1 for k in kernel),
             tuple(stride),

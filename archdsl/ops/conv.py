@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fractions import Fraction
+from typing import Literal
 
 from pydantic import PositiveInt
 
 from .arith import conv_output_size, effective_kernel, same_padding, transposed_output_size
 from .base import (
     SPATIAL_NAMES,
+    WEIGHT_INIT,
     ArgumentError,
     Conventions,
     ConvPadding,
@@ -21,7 +21,6 @@ from .base import (
     Shape,
     ShapeError,
     Size,
-    WEIGHT_INIT,
     Window,
     expand,
     numel,

@@ -13,7 +13,6 @@ from .base import (
     NonNegativeSize,
     OpSpec,
     Shape,
-    ShapeError,
     Size,
     Window,
     expand,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
-
-import math
-from fractions import Fraction
 
 from .activation import normalize_dim
 from .base import (

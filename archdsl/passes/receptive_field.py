@@ -36,7 +36,7 @@ class Field:
     jump: tuple[int | Fraction, ...]
     start: tuple[int | Fraction, ...]
 
-    def merge(self, other: "Field") -> "Field":
+    def merge(self, other: Field) -> Field:
         """The larger field per dimension (max over paths)."""
         pick = [a >= b for a, b in zip(self.size, other.size)]
         return Field(
@@ -45,7 +45,7 @@ class Field:
             tuple(a if p else b for a, b, p in zip(self.start, other.start, pick)),
         )
 
-    def widen(self, size: tuple[Fraction, ...]) -> "Field":
+    def widen(self, size: tuple[Fraction, ...]) -> Field:
         """At least ``size`` wide, same centre and jump."""
         return Field(tuple(max(a, b) for a, b in zip(self.size, size)), self.jump, self.start)
 
@@ -64,7 +64,7 @@ class Field:
                 return False
         return True
 
-    def global_over(self, extent: tuple[int, ...]) -> "Field":
+    def global_over(self, extent: tuple[int, ...]) -> Field:
         """The field after a window covering the whole ``extent``."""
         return Field(
             tuple(r + (e - 1) * j for r, j, e in zip(self.size, self.jump, extent)),

@@ -28,7 +28,6 @@ against direct loop implementations of the definitions).
 
 import numpy as np
 
-
 # --------------------------------------------------------------------- helpers
 
 

@@ -86,3 +86,59 @@ def markdown() -> str:
                 lines.append(f"| `{name}` | {words} | {_default(name, field)} |")
             lines.append("")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------ facet tables
+# The per-op tables of docs/analysis.md and docs/runtime.md are generated
+# from the code that computes each fact: a row per implementation (the
+# method an op inherits or overrides), listing the ops that use it, with the
+# first paragraph of that method's docstring as the rule.  A new op that
+# reuses an implementation joins its row; one that overrides a method must
+# document it (tests/test_registry.py).
+
+#: Facets documented in tables: (method name, column heading).
+FACETS: dict[str, tuple[str, ...]] = {
+    "shapes": ("infer",),
+    "tensors": ("parameter_shapes", "buffer_shapes"),
+    "macs": ("macs",),
+    "flops": ("flops",),
+    "window": ("window",),
+}
+
+
+def _first_paragraph(function) -> str:
+    doc = inspect.getdoc(function) or ""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
+def facet_rows(facet: str) -> list[tuple[list[str], str]]:
+    """(op names, rule) per distinct implementation of ``facet``, in
+    registry order; ops that share an implementation and a rule share a row."""
+    rows: dict[str, list[str]] = {}
+    for op in OPS:
+        if op is Input:
+            continue
+        parts = [_first_paragraph(getattr(op, method)) for method in FACETS[facet]]
+        rule = " ".join(part for part in parts if part)
+        rows.setdefault(rule, []).append(op.kind())
+    return [(names, rule) for rule, names in rows.items()]
+
+
+def undocumented_facets() -> list[str]:
+    """``op.method`` for every facet method an op defines without a docstring."""
+    missing = []
+    for op in OPS:
+        for methods in FACETS.values():
+            for method in methods:
+                function = getattr(op, method)
+                if not (inspect.getdoc(function) or "").strip():
+                    missing.append(f"{op.kind()}.{method}")
+    return missing
+
+
+def facet_table(facet: str, heading: str) -> str:
+    lines = [f"| op | {heading} |", "|---|---|"]
+    for names, rule in facet_rows(facet):
+        escaped = rule.replace("|", "\\|")
+        lines.append(f"| {', '.join(names)} | {escaped} |")
+    return "\n".join(lines) + "\n"

@@ -62,6 +62,8 @@ class Network:
     outputs: list[tuple[str, str]] = field(default_factory=list)  # (output name, producer label)
     header: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: What a weights file holds, in its order (Darknet): see darknet_weights.py.
+    weight_plan: list[tuple] = field(default_factory=list)
     _labels: set[str] = field(default_factory=set)
     _by_label: dict[str, Layer] = field(default_factory=dict)
 

@@ -73,11 +73,13 @@ class _Importer:
 
     # ------------------------------------------------------------ layers
 
-    def read_layers(self) -> None:
+    def reject_v1(self) -> None:
         if self.net_message.all("layers"):
             raise fail("E603", "this is Caffe's legacy V1 format ('layers { type: CONVOLUTION }'), which the "
                        "importer does not read", self.net_message.all("layers")[0].span,
                        hint="upgrade it with Caffe's tools/upgrade_net_proto_text, then import the result")
+
+    def read_layers(self) -> None:
         for layer in self.net_message.messages("layer"):
             self.read_layer(layer)
         if not self.net.inputs:
@@ -450,6 +452,7 @@ _HANDLERS: dict[str, Callable[[_Importer, Message, str], None]] = {
 def import_caffe(source: SourceFile) -> Network:
     """The network of a deploy prototxt; raises DiagnosticError (E6xx)."""
     importer = _Importer(source, prototxt.parse(source))
+    importer.reject_v1()
     importer.read_inputs()
     importer.read_layers()
     net = importer.net

@@ -56,6 +56,7 @@ def convert_weights(net: Network, data: bytes, name: str = "weights") -> dict[st
             arrays[f"{bn}.weight"] = take(n, (n,))
             arrays[f"{bn}.running_mean"] = take(n, (n,))
             arrays[f"{bn}.running_var"] = take(n, (n,))
+            arrays[f"{bn}.num_batches_tracked"] = np.array(0, np.int64)  # a PyTorch buffer darknet lacks
         else:
             arrays[f"{label}.bias"] = biases
         arrays[f"{label}.weight"] = take(int(np.prod(shape)), shape)

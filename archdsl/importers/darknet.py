@@ -8,6 +8,7 @@ index in the cfg, as darknet prints them (``conv0``, ``bn0``, ``leaky0``,
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,7 @@ class Section:
         except ValueError:
             raise fail("E605", f"[{self.kind}] {key}={value}: expected a number", span) from None
 
-    def ints(self, key: str) -> list[int]:
+    def ints(self, key: str) -> list[builtins.int]:
         value, span = self.options[key]
         try:
             return [int(v) for v in value.split(",") if v.strip()]

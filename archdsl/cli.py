@@ -678,6 +678,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="print docs/rules.md")
 
     _runtime_commands(add, color_option)
+    __import__("archdsl.importers.cli", fromlist=["add_import_command"]).add_import_command(sub)
     return parser
 
 

@@ -2,8 +2,8 @@
 
 Codes are grouped by hundreds: E1xx syntax, E2xx names and structure,
 E3xx op arguments, E4xx shapes and channels, E5xx failed expectations,
-E9xx resource limits; W1xx language warnings, W2xx lint warnings, I3xx
-lint information.  ``docs/rules.md`` is generated from this table
+E6xx files read by ``archdsl import``, E9xx resource limits; W1xx language
+warnings, W2xx lint warnings, I3xx lint information.  ``docs/rules.md`` is generated from this table
 (``python -m archdsl rules --markdown``) and a test keeps the two in sync.
 The lint checks themselves live in ``archdsl/lint/``, registered by code.
 """
@@ -139,6 +139,27 @@ CODES: tuple[Code, ...] = (
     Code("E502", "budget-exceeded", _E,
          "A budget set in [tool.archdsl] of pyproject.toml is exceeded.",
          '[[tool.archdsl.budgets]]\nparams = "10M"'),
+    Code("E601", "import-syntax-error", _E,
+         "A file given to 'archdsl import' (Caffe prototxt, Darknet cfg) does not follow its format's syntax.",
+         'layer { name: "conv1" type: "Convolution"    # the closing brace is missing'),
+    Code("E602", "import-unknown-layer", _E,
+         "A layer type (Caffe) or section (Darknet) that the importer does not know.",
+         "[convolutionl]   # misspelt [convolutional]"),
+    Code("E603", "import-unsupported", _E,
+         "A known layer, or a setting of one, that archdsl has no op for (PReLU, Eltwise MAX, "
+         "a Scale layer on its own, Darknet's reorg).",
+         'layer { name: "relu1" type: "PReLU" bottom: "conv1" top: "conv1" }'),
+    Code("E604", "import-missing-input", _E,
+         "A layer reads a blob no earlier layer wrote (Caffe bottom), or a layer index outside the "
+         "network (Darknet route and shortcut).",
+         "[route]\nlayers = -40   # only 12 layers before it"),
+    Code("E605", "import-invalid-value", _E,
+         "A layer parameter is missing, has the wrong type, or is out of range (no num_output, "
+         "a zero stride, input dimensions that are not positive).",
+         'convolution_param { kernel_size: 3 }   # num_output is required'),
+    Code("E606", "import-invalid-weights", _E,
+         "A weights file does not fit the network: a bad header, too few or too many numbers.",
+         "yolov3.weights given with yolov3-tiny.cfg"),
     Code("W101", "unused-value", _W,
          "A value is computed but never used: a named value that is not an output, or a "
          "chain whose result is dropped (a dead branch).",

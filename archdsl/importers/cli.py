@@ -1,0 +1,99 @@
+"""The ``archdsl import`` subcommand (registered by archdsl/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def add_import_command(subparsers) -> argparse.ArgumentParser:
+    help_text = "Convert a Caffe deploy .prototxt or a Darknet .cfg (and its .weights) into a .cnn file."
+    p = subparsers.add_parser("import", help=help_text, description=help_text)
+    p.set_defaults(handler=cmd_import)
+    p.add_argument("source", help="deploy.prototxt (Caffe) or network.cfg (Darknet)")
+    p.add_argument("-o", "--output", required=True, help="the .cnn file to write")
+    p.add_argument("--from", dest="format", choices=("caffe", "darknet"),
+                   help="the source format (default: from the extension, .prototxt or .cfg)")
+    p.add_argument("--weights", help="Darknet .weights to convert into an .npz that 'archdsl run --weights' loads")
+    p.add_argument("--weights-output", metavar="NPZ", help="where to write the converted weights "
+                   "(default: the -o path with .npz)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour diagnostics")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    return p
+
+
+def cmd_import(args) -> int:
+    from ..cli import UsageError, _use_color
+    from ..diagnostics.model import DiagnosticError
+    from ..diagnostics.render import render_text
+    from ..files import write_atomic
+    from ..source import SourceFile
+    from . import detect_format, import_source
+
+    source_path, output = Path(args.source), Path(args.output)
+    fmt = args.format or detect_format(source_path)
+    if fmt is None:
+        raise UsageError(f"{args.source}: cannot tell the format from the extension; use --from caffe|darknet")
+    if output.suffix != ".cnn":
+        raise UsageError(f"-o {args.output}: the output is a .cnn file and must end in .cnn")
+    if not output.parent.is_dir():
+        raise UsageError(f"no such directory: {output.parent}")
+    if args.weights is not None and fmt != "darknet":
+        raise UsageError("--weights: only Darknet .weights files can be converted (Caffe's .caffemodel is not read)")
+    npz = Path(args.weights_output) if args.weights_output else output.with_suffix(".npz")
+    if args.weights is not None and npz.suffix != ".npz":
+        raise UsageError(f"--weights-output {npz}: must end in .npz")
+    try:
+        text = source_path.read_text(encoding="utf-8")
+        weights_data = Path(args.weights).read_bytes() if args.weights is not None else None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read {error.filename if isinstance(error, OSError) else args.source}: "
+                         f"{error}") from None
+    source = SourceFile(str(source_path), text)
+    try:
+        net = import_source(source, fmt)
+        arrays = None
+        if weights_data is not None:
+            from .darknet_weights import convert_weights
+
+            arrays = convert_weights(net, weights_data, str(args.weights))
+    except DiagnosticError as error:
+        sources = {source.name: source}
+        sys.stderr.write(render_text(error.diagnostics, sources, color=_use_color(args.color, sys.stderr)))
+        return EXIT_PROBLEMS
+    cnn = net.to_cnn()
+    _verify(cnn, output)
+    write_atomic(output, cnn)
+    if arrays is not None:
+        write_atomic(npz, _npz_bytes(arrays))
+    if not args.quiet:
+        print(f"wrote {output}: model {net.name}, {len(net.layers)} nodes, {net.params:,} parameters, "
+              f"{net.macs:,} MACs" + (f"; weights {npz} ({len(arrays)} arrays)" if arrays is not None else ""),
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def _verify(cnn: str, output: Path) -> None:
+    """The written file must pass ``archdsl check``: anything else is a bug
+    in the importer, raised (exit 3) before a file is written."""
+    from ..checking import check_program
+    from ..diagnostics import Severity
+    from ..elaborate import loads
+
+    program = loads(cnn, output.name, directory=output.parent)
+    errors = [d for d in check_program(program).diagnostics if d.severity is Severity.ERROR]
+    if errors:
+        raise RuntimeError("the imported model does not check: " + "; ".join(f"{d.code} {d.message}" for d in errors))
+
+
+def _npz_bytes(arrays) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .importers.cli import add_import_command
+
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
@@ -678,7 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="print docs/rules.md")
 
     _runtime_commands(add, color_option)
-    __import__("archdsl.importers.cli", fromlist=["add_import_command"]).add_import_command(sub)
+    add_import_command(sub)
     return parser
 
 

@@ -10,7 +10,7 @@ one line per layer.  Only NumPy is used.
 import numpy as np
 
 from .init import initial_state
-from .kernels import fold_batch_norm
+from .kernels.norm import fold_batch_norm
 
 
 class NumpyModel:

@@ -82,7 +82,8 @@ model AllOps {
               -> conv_transpose2d(4, 3, stride=2, padding=1, output_padding=1) -> leaky_relu(0.1)
               -> maxpool2d(3, stride=2, padding=1, ceil_mode=true) -> avgpool2d(3, stride=2, padding=1, ceil_mode=true, count_include_pad=false)
               -> local_response_norm(3) -> channel_shuffle(2) -> pad((1, 1, 0, 1), mode="reflect")
-              -> upsample(2.0, mode="bilinear") -> adaptive_avgpool2d((3, 5)) -> hardswish
+              -> upsample(2.0, mode="bilinear") -> adaptive_avgpool2d((3, 5)) -> hardswish -> mish
+              -> conv2d(16, 1) -> pixel_shuffle(2) -> adaptive_avgpool2d((3, 5))
               -> upsample(size=(4, 6), mode="bicubic", align_corners=true) -> upsample(1.5)
               -> batchnorm2d(track_running_stats=false)
     gate = image -> global_avgpool

@@ -4,8 +4,8 @@ Every reference below is written from the op's definition (PyTorch's
 documented formula), element by element with nested loops on small sizes,
 sharing no code with archdsl/runtime/kernels/.  Tolerance: 1e-5 max abs
 error in float64 (most agree to 1e-12).  A few edge cases also carry values
-recorded from PyTorch 2.13 (torch.nn.functional), marked as such.  The
-contract test at the end runs every op of the registry through the runtime.
+recorded from PyTorch 2.13 (torch.nn.functional), marked as such.  Every
+op of the registry runs through the runtime in tests/test_ops_contract.py.
 """
 
 import itertools
@@ -14,8 +14,6 @@ import math
 import numpy as np
 import pytest
 
-import archdsl
-from archdsl.ops import OPS, Input
 from archdsl.runtime.kernels import activation, conv, linear, merge, norm, pool, reshape, resize
 
 TOL = 1e-5
@@ -779,104 +777,3 @@ def test_bicubic_matches_recorded_pytorch_values():
         22.110216732145, 23.84973129225], 1e-9)
     close(resize.interpolate(x, scale_factor=2.0, mode="bicubic", align_corners=True)[0, 0, 1],
           [1.332050545563, 1.798519809746, 2.45280007453, 3.517062411266, 4.474826568303, 5.24477972474], 1e-9)
-
-
-# ---------------------------------------------------------- the op contract
-
-#: One representative call per op kind (more for ops whose arguments change the
-#: tensors): (input shapes, the op as written in a chain or a merge head).
-CONTRACT = [
-    ({"x": (4, 20)}, "x -> op: conv1d(6, 3, stride=2, padding=1)"),
-    ({"x": (4, 9, 9)}, "x -> op: conv2d(6, 3, stride=2, padding=1, groups=2)"),
-    ({"x": (4, 9, 9)}, "x -> op: conv2d(6, 4, padding=\"same\", dilation=2, bias=false)"),
-    ({"x": (2, 5, 6, 7)}, "x -> op: conv3d(4, (3, 1, 2), padding=1)"),
-    ({"x": (4, 10)}, "x -> op: conv_transpose1d(6, 3, stride=2, padding=1, output_padding=1)"),
-    ({"x": (4, 5, 5)}, "x -> op: conv_transpose2d(6, 3, stride=2, groups=2, dilation=2, output_padding=1)"),
-    ({"x": (2, 3, 3, 3)}, "x -> op: conv_transpose3d(4, 2, stride=2, bias=false)"),
-    ({"x": (3, 11)}, "x -> op: maxpool1d(3, stride=2, padding=1, ceil_mode=true)"),
-    ({"x": (3, 9, 9)}, "x -> op: maxpool2d(3, stride=2, dilation=2)"),
-    ({"x": (3, 6, 6, 6)}, "x -> op: maxpool3d(2)"),
-    ({"x": (3, 11)}, "x -> op: avgpool1d(3, stride=2, padding=1, ceil_mode=true)"),
-    ({"x": (3, 9, 9)}, "x -> op: avgpool2d(2, ceil_mode=true, count_include_pad=false)"),
-    ({"x": (3, 6, 6, 6)}, "x -> op: avgpool3d(3, stride=1, padding=1)"),
-    ({"x": (3, 10)}, "x -> op: adaptive_avgpool1d(4)"),
-    ({"x": (3, 9, 7)}, "x -> op: adaptive_avgpool2d((3, 5))"),
-    ({"x": (3, 4, 5, 6)}, "x -> op: adaptive_avgpool3d(2)"),
-    ({"x": (3, 7, 7)}, "x -> op: global_avgpool"),
-    ({"x": (5,)}, "x -> op: batchnorm1d"),
-    ({"x": (5, 8)}, "x -> op: batchnorm1d(affine=false)"),
-    ({"x": (5, 4, 4)}, "x -> op: batchnorm2d"),
-    ({"x": (5, 4, 4)}, "x -> op: batchnorm2d(track_running_stats=false)"),
-    ({"x": (5, 2, 3, 4)}, "x -> op: batchnorm3d(eps=1e-3)"),
-    ({"x": (5, 4, 6)}, "x -> op: layernorm(6)"),
-    ({"x": (5, 4, 6)}, "x -> op: layernorm"),
-    ({"x": (5, 4, 6)}, "x -> op: layernorm(elementwise_affine=false)"),
-    ({"x": (5, 4, 6)}, "x -> op: layernorm(6, bias=false)"),
-    ({"x": (6, 4, 4)}, "x -> op: local_response_norm(3)"),
-    ({"x": (6, 4)}, "x -> op: relu"),
-    ({"x": (6, 4)}, "x -> op: relu6"),
-    ({"x": (6, 4)}, "x -> op: leaky_relu(0.2)"),
-    ({"x": (6, 4)}, "x -> op: sigmoid"),
-    ({"x": (6, 4)}, "x -> op: tanh"),
-    ({"x": (6, 4)}, "x -> op: gelu"),
-    ({"x": (6, 4)}, "x -> op: gelu(approximate=\"tanh\")"),
-    ({"x": (6, 4)}, "x -> op: silu"),
-    ({"x": (6, 4)}, "x -> op: hardswish"),
-    ({"x": (6, 4)}, "x -> op: hardsigmoid"),
-    ({"x": (6, 4)}, "x -> op: softmax(2)"),
-    ({"x": (12,)}, "x -> op: linear(5)"),
-    ({"x": (12,)}, "x -> op: linear(5, bias=false)"),
-    ({"x": (3, 4, 4), "y": (3, 4, 4)}, "op: add(x, y)"),
-    ({"x": (3, 4, 4), "y": (3, 1, 1)}, "op: mul(x, y)"),
-    ({"x": (3, 4, 4), "y": (2, 4, 4)}, "op: concat(x, y)"),
-    ({"x": (3, 4, 5)}, "x -> op: flatten"),
-    ({"x": (3, 4, 5)}, "x -> op: identity"),
-    ({"x": (3, 4, 5)}, "x -> op: pad((1, 2, 0, 1), mode=\"reflect\")"),
-    ({"x": (3, 4, 5)}, "x -> op: pad(2, value=1.5)"),
-    ({"x": (3, 4, 5)}, "x -> op: upsample(2.0, mode=\"bilinear\", align_corners=true)"),
-    ({"x": (3, 4)}, "x -> op: upsample(size=7, mode=\"linear\")"),
-    ({"x": (3, 2, 3, 4)}, "x -> op: upsample(1.5)"),
-    ({"x": (6, 4, 4)}, "x -> op: channel_shuffle(3)"),
-    ({"x": (6, 4, 4)}, "x -> op: narrow(1, 3)"),
-    ({"x": (6, 4, 4)}, "x -> op: dropout(0.3)"),
-]
-
-
-def test_the_contract_covers_every_op():
-    covered = set()
-    for shapes, chain in CONTRACT:
-        covered.add(archdsl.loads(_contract_source(shapes, chain)).model().nodes["op"].spec.op)
-    assert covered == {op.kind() for op in OPS if op is not Input}
-
-
-def _contract_source(shapes, chain):
-    declarations = "\n".join(f"    input {name}: [{', '.join(map(str, shape))}]" for name, shape in shapes.items())
-    return f"model Contract {{\n{declarations}\n    output result = {chain}\n}}\n"
-
-
-@pytest.mark.parametrize("shapes, chain", CONTRACT, ids=[chain for _, chain in CONTRACT])
-def test_op_contract(shapes, chain):
-    """Kernel output shape == the op's static shape; the weights created have the
-    analysis's parameter and buffer counts and PyTorch's exact shapes."""
-    program = archdsl.loads(_contract_source(shapes, chain))
-    assert program.ok, program.diagnostics
-    model = program.model()
-    spec = model.nodes["op"].spec
-    input_shapes = [shapes[name] for name in model.nodes["op"].inputs]
-    analysis = archdsl.analyze(model)
-    static = spec.output_shape(input_shapes)
-    assert analysis.shapes["op"] == static
-
-    net = archdsl.compile(model, dtype="float64", seed=1)
-    arrays = {name: rng(24).standard_normal((3, *shape)) for name, shape in shapes.items()}
-    assert net.trace(**arrays)["op"].shape == (3, *static)
-    assert net(**arrays).shape == (3, *static)
-
-    state = net.state_dict()
-    parameters = spec.parameter_shapes(input_shapes)
-    buffers = spec.buffer_shapes(input_shapes)
-    assert {key: value.shape for key, value in state.items()} == \
-        {f"op.{name}": tuple(shape) for name, shape in {**parameters, **buffers}.items()}
-    cost = analysis.costs["op"]
-    assert sum(state[f"op.{name}"].size for name in parameters) == cost.params
-    assert sum(state[f"op.{name}"].size for name in buffers) == cost.buffers

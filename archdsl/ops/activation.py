@@ -83,6 +83,12 @@ class SiLU(_Activation):
     op_aliases = ("swish",)
 
 
+class Mish(_Activation):
+    """``x·tanh(softplus(x))``, ``softplus(x) = log(1 + exp(x))`` (torch.nn.Mish)."""
+
+    op: Literal["mish"] = "mish"
+
+
 class Hardswish(_Activation):
     """``x·relu6(x + 3)/6``"""
 

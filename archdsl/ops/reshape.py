@@ -213,6 +213,38 @@ class ChannelShuffle(OpSpec):
         return KernelCall(channel_shuffle, self.arguments(), view=True)
 
 
+class PixelShuffle(OpSpec):
+    """Sub-pixel upsampling (torch.nn.PixelShuffle): ``[C·r², H, W] -> [C, H·r, W·r]``,
+    output ``[c, h·r + i, w·r + j]`` = input ``[c·r² + i·r + j, h, w]``."""
+
+    family = Family.RESHAPE
+    op: Literal["pixel_shuffle"] = "pixel_shuffle"
+    positional = ("upscale_factor",)
+    upscale_factor: PositiveInt
+    input_ranks = (3,)
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        channels, height, width = inputs[0]
+        r = self.upscale_factor
+        if channels % (r * r):
+            raise ShapeError("E403", f"pixel_shuffle: upscale_factor={r} needs channels divisible by {r}² = {r * r}; "
+                             f"got {channels}", argument="upscale_factor", inputs=(0,))
+        return channels // (r * r), height * r, width * r
+
+    def window(self, inputs: list[Shape], output: Shape) -> Window:
+        """Each output pixel reads one input pixel: output ``o`` reads
+        ``floor(o/r)``, the input pixel nearest ``o/r - (r-1)/(2r)`` (within
+        half a pixel of it for every ``o``): step ``1/r``, reach 0."""
+        r = self.upscale_factor
+        return Window((0, 0), (Fraction(1, r),) * 2, (Fraction(-(r - 1), 2 * r),) * 2)
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.reshape.pixel_shuffle``."""
+        from ..runtime.kernels.reshape import pixel_shuffle
+
+        return KernelCall(pixel_shuffle, self.arguments())
+
+
 class Narrow(OpSpec):
     """Keeps ``length`` elements from ``start`` along ``dim`` (batch is dim 0),
     as ``torch.narrow``: ShuffleNet's channel split is two narrows."""

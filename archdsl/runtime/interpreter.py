@@ -28,7 +28,7 @@ from ..analysis import analyze
 from ..diagnostics import Diagnostic, Severity
 from ..graph import Model, Node
 from ..ops import Input
-from ..ops.base import KernelCall, Shape
+from ..ops.base import KernelCall, OpSpec, Shape
 from ..source import Span
 from .kernels import activation, merge, norm
 from .kernels import conv as conv_kernels
@@ -300,9 +300,10 @@ def _layer_tensors(nodes: list[Node], shapes: dict[str, Shape], calls: dict[str,
     for node in nodes:
         input_shapes = [shapes[source] for source in node.inputs]
         call = calls[node.name]
-        buffer_shapes = node.spec.buffer_shapes(input_shapes)
+        spec: OpSpec = node.spec
+        buffer_shapes = spec.buffer_shapes(input_shapes)
         buffers |= {f"{node.name}.{tensor}" for tensor in buffer_shapes}
-        tensors_shapes = {**node.spec.parameter_shapes(input_shapes), **buffer_shapes}
+        tensors_shapes = {**spec.parameter_shapes(input_shapes), **buffer_shapes}
         weight_shape = tensors_shapes.get("weight")
         for tensor, shape in tensors_shapes.items():
             rule = call.init[tensor]
@@ -317,6 +318,10 @@ def _layer_tensors(nodes: list[Node], shapes: dict[str, Shape], calls: dict[str,
                         float(calls[bn].arguments["eps"]))
             layers[node.name] = Layer(keys(node.name), call.pack, int(call.arguments.get("groups", 1)), fold)
     return tuple(parameters), frozenset(buffers), layers
+
+
+def _kernel_call(spec: OpSpec, inputs: list[Shape]) -> KernelCall:
+    return spec.kernel_call(inputs)
 
 
 def _analysed_shapes(model: Model, inputs: Mapping[str, Shape] | None) -> dict[str, Shape]:
@@ -348,7 +353,7 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
     """
     shapes = _analysed_shapes(model, inputs)
     nodes = [node for node in model.nodes.values() if not isinstance(node.spec, Input)]
-    calls = {node.name: node.spec.kernel_call([shapes[source] for source in node.inputs]) for node in nodes}
+    calls = {node.name: _kernel_call(node.spec, [shapes[source] for source in node.inputs]) for node in nodes}
     position = {node.name: index for index, node in enumerate(nodes)}
     fusions = _fusions(model, calls, shapes, position) if optimize else Fusions()
     last_use = _liveness(model, nodes)

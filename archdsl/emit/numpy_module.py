@@ -40,7 +40,7 @@ from ..runtime.kernels.merge import add as add_kernel
 
 #: Arguments given as one value per spatial dimension: uniform tuples are written as one int.
 _PER_DIMENSION = {"stride", "padding", "dilation", "kernel_size", "output_padding", "output_size", "size",
-                  "scale_factor", "upscale_factor"}
+                  "scale_factor"}
 #: Names for intermediate values, then t5, t6, ...
 _VARIABLES = ("x", "y", "z", "u", "v")
 

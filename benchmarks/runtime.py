@@ -16,7 +16,7 @@ runs in PyTorch, built from the same layer graph through
 torch.nn.functional with the same weights and the same thread count; the
 script prints PyTorch's time, the time ratio, and the largest difference
 between the two outputs relative to the largest output.  Weights are random
-at a trained network's scale (``trained_like``).
+at a trained network's scale (``archdsl.runtime.init.trained_like``).
 
 Each side is timed in its own process (see ``main``): in one process,
 OpenBLAS's spinning idle threads slow PyTorch about 2x (and so flatter
@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 import archdsl  # noqa: E402
 from archdsl.ops import Input  # noqa: E402
 from archdsl.ops.base import expand  # noqa: E402
+from archdsl.runtime.init import trained_like  # noqa: E402
 
 #: (label, candidate file names under models/); missing ones are skipped.
 MODELS = (
@@ -173,25 +174,6 @@ def torch_forward(model: archdsl.Model, state: dict[str, np.ndarray]):
         return [values[node] for node in model.outputs.values()]
 
     return forward
-
-
-def trained_like(state: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
-    """Weights with a trained network's scale: He-normal conv/linear weights,
-    batchnorm statistics away from (0, 1).  PyTorch's default initialisation
-    shrinks activations layer after layer, so a deep net's output would be
-    just the last bias: a weak check, and unlike real inference."""
-    generator = np.random.default_rng(seed)
-    result = {}
-    for key, value in state.items():
-        if key.endswith("num_batches_tracked"):
-            result[key] = value
-        elif key.endswith("running_var"):
-            result[key] = generator.uniform(0.5, 1.5, value.shape)
-        elif value.ndim > 1:
-            result[key] = generator.normal(0.0, np.sqrt(2.0 / np.prod(value.shape[1:])), value.shape)
-        else:
-            result[key] = generator.normal(0.0, 0.1, value.shape) + (1.0 if key.endswith(".weight") else 0.0)
-    return {key: np.asarray(value, dtype=state[key].dtype) for key, value in result.items()}
 
 
 # --------------------------------------------------------------------- main

@@ -22,13 +22,15 @@ import pytest
 
 import archdsl
 from archdsl.cli import main
-from archdsl.emit.numpy_module import embedded_names, export
-from archdsl.ops import OPS
+from archdsl.emit.numpy_module import embedded_modules, embedded_source, export, module_source, top_level_names
+from archdsl.ops import OPS, arith
 from archdsl.runtime import CompileError
 from archdsl.runtime import init as init_source
-from archdsl.runtime import kernels as kernels_source
-from archdsl.runtime import module as module_source
+from archdsl.runtime import module as module_base
+from archdsl.runtime.kernels import activation, conv, linear, merge, norm, pool, reshape, resize, shared
 from archdsl.source import Span
+
+KERNEL_MODULES = (activation, conv, linear, merge, norm, pool, reshape, resize)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -80,7 +82,8 @@ model AllOps {
               -> conv_transpose2d(4, 3, stride=2, padding=1, output_padding=1) -> leaky_relu(0.1)
               -> maxpool2d(3, stride=2, padding=1, ceil_mode=true) -> avgpool2d(3, stride=2, padding=1, ceil_mode=true, count_include_pad=false)
               -> local_response_norm(3) -> channel_shuffle(2) -> pad((1, 1, 0, 1), mode="reflect")
-              -> upsample(2.0, mode="bilinear") -> adaptive_avgpool2d((3, 5)) -> hardswish
+              -> upsample(2.0, mode="bilinear") -> adaptive_avgpool2d((3, 5)) -> hardswish -> mish
+              -> conv2d(16, 1) -> pixel_shuffle(2) -> adaptive_avgpool2d((3, 5))
               -> upsample(size=(4, 6), mode="bicubic", align_corners=true) -> upsample(1.5)
               -> batchnorm2d(track_running_stats=false)
     gate = image -> global_avgpool
@@ -188,17 +191,47 @@ def test_the_module_imports_only_numpy_and_embeds_the_runtime_source_verbatim():
     tree = ast.parse(source)
     imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
     assert [ast.unparse(node) for node in imports] == ["import numpy as np"]
-    roots = ["conv", "batch_norm", "relu", "max_pool", "add", "global_avg_pool", "flatten", "linear",
-             "pack_conv_weight", "NumpyModel"]
-    names = embedded_names(roots)
-    for name in names:
-        obj = next(getattr(m, name) for m in (kernels_source, init_source, module_source) if hasattr(m, name))
-        assert inspect.getsource(obj) in source, name
-    assert "def interpolate(" not in source  # only what the model uses
-    for runtime in (kernels_source, init_source):  # the sources import nothing but NumPy
-        tree = ast.parse(inspect.getsource(runtime))
-        assert [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))] == \
-            ["import numpy as np"]
+    plan = archdsl.compile(model).plan
+    modules = embedded_modules([step.kernel for step in plan.steps if step.value_of is None])
+    # exactly the modules needed (every add is fused into a convolution: no merge), each after the modules it imports
+    names = [m.__name__ for m in modules]
+    assert set(names) == {"archdsl.ops.arith", "archdsl.runtime.init", "archdsl.runtime.module"} | {
+        f"archdsl.runtime.kernels.{family}"
+        for family in ("activation", "shared", "conv", "linear", "pool", "reshape", "norm")}
+    for module in modules:
+        tree = ast.parse(inspect.getsource(module))
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.level > 0:
+                imported = importlib.util.resolve_name("." * node.level + node.module, module.__package__)
+                assert names.index(imported) < names.index(module.__name__), (imported, module.__name__)
+    for module in modules:  # each module's definitions, verbatim
+        for name in top_level_names(module):
+            assert inspect.getsource(getattr(module, name)) in source, name
+    assert "def interpolate(" not in source and "def concat(" not in source  # only what the model uses
+    assert "def conv_output_size(" in source  # the shape rules' arithmetic, embedded, not a copy
+
+
+def test_every_embeddable_module_imports_only_numpy_and_its_siblings():
+    """The kernels, arith, init and the module base may import NumPy and each
+    other (package-relative, dropped when embedded), nothing else; and their
+    top-level names are distinct, since they share one namespace when embedded."""
+    every = embedded_modules([getattr(m, name) for m in KERNEL_MODULES for name in top_level_names(m)
+                              if callable(getattr(m, name))])
+    assert set(every) == {*KERNEL_MODULES, shared, arith, init_source, module_base}
+    for module in every:
+        tree = ast.parse(inspect.getsource(module))
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                assert node.level > 0, (module.__name__, ast.unparse(node))
+            elif isinstance(node, ast.Import):
+                assert ast.unparse(node) == "import numpy as np", module.__name__
+    embedded_source(every)  # raises on a name defined twice
+    assert "def relu(" in module_source(activation) and "import" not in module_source(shared)
+
+
+def test_a_name_defined_twice_is_refused():
+    with pytest.raises(ValueError, match="defined by both"):
+        embedded_source([activation, activation])
 
 
 def test_forward_is_one_line_per_layer_pointing_at_its_source():
@@ -218,11 +251,11 @@ def test_forward_is_one_line_per_layer_pointing_at_its_source():
             where = match.group(1, 2, 3)
         elif step.fused_into:  # an add or activation done by the convolution (or add) that computes it
             match = re.fullmatch(r"        # (\S+):(\d+) (\S+): (\w+) (?:applied|done) by (\S+)(?: \(residual=\))?", line)
-            assert match and match.group(4) == step.kernel and match.group(5) == step.fused_into, line
+            assert match and match.group(4) == step.kernel.__name__ and match.group(5) == step.fused_into, line
             where = match.group(1, 2, 3)
         else:
             match = re.fullmatch(r"        (\w+) = (\w+)\((.*)\)  # (\S+):(\d+) (\S+)", line)
-            assert match and match.group(2) == step.kernel, line
+            assert match and match.group(2) == step.kernel.__name__, line
             where = match.group(4, 5, 6)
         assert (where[0], int(where[1]), where[2]) == (node.span.file, node.span.line, node.name)
     assert layer_lines[0].startswith("        x = conv(image, **t['conv1'], stride=2, padding=3, activation='relu')  # ")
@@ -287,7 +320,7 @@ def _rename(model, names):
     return model.model_copy(update={
         "name": 'Evil"""; import os #', "nodes": nodes,
         "inputs": tuple(mapping[i] for i in model.inputs),
-        "outputs": {'out"\n': mapping[n] for n in model.outputs.values()},
+        "outputs": {'out"\n': mapping[n] for n in model.outputs.values()},  # noqa: B035 (one output, a hostile name)
         "span": Span("models/\\N{bad}\r\n.cnn", 1, 1, 1, 2)})
 
 

@@ -11,6 +11,8 @@ import pytest
 import archdsl
 import archdsl.runtime
 from archdsl.runtime import CompileError
+from archdsl.runtime.init import trained_like
+from archdsl.runtime.kernels.activation import relu
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -74,18 +76,7 @@ def test_every_node_has_its_static_shape(model):
 
 def random_state(net, seed=5):
     """Weights that keep signals alive through deep nets, and non-trivial running statistics."""
-    generator = np.random.default_rng(seed)
-    state = {}
-    for key, value in net.state_dict().items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = value
-        elif key.endswith("running_var"):
-            state[key] = generator.uniform(0.5, 1.5, value.shape)
-        elif value.ndim > 1:
-            state[key] = generator.normal(0, np.sqrt(2 / np.prod(value.shape[1:])), value.shape)
-        else:
-            state[key] = generator.normal(0, 0.1, value.shape) + key.endswith(".weight")
-    return state
+    return trained_like(net.state_dict(), seed)
 
 
 @pytest.mark.parametrize("stem", ["resnet18", "resnet50", "densenet121", "shufflenet_v2_x1_0", "squeezenet1_1", "unet",
@@ -127,7 +118,7 @@ model Fold {
     plan = archdsl.compile(model).plan
     folded = {step.node: step.folded_into for step in plan.steps if step.folded_into}
     assert folded == {"b1": "c1"}  # c2 has two readers; b3 has no running statistics; b4 follows an add
-    assert plan.layers["c1"][3] == (("b1.weight", "b1.bias", "b1.running_mean", "b1.running_var"), 1e-05)
+    assert plan.layers["c1"].fold == (("b1.weight", "b1.bias", "b1.running_mean", "b1.running_var"), 1e-05)
 
 
 FUSE = """
@@ -165,7 +156,7 @@ def test_adds_and_activations_are_fused_where_they_alone_read_a_result():
     assert {node: step.arguments.get("activation") for node, step in steps.items()
             if step.arguments.get("activation")} == {"c1": "relu", "c2": "relu", "c4": "relu6", "add_3": "relu",
                                                       "add_4": "relu", "c7": "relu"}
-    assert steps["add_3"].inplace and not steps["add_4"].inplace and steps["r4"].kernel == "relu"
+    assert steps["add_3"].inplace and not steps["add_4"].inplace and steps["r4"].kernel is relu
     assert steps["add_1"].value_of == "b2" and steps["r1"].value_of == "b1"
     fast = archdsl.compile(model, dtype="float64", seed=3)
     plain = archdsl.compile(model, dtype="float64", optimize=False)

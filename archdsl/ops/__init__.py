@@ -7,7 +7,7 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
-from .activation import GELU, Hardsigmoid, Hardswish, LeakyReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Tanh
+from .activation import GELU, Hardsigmoid, Hardswish, LeakyReLU, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Tanh
 from .base import ArgumentError, Family, OpSpec, expand
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .io import Input
@@ -26,7 +26,7 @@ from .pool import (
     MaxPool2d,
     MaxPool3d,
 )
-from .reshape import ChannelShuffle, Dropout, Flatten, Identity, Narrow, Pad, Upsample
+from .reshape import ChannelShuffle, Dropout, Flatten, Identity, Narrow, Pad, PixelShuffle, Upsample
 
 OPS: tuple[type[OpSpec], ...] = (
     Input,
@@ -37,10 +37,10 @@ OPS: tuple[type[OpSpec], ...] = (
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
     GlobalAvgPool,
     BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm, LocalResponseNorm,
-    ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, GELU, SiLU, Hardswish, Hardsigmoid, Softmax,
+    ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, GELU, SiLU, Mish, Hardswish, Hardsigmoid, Softmax,
     Linear,
     Add, Mul, Concat,
-    Flatten, Identity, Pad, Upsample, ChannelShuffle, Narrow, Dropout,
+    Flatten, Identity, Pad, Upsample, ChannelShuffle, PixelShuffle, Narrow, Dropout,
 )  # fmt: skip
 
 #: The discriminated union of every op's spec, tagged by ``op``.

@@ -14,9 +14,11 @@ class _Activation(OpSpec):
     flops_per_element = 1
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """The kernel named as the op (``kernels.relu``, ``kernels.softmax``...),
-        with the op's arguments."""
-        return KernelCall(self.kind(), self.arguments())
+        """The function of ``runtime/kernels/activation.py`` named as the op
+        (``relu``, ``softmax``...), with the op's arguments."""
+        from ..runtime.kernels import activation
+
+        return KernelCall(getattr(activation, self.kind()), self.arguments())
 
 
 def normalize_dim(op: OpSpec, dim: int, shape: Shape, argument: str = "dim") -> int:
@@ -79,6 +81,12 @@ class SiLU(_Activation):
 
     op: Literal["silu"] = "silu"
     op_aliases = ("swish",)
+
+
+class Mish(_Activation):
+    """``x·tanh(softplus(x))``, ``softplus(x) = log(1 + exp(x))`` (torch.nn.Mish)."""
+
+    op: Literal["mish"] = "mish"
 
 
 class Hardswish(_Activation):

@@ -1,4 +1,7 @@
-"""Sliding-window arithmetic, once for every conv and pool (PyTorch's rules).
+"""Sliding-window arithmetic, once for every conv and pool (PyTorch's rules):
+the shape rules and the NumPy kernels both use these functions, and
+``archdsl export`` embeds this module's source.  So it imports nothing and
+uses only integer arithmetic (the functions also take NumPy integer arrays).
 
 >>> conv_output_size(50, kernel=3, stride=1, padding=1, dilation=1)
 50
@@ -7,10 +10,6 @@
 >>> transposed_output_size(7, kernel=3, stride=2, padding=1, dilation=1, output_padding=1)
 14
 """
-
-from __future__ import annotations
-
-import math
 
 
 def effective_kernel(kernel: int, dilation: int) -> int:
@@ -47,8 +46,15 @@ def transposed_output_size(size: int, *, kernel: int, stride: int, padding: int,
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
+def adaptive_range(index, size, out):
+    """The input positions ``[start, end)`` that output ``index`` of adaptive
+    pooling from ``size`` to ``out`` averages: ``[floor(i·I/O), ceil((i+1)·I/O))``
+    (``index`` may be an integer array)."""
+    return (index * size) // out, -(-(index + 1) * size // out)
+
+
 def adaptive_window(size: int, out: int) -> tuple[int, int]:
     """Largest window and the (floor) step of adaptive pooling from ``size`` to
-    ``out``; windows are ``[floor(i·I/O), ceil((i+1)·I/O))``."""
-    largest = max(math.ceil((i + 1) * size / out) - (i * size) // out for i in range(out))
+    ``out`` (windows as :func:`adaptive_range`)."""
+    largest = max(end - start for start, end in (adaptive_range(i, size, out) for i in range(out)))
     return largest, max(1, size // out)

@@ -9,6 +9,7 @@ as PyTorch names them, validated strictly (``3.0`` is not a kernel size, and
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
@@ -169,23 +170,23 @@ class Conventions:
 @dataclass(frozen=True)
 class KernelCall:
     """How the NumPy runtime runs an op: the call
-    ``kernels.<kernel>(*inputs, **tensors, **arguments)`` of
-    ``archdsl/runtime/kernels.py``, which the interpreter makes and
-    ``archdsl export`` writes out.
+    ``kernel(*inputs, **tensors, **arguments)`` of a function of
+    ``archdsl/runtime/kernels/`` (the function itself, not its name), which
+    the interpreter makes and ``archdsl export`` writes out.
 
     ``tensors`` maps the kernel's tensor arguments to the op's parameter or
     buffer names (``None``: the kernel gets ``None``, e.g. no bias);
-    ``pack`` names a kernel that turns ``weight`` into the form the kernel
+    ``pack`` is a kernel that turns ``weight`` into the form the kernel
     multiplies by, once per weight load (``pack(weight, groups)``, passed as
     ``packed``); ``init`` gives each parameter and buffer its PyTorch default
     initialisation (``archdsl/runtime/init.py``); ``view`` says the output may
     share memory with the first input.
     """
 
-    kernel: str
+    kernel: Callable[..., Any]
     arguments: dict[str, Any] = field(default_factory=dict)
     tensors: dict[str, str | None] = field(default_factory=dict)
-    pack: str | None = None
+    pack: Callable[..., Any] | None = None
     init: dict[str, str] = field(default_factory=dict)
     view: bool = False
 
@@ -319,5 +320,7 @@ class OpSpec(BaseModel):
         return None
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """How the NumPy runtime computes this op (archdsl/runtime/kernels.py)."""
+        """How the NumPy runtime computes this op (archdsl/runtime/kernels/).
+        Kernels import NumPy: implementations import their kernel module
+        inside this method, so that loading the op set does not."""
         raise NotImplementedError(f"{self.kind()} has no NumPy kernel")

@@ -200,13 +200,15 @@ class _Conv(SpatialOp):
         return f"{dot(*output[1:], output[0])}·({per}) = {numel(output) * (inputs[0][0] // self.groups) * numel(kernel):,}"
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.conv``; padding="same" as explicit (before, after) pairs."""
+        """``kernels.conv.conv``; padding="same" as explicit (before, after) pairs."""
+        from ..runtime.kernels.conv import conv, pack_conv_weight
+
         kernel, stride, padding, dilation = self._geometry()
         if self.padding == "same":
             padding = tuple(same_padding(k, d) for k, d in zip(kernel, dilation))
-        return KernelCall("conv", {"stride": stride, "padding": padding, "dilation": dilation, "groups": self.groups},
+        return KernelCall(conv, {"stride": stride, "padding": padding, "dilation": dilation, "groups": self.groups},
                           tensors={"weight": "weight", "bias": "bias" if self.bias else None},
-                          pack="pack_conv_weight", init=WEIGHT_INIT)
+                          pack=pack_conv_weight, init=WEIGHT_INIT)
 
 
 class Conv1d(_Conv):
@@ -323,13 +325,15 @@ class _ConvTranspose(SpatialOp):
         )
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.conv_transpose``."""
+        """``kernels.conv.conv_transpose``."""
+        from ..runtime.kernels.conv import conv_transpose, pack_conv_transpose_weight
+
         n = self.spatial_dims
         arguments = {name: expand(getattr(self, name), n)
                      for name in ("stride", "padding", "output_padding", "dilation")}
-        return KernelCall("conv_transpose", {**arguments, "groups": self.groups},
+        return KernelCall(conv_transpose, {**arguments, "groups": self.groups},
                           tensors={"weight": "weight", "bias": "bias" if self.bias else None},
-                          pack="pack_conv_transpose_weight", init=WEIGHT_INIT)
+                          pack=pack_conv_transpose_weight, init=WEIGHT_INIT)
 
 
 class ConvTranspose1d(_ConvTranspose):

@@ -49,6 +49,8 @@ class Linear(OpSpec):
         return 2 * self.macs(inputs, output) + (self.out_features if self.bias and conventions.bias else 0)
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.linear``."""
-        return KernelCall("linear", tensors={"weight": "weight", "bias": "bias" if self.bias else None},
+        """``kernels.linear.linear``."""
+        from ..runtime.kernels.linear import linear
+
+        return KernelCall(linear, tensors={"weight": "weight", "bias": "bias" if self.bias else None},
                           init=WEIGHT_INIT)

@@ -18,8 +18,10 @@ class _Merge(OpSpec):
         return (len(inputs) - 1) * numel(output)
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.add``, ``kernels.mul``, ``kernels.concat``: named as the op."""
-        return KernelCall(self.kind(), self.arguments())
+        """``add``, ``mul``, ``concat`` of ``runtime/kernels/merge.py``: named as the op."""
+        from ..runtime.kernels import merge
+
+        return KernelCall(getattr(merge, self.kind()), self.arguments())
 
 
 def _shapes(inputs: list[Shape]) -> str:

@@ -52,11 +52,13 @@ class _BatchNorm(OpSpec):
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """``kernels.batch_norm``: running statistics, or the batch's own
         without ``track_running_stats`` (as PyTorch in eval mode)."""
+        from ..runtime.kernels.norm import batch_norm
+
         affine, tracked = self.affine, self.track_running_stats
         tensors = {"weight": "weight" if affine else None, "bias": "bias" if affine else None,
                    "running_mean": "running_mean" if tracked else None,
                    "running_var": "running_var" if tracked else None}
-        return KernelCall("batch_norm", {"eps": self.eps}, tensors=tensors, init=NORM_INIT)
+        return KernelCall(batch_norm, {"eps": self.eps}, tensors=tensors, init=NORM_INIT)
 
 
 class BatchNorm1d(_BatchNorm):
@@ -116,9 +118,11 @@ class LayerNorm(OpSpec):
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """``kernels.layer_norm`` over the trailing ``len(normalized_shape)`` dims."""
+        from ..runtime.kernels.norm import layer_norm
+
         affine = self.elementwise_affine
         tensors = {"weight": "weight" if affine else None, "bias": "bias" if affine and self.bias else None}
-        return KernelCall("layer_norm", {"normalized_ndim": len(self._normalized(inputs[0])), "eps": self.eps},
+        return KernelCall(layer_norm, {"normalized_ndim": len(self._normalized(inputs[0])), "eps": self.eps},
                           tensors=tensors, init=NORM_INIT)
 
 
@@ -140,5 +144,7 @@ class LocalResponseNorm(OpSpec):
         return (2 * self.size + 3) * numel(output)
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.local_response_norm``."""
-        return KernelCall("local_response_norm", self.arguments())
+        """``kernels.norm.local_response_norm``."""
+        from ..runtime.kernels.norm import local_response_norm
+
+        return KernelCall(local_response_norm, self.arguments())

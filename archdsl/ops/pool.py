@@ -93,9 +93,11 @@ class _MaxPool(_Pool):
         return expand(self.dilation, self.spatial_dims)
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.max_pool``."""
+        """``kernels.pool.max_pool``."""
+        from ..runtime.kernels.pool import max_pool
+
         kernel, stride, padding, dilation = self._geometry()
-        return KernelCall("max_pool", {"kernel_size": kernel, "stride": stride, "padding": padding,
+        return KernelCall(max_pool, {"kernel_size": kernel, "stride": stride, "padding": padding,
                                        "dilation": dilation, "ceil_mode": self.ceil_mode})
 
 
@@ -103,9 +105,11 @@ class _AvgPool(_Pool):
     count_include_pad: bool = True
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.avg_pool``."""
+        """``kernels.pool.avg_pool``."""
+        from ..runtime.kernels.pool import avg_pool
+
         kernel, stride, padding, _ = self._geometry()
-        return KernelCall("avg_pool", {"kernel_size": kernel, "stride": stride, "padding": padding,
+        return KernelCall(avg_pool, {"kernel_size": kernel, "stride": stride, "padding": padding,
                                        "ceil_mode": self.ceil_mode, "count_include_pad": self.count_include_pad})
 
 
@@ -162,8 +166,10 @@ class _AdaptiveAvgPool(SpatialOp):
         return Window.sliding([k for k, _ in pairs], [s for _, s in pairs], [0] * len(pairs))
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.adaptive_avg_pool`` (returns its input when no size changes)."""
-        return KernelCall("adaptive_avg_pool", {"output_size": expand(self.output_size, self.spatial_dims)},
+        """``kernels.pool.adaptive_avg_pool`` (returns its input when no size changes)."""
+        from ..runtime.kernels.pool import adaptive_avg_pool
+
+        return KernelCall(adaptive_avg_pool, {"output_size": expand(self.output_size, self.spatial_dims)},
                           view=True)
 
 
@@ -202,5 +208,7 @@ class GlobalAvgPool(OpSpec):
         return Window.sliding(spatial, [1] * len(spatial), [0] * len(spatial))
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.global_avg_pool``."""
-        return KernelCall("global_avg_pool")
+        """``kernels.pool.global_avg_pool``."""
+        from ..runtime.kernels.pool import global_avg_pool
+
+        return KernelCall(global_avg_pool)

@@ -45,8 +45,10 @@ class Flatten(OpSpec):
         return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.flatten`` (a view when the memory allows)."""
-        return KernelCall("flatten", self.arguments(), view=True)
+        """``kernels.reshape.flatten`` (a view when the memory allows)."""
+        from ..runtime.kernels.reshape import flatten
+
+        return KernelCall(flatten, self.arguments(), view=True)
 
 
 class Identity(OpSpec):
@@ -56,8 +58,10 @@ class Identity(OpSpec):
     op: Literal["identity"] = "identity"
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.identity``: the input itself."""
-        return KernelCall("identity", view=True)
+        """``kernels.reshape.identity``: the input itself."""
+        from ..runtime.kernels.reshape import identity
+
+        return KernelCall(identity, view=True)
 
 
 class Pad(OpSpec):
@@ -104,11 +108,13 @@ class Pad(OpSpec):
         return Window.sliding([1] * len(pairs), [1] * len(pairs), [a for a, _ in pairs])
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.pad`` with ``torch.nn.functional.pad``'s flat list, last dim first."""
+        """``kernels.reshape.pad`` with ``torch.nn.functional.pad``'s flat list, last dim first."""
+        from ..runtime.kernels.reshape import pad
+
         flat = [v for before_after in reversed(self.pairs(inputs[0])) for v in before_after]
         while len(flat) > 2 and flat[-2:] == [0, 0]:
             flat = flat[:-2]
-        return KernelCall("pad", {"pad": tuple(flat), "mode": self.mode, "value": self.value}, view=True)
+        return KernelCall(pad, {"pad": tuple(flat), "mode": self.mode, "value": self.value}, view=True)
 
 
 class Upsample(OpSpec):
@@ -169,7 +175,9 @@ class Upsample(OpSpec):
         return Window((reach,) * n, steps, tuple((s - 1) / 2 for s in steps))
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.interpolate`` (returns its input when nothing is resized)."""
+        """``kernels.resize.interpolate`` (returns its input when nothing is resized)."""
+        from ..runtime.kernels.resize import interpolate
+
         n = len(inputs[0]) - 1
         if self.size is not None:
             arguments = {"size": expand(self.size, n)}
@@ -179,7 +187,7 @@ class Upsample(OpSpec):
         arguments["mode"] = self.mode
         if self.align_corners is not None:
             arguments["align_corners"] = self.align_corners
-        return KernelCall("interpolate", arguments, view=True)
+        return KernelCall(interpolate, arguments, view=True)
 
 
 class ChannelShuffle(OpSpec):
@@ -199,8 +207,42 @@ class ChannelShuffle(OpSpec):
         return inputs[0]
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.channel_shuffle``."""
-        return KernelCall("channel_shuffle", self.arguments(), view=True)
+        """``kernels.reshape.channel_shuffle``."""
+        from ..runtime.kernels.reshape import channel_shuffle
+
+        return KernelCall(channel_shuffle, self.arguments(), view=True)
+
+
+class PixelShuffle(OpSpec):
+    """Sub-pixel upsampling (torch.nn.PixelShuffle): ``[C·r², H, W] -> [C, H·r, W·r]``,
+    output ``[c, h·r + i, w·r + j]`` = input ``[c·r² + i·r + j, h, w]``."""
+
+    family = Family.RESHAPE
+    op: Literal["pixel_shuffle"] = "pixel_shuffle"
+    positional = ("upscale_factor",)
+    upscale_factor: PositiveInt
+    input_ranks = (3,)
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        channels, height, width = inputs[0]
+        r = self.upscale_factor
+        if channels % (r * r):
+            raise ShapeError("E403", f"pixel_shuffle: upscale_factor={r} needs channels divisible by {r}² = {r * r}; "
+                             f"got {channels}", argument="upscale_factor", inputs=(0,))
+        return channels // (r * r), height * r, width * r
+
+    def window(self, inputs: list[Shape], output: Shape) -> Window:
+        """Each output pixel reads one input pixel: output ``o`` reads
+        ``floor(o/r)``, the input pixel nearest ``o/r - (r-1)/(2r)`` (within
+        half a pixel of it for every ``o``): step ``1/r``, reach 0."""
+        r = self.upscale_factor
+        return Window((0, 0), (Fraction(1, r),) * 2, (Fraction(-(r - 1), 2 * r),) * 2)
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.reshape.pixel_shuffle``."""
+        from ..runtime.kernels.reshape import pixel_shuffle
+
+        return KernelCall(pixel_shuffle, self.arguments())
 
 
 class Narrow(OpSpec):
@@ -228,8 +270,10 @@ class Narrow(OpSpec):
         return tuple(self.length if i == axis else d for i, d in enumerate(shape))
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.narrow`` (a view)."""
-        return KernelCall("narrow", {"dim": self.dim, "start": self.start, "length": self.length}, view=True)
+        """``kernels.reshape.narrow`` (a view)."""
+        from ..runtime.kernels.reshape import narrow
+
+        return KernelCall(narrow, {"dim": self.dim, "start": self.start, "length": self.length}, view=True)
 
 
 class Dropout(OpSpec):
@@ -241,5 +285,7 @@ class Dropout(OpSpec):
     p: float = Field(0.5, ge=0.0, le=1.0)
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.dropout``: the input itself at inference."""
-        return KernelCall("dropout", {"p": self.p}, view=True)
+        """``kernels.reshape.dropout``: the input itself at inference."""
+        from ..runtime.kernels.reshape import dropout
+
+        return KernelCall(dropout, {"p": self.p}, view=True)

@@ -49,3 +49,26 @@ def initial_state(parameters, seed=0, dtype="float32"):
     dtype = np.dtype(dtype)
     return {key: initial_tensor(key, tuple(shape), rule, fan_in, seed, dtype)
             for key, shape, rule, fan_in in parameters}
+
+
+def trained_like(state, seed=0):
+    """``state`` (a state dict) with weights at a trained network's scale,
+    for tests and benchmarks: He-normal conv and linear weights
+    (``N(0, 2/fan_in)``, which keeps signals alive through deep nets),
+    normalisation weights ``1 + N(0, 0.1)``, biases and running means
+    ``N(0, 0.1)``, running variances ``U(0.5, 1.5)``.  PyTorch's default
+    initialisation shrinks activations layer after layer, so a deep net's
+    output would be just its last bias: a weak check, and unlike real
+    inference.  Values keep each tensor's dtype."""
+    generator = np.random.default_rng(seed)
+    result = {}
+    for key, value in state.items():
+        if key.endswith("num_batches_tracked"):
+            result[key] = value
+        elif key.endswith("running_var"):
+            result[key] = generator.uniform(0.5, 1.5, value.shape)
+        elif value.ndim > 1:
+            result[key] = generator.normal(0.0, np.sqrt(2.0 / np.prod(value.shape[1:])), value.shape)
+        else:
+            result[key] = generator.normal(0.0, 0.1, value.shape) + (1.0 if key.endswith(".weight") else 0.0)
+    return {key: np.asarray(value, dtype=state[key].dtype) for key, value in result.items()}

@@ -18,19 +18,20 @@ the nodes in topological order.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..analysis import analyze
 from ..diagnostics import Diagnostic, Severity
-from ..graph import Model
+from ..graph import Model, Node
 from ..ops import Input
-from ..ops.base import KernelCall, Shape
+from ..ops.base import KernelCall, OpSpec, Shape
 from ..source import Span
-from . import kernels
+from .kernels import activation, merge, norm
+from .kernels import conv as conv_kernels
 from .module import NumpyModel
 
 
@@ -50,7 +51,7 @@ class Step:
     """One node's kernel call."""
 
     node: str
-    kernel: str
+    kernel: Callable[..., Any]
     inputs: tuple[str, ...]
     arguments: dict[str, Any]
     #: Whether the kernel takes tensors (``model.layers[node]``).
@@ -75,9 +76,23 @@ class Step:
     residual: str | None = None
 
 
-#: A layer's prepared tensors: ({kernel argument: state_dict key or None}, pack kernel name or None,
-#: groups, batchnorm folded in: ((weight, bias, running_mean, running_var keys), eps) or None).
-Layer = tuple[dict[str, str | None], str | None, int, tuple[tuple[str | None, ...], float] | None]
+@dataclass(frozen=True)
+class Layer:
+    """A layer's prepared tensors, as :class:`NumpyModel` takes them."""
+
+    #: Kernel tensor argument -> state_dict key (None: the kernel gets None).
+    tensors: dict[str, str | None]
+    #: The kernel packing the weight once per weight load, or None.
+    pack: Callable[..., Any] | None
+    groups: int
+    #: A batchnorm folded into the weights: ((weight, bias, running_mean,
+    #: running_var keys), eps), or None.
+    fold: tuple[tuple[str | None, ...], float] | None
+
+    def row(self) -> tuple[dict[str, str | None], Callable[..., Any] | None, int,
+                           tuple[tuple[str | None, ...], float] | None]:
+        """The ``NumpyModel.LAYERS`` entry."""
+        return self.tensors, self.pack, self.groups, self.fold
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,9 @@ class Plan:
     layers: dict[str, Layer]
     calls: dict[str, KernelCall]
     optimized: bool
+    #: Each value's last reader: its step index; ``len(steps)`` for a model
+    #: output; -1 for a value nothing reads.
+    last_use: dict[str, int]
 
 
 def _fan_in(shape: Shape) -> int:
@@ -103,8 +121,40 @@ def _fan_in(shape: Shape) -> int:
     return int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else int(shape[0])
 
 
-def _accepts_inplace(kernel: str) -> bool:
-    return "inplace" in inspect.signature(getattr(kernels, kernel)).parameters
+def _accepts_inplace(kernel: Callable[..., Any]) -> bool:
+    return "inplace" in inspect.signature(kernel).parameters
+
+
+def _runs(call: KernelCall | None, *kernels_: Callable[..., Any]) -> bool:
+    """Whether ``call`` calls one of ``kernels_``."""
+    return call is not None and any(call.kernel is kernel for kernel in kernels_)
+
+
+#: Activations that a convolution or an add applies itself, with the
+#: ``activation=`` argument that asks for them.
+_FUSABLE: dict[Callable[..., Any], str] = {activation.relu: "relu", activation.relu6: "relu6"}
+#: Kernels that take ``activation=``.
+_FUSING = (conv_kernels.conv, merge.add)
+
+
+@dataclass(frozen=True)
+class Fusions:
+    """What the optimised plan computes inside other kernels."""
+
+    #: batchnorm -> the convolution whose weights it is folded into.
+    folds: dict[str, str] = field(default_factory=dict)
+    #: add -> (its input from a convolution, that convolution, which adds the other input).
+    adds: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: activation -> the convolution or add that applies it.
+    activations: dict[str, str] = field(default_factory=dict)
+
+    def fused_into(self) -> dict[str, str]:
+        return {**{add: target for add, (_, target) in self.adds.items()}, **self.activations}
+
+    def value_of(self, node: str, inputs: tuple[str, ...]) -> str:
+        """The input whose value a folded or fused ``node``'s value is (or
+        the one a kernel may overwrite in place)."""
+        return self.adds[node][0] if node in self.adds else inputs[0]
 
 
 def _foldable(model: Model, consumers: dict[str, list[str]], calls: dict[str, KernelCall]) -> dict[str, str]:
@@ -114,19 +164,12 @@ def _foldable(model: Model, consumers: dict[str, list[str]], calls: dict[str, Ke
     folds = {}
     for node in model.nodes.values():
         call = calls.get(node.name)
-        if call is None or call.kernel != "batch_norm" or call.tensors.get("running_mean") is None:
+        if call is None or not _runs(call, norm.batch_norm) or call.tensors.get("running_mean") is None:
             continue
         source = node.inputs[0]
-        if calls.get(source) is not None and calls[source].kernel == "conv" and consumers[source] == [node.name] \
-                and source not in outputs:
+        if _runs(calls.get(source), conv_kernels.conv) and consumers[source] == [node.name] and source not in outputs:
             folds[node.name] = source
     return folds
-
-
-#: Activations that a convolution or an add applies itself (``activation=``).
-_FUSABLE = {"relu", "relu6"}
-#: Kernels that take ``activation=``.
-_FUSING = {"conv", "add"}
 
 
 def _through_fold(name: str, consumers: dict[str, list[str]], folds: dict[str, str], outputs: set[str]) -> str | None:
@@ -149,8 +192,7 @@ def _fusable_adds(model: Model, consumers: dict[str, list[str]], calls: dict[str
     outputs = set(model.outputs.values())
     fused = {}
     for node in model.nodes.values():
-        call = calls.get(node.name)
-        if call is None or call.kernel != "add" or len(node.inputs) != 2 or node.inputs[0] == node.inputs[1] \
+        if not _runs(calls.get(node.name), merge.add) or len(node.inputs) != 2 or node.inputs[0] == node.inputs[1] \
                 or any(shapes[source] != shapes[node.name] for source in node.inputs):
             continue
         best = None
@@ -159,7 +201,7 @@ def _fusable_adds(model: Model, consumers: dict[str, list[str]], calls: dict[str
             if consumers[source] != [node.name] or source in outputs:
                 continue
             target = _through_fold(source, consumers, folds, outputs)
-            if target is None or calls.get(target) is None or calls[target].kernel != "conv" \
+            if target is None or not _runs(calls.get(target), conv_kernels.conv) \
                     or position.get(other, -1) >= position[target]:
                 continue
             if best is None or position[target] > position[best[1]]:
@@ -176,7 +218,7 @@ def _fusable(model: Model, consumers: dict[str, list[str]], calls: dict[str, Ker
     neither), which is no model output: activation -> the node that applies
     it."""
     outputs = set(model.outputs.values())
-    fused = {}
+    fused: dict[str, str] = {}
     for node in model.nodes.values():
         call = calls.get(node.name)
         if call is None or call.kernel not in _FUSABLE or len(node.inputs) != 1:
@@ -185,10 +227,108 @@ def _fusable(model: Model, consumers: dict[str, list[str]], calls: dict[str, Ker
         if consumers[source] != [node.name] or source in outputs:
             continue
         target = adds[source][1] if source in adds else _through_fold(source, consumers, folds, outputs)
-        if target is not None and calls.get(target) is not None and calls[target].kernel in _FUSING \
-                and target not in fused.values():
+        if target is not None and _runs(calls.get(target), *_FUSING) and target not in fused.values():
             fused[node.name] = target
     return fused
+
+
+def _fusions(model: Model, calls: dict[str, KernelCall], shapes: dict[str, Shape],
+             position: dict[str, int]) -> Fusions:
+    """Folding, then the adds fused into convolutions, then the activations
+    fused into convolutions and adds (each step sees the ones before)."""
+    consumers = model.consumers()
+    folds = _foldable(model, consumers, calls)
+    adds = _fusable_adds(model, consumers, calls, folds, shapes, position)
+    return Fusions(folds, adds, _fusable(model, consumers, calls, folds, adds))
+
+
+def _liveness(model: Model, nodes: list[Node]) -> dict[str, int]:
+    """Each value's last reader (step index), ``len(nodes)`` for model
+    outputs, -1 for values nothing reads."""
+    last_use: dict[str, int] = {name: -1 for name in model.nodes}
+    for index, node in enumerate(nodes):
+        for source in node.inputs:
+            last_use[source] = index
+    for name in model.outputs.values():
+        last_use[name] = len(nodes)
+    return last_use
+
+
+def _inplace_writes(model: Model, nodes: list[Node], shapes: dict[str, Shape], calls: dict[str, KernelCall],
+                    fusions: Fusions, last_use: dict[str, int]) -> set[str]:
+    """The nodes whose kernel may overwrite its first input: the kernel
+    supports it, the input has the output's shape, and no value sharing the
+    input's memory (alias group: views, earlier in-place results, folded and
+    fused values) is read later, is a model output or is a model input."""
+    group: dict[str, int] = {}
+    members: dict[int, list[str]] = {}
+    for index, name in enumerate(model.inputs):
+        group[name] = -1 - index
+        members[-1 - index] = [name]
+    fused = fusions.fused_into()
+    writes = set()
+    for index, node in enumerate(nodes):
+        call = calls[node.name]
+        folded = node.name in fusions.folds or node.name in fused
+        first = fusions.value_of(node.name, node.inputs)
+        writes_here = (not folded and _accepts_inplace(call.kernel) and shapes[node.inputs[0]] == shapes[node.name]
+                       and group[first] >= 0 and all(last_use[m] <= index for m in members[group[first]]))
+        if writes_here:
+            writes.add(node.name)
+        if writes_here or call.view or folded:
+            group[node.name] = group[first]
+            members[group[first]].append(node.name)
+        else:
+            group[node.name] = index
+            members[index] = [node.name]
+    return writes
+
+
+def _layer_tensors(nodes: list[Node], shapes: dict[str, Shape], calls: dict[str, KernelCall], folds: dict[str, str]
+                   ) -> tuple[tuple[tuple[str, Shape, str, int | None], ...], frozenset[str], dict[str, Layer]]:
+    """Every parameter and buffer (state_dict order), which are buffers, and
+    each layer's tensor arguments (a folded batchnorm's go to its convolution)."""
+    parameters: list[tuple[str, Shape, str, int | None]] = []
+    buffers: set[str] = set()
+    layers: dict[str, Layer] = {}
+    folded_by = {conv: bn for bn, conv in folds.items()}
+
+    def keys(name: str) -> dict[str, str | None]:
+        return {argument: None if tensor is None else f"{name}.{tensor}"
+                for argument, tensor in calls[name].tensors.items()}
+
+    for node in nodes:
+        input_shapes = [shapes[source] for source in node.inputs]
+        call = calls[node.name]
+        spec: OpSpec = node.spec
+        buffer_shapes = spec.buffer_shapes(input_shapes)
+        buffers |= {f"{node.name}.{tensor}" for tensor in buffer_shapes}
+        tensors_shapes = {**spec.parameter_shapes(input_shapes), **buffer_shapes}
+        weight_shape = tensors_shapes.get("weight")
+        for tensor, shape in tensors_shapes.items():
+            rule = call.init[tensor]
+            fan_in = _fan_in(weight_shape) if rule.endswith("uniform") and weight_shape is not None else None
+            parameters.append((f"{node.name}.{tensor}", tuple(shape), rule, fan_in))
+        if call.tensors and node.name not in folds:
+            fold = None
+            if node.name in folded_by:
+                bn = folded_by[node.name]
+                bn_keys = keys(bn)
+                fold = (tuple(bn_keys[a] for a in ("weight", "bias", "running_mean", "running_var")),
+                        float(calls[bn].arguments["eps"]))
+            layers[node.name] = Layer(keys(node.name), call.pack, int(call.arguments.get("groups", 1)), fold)
+    return tuple(parameters), frozenset(buffers), layers
+
+
+def _kernel_call(spec: OpSpec, inputs: list[Shape]) -> KernelCall:
+    return spec.kernel_call(inputs)
+
+
+def _analysed_shapes(model: Model, inputs: Mapping[str, Shape] | None) -> dict[str, Shape]:
+    analysis = analyze(model, inputs=inputs)
+    if not analysis.ok or any(d.severity is Severity.ERROR for d in analysis.diagnostics):
+        raise CompileError(model.name, analysis.diagnostics)
+    return {name: shape for name, shape in analysis.shapes.items() if shape is not None}
 
 
 def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimize: bool = True) -> Plan:
@@ -198,7 +338,7 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
     With ``optimize``:
 
     - a batchnorm that alone reads a convolution's output is folded into the
-      convolution's weights (:func:`kernels.fold_batch_norm`, once per
+      convolution's weights (``kernels.norm.fold_batch_norm``, once per
       weight load), as inference engines do;
     - an add of two tensors, one a convolution's output that only the add
       reads, is done by the convolution (``residual=...``, added to each
@@ -208,84 +348,25 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
       (batchnorm folded, add fused, or not) is applied by that kernel
       (``activation=...``), on each block of the output while it is in
       cache;
-    - kernels write in place where it is safe: the kernel supports it, its
-      first input has the output's shape, and nothing sharing that input's
-      memory (views: narrow, flatten, identity...; earlier in-place results)
-      is read later, is a model output, or is a model input (the caller's
-      arrays are never written).
+    - kernels write in place where it is safe (:func:`_inplace_writes`; the
+      caller's arrays are never written).
     """
-    analysis = analyze(model, inputs=inputs)
-    if not analysis.ok or any(d.severity is Severity.ERROR for d in analysis.diagnostics):
-        raise CompileError(model.name, analysis.diagnostics)
-    shapes: dict[str, Shape] = {name: shape for name, shape in analysis.shapes.items() if shape is not None}
+    shapes = _analysed_shapes(model, inputs)
     nodes = [node for node in model.nodes.values() if not isinstance(node.spec, Input)]
-    calls = {node.name: node.spec.kernel_call([shapes[source] for source in node.inputs]) for node in nodes}
-    consumers = model.consumers()
-    folds = _foldable(model, consumers, calls) if optimize else {}
-    folded_by = {conv: bn for bn, conv in folds.items()}
+    calls = {node.name: _kernel_call(node.spec, [shapes[source] for source in node.inputs]) for node in nodes}
     position = {node.name: index for index, node in enumerate(nodes)}
-    adds = _fusable_adds(model, consumers, calls, folds, shapes, position) if optimize else {}
-    activations = _fusable(model, consumers, calls, folds, adds) if optimize else {}
-    fusions = {**{add: target for add, (_, target) in adds.items()}, **activations}
-    activation_of = {target: calls[act].kernel for act, target in activations.items()}
+    fusions = _fusions(model, calls, shapes, position) if optimize else Fusions()
+    last_use = _liveness(model, nodes)
+    inplace = _inplace_writes(model, nodes, shapes, calls, fusions, last_use) if optimize else set()
+    parameters, buffers, layers = _layer_tensors(nodes, shapes, calls, fusions.folds)
+    fused_into = fusions.fused_into()
+    activation_of = {target: _FUSABLE[calls[act].kernel] for act, target in fusions.activations.items()}
     residual_of = {target: next(s for s in model.nodes[add].inputs if s != source)
-                   for add, (source, target) in adds.items()}
-    end = len(nodes)
-    last_use: dict[str, int] = {name: -1 for name in model.nodes}
-    for node in nodes:
-        for source in node.inputs:
-            last_use[source] = position[node.name]
-    for node_name in model.outputs.values():
-        last_use[node_name] = end
-
-    parameters: list[tuple[str, Shape, str, int | None]] = []
-    buffers: set[str] = set()
-    layers: dict[str, Layer] = {}
-    # Alias groups: values that may share one buffer.
-    group: dict[str, int] = {}
-    members: dict[int, list[str]] = {}
-    external: set[int] = set()
-    for index, name in enumerate(model.inputs):
-        group[name] = -1 - index
-        members[-1 - index] = [name]
-        external.add(-1 - index)
-
-    steps: list[Step] = []
+                   for add, (source, target) in fusions.adds.items()}
+    steps = []
     for index, node in enumerate(nodes):
-        input_shapes = [shapes[source] for source in node.inputs]
         call = calls[node.name]
-        buffer_shapes = node.spec.buffer_shapes(input_shapes)
-        buffers |= {f"{node.name}.{tensor}" for tensor in buffer_shapes}
-        tensors_shapes = {**node.spec.parameter_shapes(input_shapes), **buffer_shapes}
-        weight_shape = tensors_shapes.get("weight")
-        for tensor, shape in tensors_shapes.items():
-            rule = call.init[tensor]
-            fan_in = _fan_in(weight_shape) if rule.endswith("uniform") and weight_shape is not None else None
-            parameters.append((f"{node.name}.{tensor}", tuple(shape), rule, fan_in))
-
-        def keys(name: str, call: KernelCall = call) -> dict[str, str | None]:
-            return {argument: None if tensor is None else f"{name}.{tensor}" for argument, tensor in call.tensors.items()}
-
-        if call.tensors and node.name not in folds:
-            fold = None
-            if node.name in folded_by:
-                bn = folded_by[node.name]
-                bn_keys = keys(bn, calls[bn])
-                fold = (tuple(bn_keys[a] for a in ("weight", "bias", "running_mean", "running_var")),
-                        float(calls[bn].arguments["eps"]))
-            layers[node.name] = (keys(node.name), call.pack, int(call.arguments.get("groups", 1)), fold)
-
-        folded = node.name in folds or node.name in fusions
-        first = adds[node.name][0] if node.name in adds else node.inputs[0]  # the input whose value it is
-        writes = (optimize and not folded and _accepts_inplace(call.kernel)
-                  and input_shapes[0] == shapes[node.name] and group[first] not in external
-                  and all(last_use[m] <= index for m in members[group[first]]))
-        if writes or call.view or folded:
-            group[node.name] = group[first]
-            members[group[first]].append(node.name)
-        else:
-            group[node.name] = index
-            members[index] = [node.name]
+        folded = node.name in fusions.folds or node.name in fused_into
         release = tuple(source for source in dict.fromkeys(node.inputs) if last_use[source] == index)
         if last_use[node.name] < index:  # never used, not an output
             release += (node.name,)
@@ -293,13 +374,14 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
         if node.name in activation_of:
             arguments["activation"] = activation_of[node.name]
         steps.append(Step(node=node.name, kernel=call.kernel, inputs=node.inputs, arguments=arguments,
-                          has_tensors=bool(call.tensors) and not folded, inplace=writes, release=release,
-                          span=node.span, shape=shapes[node.name], folded_into=folds.get(node.name),
-                          fused_into=fusions.get(node.name), value_of=first if folded else None,
+                          has_tensors=bool(call.tensors) and not folded, inplace=node.name in inplace,
+                          release=release, span=node.span, shape=shapes[node.name],
+                          folded_into=fusions.folds.get(node.name), fused_into=fused_into.get(node.name),
+                          value_of=fusions.value_of(node.name, node.inputs) if folded else None,
                           residual=residual_of.get(node.name)))
     return Plan(model=model, inputs={name: shapes[name] for name in model.inputs}, outputs=dict(model.outputs),
-                shapes=shapes, steps=tuple(steps), parameters=tuple(parameters), buffers=frozenset(buffers),
-                layers=layers, calls=calls, optimized=optimize)
+                shapes=shapes, steps=tuple(steps), parameters=parameters, buffers=buffers,
+                layers=layers, calls=calls, optimized=optimize, last_use=last_use)
 
 
 class CompiledModel(NumpyModel):
@@ -316,9 +398,7 @@ class CompiledModel(NumpyModel):
         self.INPUTS = dict(plan.inputs)
         self.OUTPUTS = dict(plan.outputs)
         self.PARAMETERS = plan.parameters
-        self.LAYERS = {node: (keys, None if pack is None else getattr(kernels, pack), groups, fold)
-                       for node, (keys, pack, groups, fold) in plan.layers.items()}
-        self._functions = {step.kernel: getattr(kernels, step.kernel) for step in plan.steps}
+        self.LAYERS = {node: layer.row() for node, layer in plan.layers.items()}
         self._plain: CompiledModel | None = None
         super().__init__(seed=seed, dtype=dtype, weights=weights)
 
@@ -357,9 +437,9 @@ class CompiledModel(NumpyModel):
                 if step.residual is not None:
                     arguments = {**arguments, "residual": values[step.residual]}
                 try:
-                    values[step.node] = self._functions[step.kernel](*[values[s] for s in step.inputs], **arguments)
+                    values[step.node] = step.kernel(*[values[s] for s in step.inputs], **arguments)
                 except Exception as error:
-                    raise RuntimeError(f"{step.span}: {step.node} ({step.kernel}) failed: {error}") from error
+                    raise RuntimeError(f"{step.span}: {step.node} ({step.kernel.__name__}) failed: {error}") from error
             if not keep:
                 for name in step.release:
                     del values[name]

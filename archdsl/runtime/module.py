@@ -10,7 +10,7 @@ one line per layer.  Only NumPy is used.
 import numpy as np
 
 from .init import initial_state
-from .kernels import fold_batch_norm
+from .kernels.norm import fold_batch_norm
 
 
 class NumpyModel:
@@ -30,14 +30,14 @@ class NumpyModel:
     #: The model's name in its .cnn file.
     NAME = "Model"
     #: Input name -> shape without the batch dimension, in argument order.
-    INPUTS = {}
+    INPUTS: dict = {}
     #: Output name -> the node whose value it is.
-    OUTPUTS = {}
+    OUTPUTS: dict = {}
     #: (state_dict key, shape, initialisation, fan_in) of every parameter and buffer.
-    PARAMETERS = ()
+    PARAMETERS: tuple = ()
     #: Node -> ({kernel tensor argument: state_dict key or None}, packing function or None, groups,
     #: batchnorm folded into the weights or None: ((weight, bias, running_mean, running_var keys), eps)).
-    LAYERS = {}
+    LAYERS: dict = {}
 
     def __init__(self, seed=0, dtype="float32", weights=None):
         """Weights initialised from ``seed`` (PyTorch's default scheme), or
@@ -82,7 +82,7 @@ class NumpyModel:
         problems = [f"missing key {key!r} (shape {list(shape)})"
                     for key, (shape, _) in expected.items() if key not in state]
         problems += [f"unexpected key {key!r}" for key in state if key not in expected]
-        loaded = {}
+        loaded: dict = {}
         for key, (shape, rule) in expected.items():
             if key not in state:
                 continue
@@ -130,9 +130,9 @@ class NumpyModel:
             arguments = {name: None if key is None else self._state[key] for name, key in tensors.items()}
             if fold is not None:
                 keys, eps = fold
-                statistics = [None if key is None else self._state[key] for key in keys]
+                bn_weight, bn_bias, mean, var = (None if key is None else self._state[key] for key in keys)
                 arguments["weight"], arguments["bias"] = fold_batch_norm(
-                    arguments["weight"], arguments["bias"], *statistics, eps=eps)
+                    arguments["weight"], arguments["bias"], bn_weight, bn_bias, mean, var, eps=eps)
             if pack is not None:
                 arguments["packed"] = pack(arguments["weight"], groups, arguments.get("bias"))
             layers[node] = arguments
@@ -142,7 +142,7 @@ class NumpyModel:
         """The layers' tensor arguments for one forward pass: the convolutions
         share one scratch dict, so one im2col buffer serves them all (one per
         call, so concurrent calls stay independent)."""
-        scratch = {}
+        scratch: dict = {}
         return {node: {**arguments, "scratch": scratch} if "packed" in arguments else arguments
                 for node, arguments in self.layers.items()}
 

@@ -22,7 +22,7 @@ from archdsl.cli import main
 from archdsl.diagnostics.model import DiagnosticError
 from archdsl.importers import import_file, import_source
 from archdsl.importers.caffe import caffe_pooled_size
-from archdsl.runtime import kernels
+from archdsl.runtime.kernels import pool as pool_kernels
 from archdsl.source import SourceFile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "import" / "caffe"
@@ -146,7 +146,7 @@ def caffe_ave_pool(x: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
 ])
 def test_caffe_average_pooling_is_torch_ceil_mode_with_padding_counted(size, k, s, p):
     x = np.random.default_rng(size * 100 + k).standard_normal((1, 1, size, size))
-    ours = kernels.avg_pool(x, (k, k), (s, s), (p, p), ceil_mode=True, count_include_pad=True)
+    ours = pool_kernels.avg_pool(x, (k, k), (s, s), (p, p), ceil_mode=True, count_include_pad=True)
     assert np.allclose(ours[0, 0], caffe_ave_pool(x[0, 0], k, s, p))
 
 

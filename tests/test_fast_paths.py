@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import archdsl
-from archdsl._gc import paused_gc
+from archdsl._gc import gc_paused, paused_gc
 from archdsl.checking import check_program
 from archdsl.elaborate import _nesting_error
 from archdsl.lint.base import LintContext
@@ -125,6 +125,50 @@ def test_collector_left_off_by_the_application_stays_off():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _raise_inside_parsing(monkeypatch):
+    from archdsl.elaborate import Loader
+
+    def broken(self, text, name):
+        raise RuntimeError("a bug inside the pipeline")
+
+    monkeypatch.setattr(Loader, "parse_text", broken)
+
+
+TINY = "model M {\n  input x: [3, 8, 8]\n  x -> conv2d(4, 3)\n}\n"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_raising_library_calls_leave_the_collector_as_they_found_it(monkeypatch, enabled):
+    model = archdsl.loads(TINY).model()
+    calls = [
+        lambda: archdsl.analyze(model, batch=0),  # raises ValueError inside the paused call
+        lambda: archdsl.compile(model, dtype="float7"),
+        lambda: archdsl.loads(TINY),  # parse_text raises below (patched)
+        lambda: archdsl.load(MODELS / "resnet18.cnn"),
+    ]
+    (gc.enable if enabled else gc.disable)()
+    try:
+        for index, call in enumerate(calls):
+            if index == 2:
+                _raise_inside_parsing(monkeypatch)
+            with pytest.raises((ValueError, TypeError, RuntimeError)):
+                call()
+            assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+
+
+def test_paused_block_restores_the_collector_on_an_exception():
+    assert gc.isenabled()
+    with pytest.raises(KeyError), gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner block does not turn it back on
+        raise KeyError("x")
+    assert gc.isenabled()
 
 
 # ---------------------------------------------------------------- lint views

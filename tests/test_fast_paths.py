@@ -16,7 +16,7 @@ from archdsl._gc import gc_paused, paused_gc
 from archdsl.checking import check_program
 from archdsl.elaborate import _nesting_error
 from archdsl.lint.base import LintContext
-from archdsl.lint.geometry import _windowed
+from archdsl.lint.geometry import windowed
 from archdsl.passes.receptive_field import Field
 from archdsl.source import SourceFile
 
@@ -179,5 +179,5 @@ def test_lint_views_are_computed_once_and_list_the_known_nodes_in_order():
     analysis = archdsl.analyze(program.model())
     context = LintContext(analysis)
     assert [n.name for n in context.nodes()] == ["x", "conv2d_1", "relu_1"]  # conv2d_2 does not fit
-    assert _windowed(context) is _windowed(context)
-    assert [node.name for node, _, _ in _windowed(context)] == ["conv2d_1"]
+    assert windowed(context) is windowed(context)
+    assert [node.name for node, _, _ in windowed(context)] == ["conv2d_1"]

@@ -151,6 +151,31 @@ class Window:
 
 
 @dataclass(frozen=True)
+class SlidingWindow:
+    """The arguments of a sliding-window op (convolution, pooling) as one
+    value per spatial dimension, defaults and shorthands resolved: what
+    rules about strides, kernels and padding read (see
+    :meth:`OpSpec.geometry`).
+
+    ``padding`` is the leading padding; with ``same`` (``padding="same"``)
+    it is the part before the input, ``floor(D·(K − 1)/2)``, and an even
+    dilated kernel puts one more row at the end.  ``ceil_mode`` is
+    pooling's: a last partial window is kept."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    same: bool = False
+    ceil_mode: bool = False
+
+    @property
+    def extent(self) -> tuple[int, ...]:
+        """The dilated kernel: how many input positions one window spans."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
+
+
+@dataclass(frozen=True)
 class Conventions:
     """The counting choices that tools disagree on, named and printed.
 
@@ -256,6 +281,31 @@ class OpSpec(BaseModel):
 
     def check(self) -> None:
         """Cross-argument checks; raise :class:`ArgumentError`."""
+
+    # ------------------------------------------------------------------ public facts
+    # What lint rules and emitters may ask of any op without knowing its
+    # class (ops' own classes and helpers are private to archdsl/ops).
+
+    #: The op normalises with per-channel statistics of the batch (batch
+    #: norm): it subtracts the channel mean, which cancels a constant
+    #: per-channel bias before it, and its running statistics are gathered
+    #: from what reaches it in training.
+    uses_batch_statistics: ClassVar[bool] = False
+
+    @property
+    def has_bias(self) -> bool:
+        """The op adds a learned per-output-channel bias to a weighted sum
+        (convolution, linear with ``bias=true``).  Normalisation layers'
+        affine shift is not counted: it is applied after normalising."""
+        return False
+
+    def geometry(self) -> SlidingWindow | None:
+        """Kernel, stride, padding and dilation per spatial dimension for an
+        op that slides a fixed window over its input (convolution, max and
+        average pooling); None for every other op, including adaptive and
+        global pooling, whose windows depend on the input size, and
+        transposed convolution, which scatters rather than slides."""
+        return None
 
     # ------------------------------------------------------------------ facts
     # Everything below describes the op applied to inputs of known shapes.

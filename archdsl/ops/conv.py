@@ -21,6 +21,7 @@ from .base import (
     Shape,
     ShapeError,
     Size,
+    SlidingWindow,
     Window,
     expand,
     numel,
@@ -153,6 +154,14 @@ class _Conv(SpatialOp):
             padding = expand(self.padding, n)
         return kernel, stride, padding, dilation
 
+    def geometry(self) -> SlidingWindow:
+        kernel, stride, padding, dilation = self._geometry()
+        return SlidingWindow(kernel, stride, padding, dilation, same=self.padding == "same")
+
+    @property
+    def has_bias(self) -> bool:
+        return self.bias
+
     def infer(self, inputs: list[Shape]) -> Shape:
         channels, *spatial = inputs[0]
         check_channels(self, channels, self.in_channels, "in_channels", self.groups)
@@ -254,6 +263,10 @@ class _ConvTranspose(SpatialOp):
                     "output_padding",
                     f"output_padding={op} must be smaller than stride={s} or dilation={d} (as in PyTorch)",
                 )
+
+    @property
+    def has_bias(self) -> bool:
+        return self.bias
 
 
     def infer(self, inputs: list[Shape]) -> Shape:

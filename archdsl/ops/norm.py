@@ -14,6 +14,7 @@ class _BatchNorm(OpSpec):
     """Per-channel affine normalisation; running mean/var are buffers."""
 
     family = Family.NORMALIZATION
+    uses_batch_statistics = True
     positional = ("num_features",)
     #: Optional: checked against the incoming channels when given.
     num_features: PositiveInt | None = None

@@ -14,6 +14,7 @@ from .base import (
     OpSpec,
     Shape,
     Size,
+    SlidingWindow,
     Window,
     expand,
     numel,
@@ -56,6 +57,10 @@ class _Pool(SpatialOp):
         n = self.spatial_dims
         return (expand(self.kernel_size, n), expand(self.effective_stride, n), expand(self.padding, n),
                 self._dilation())
+
+    def geometry(self) -> SlidingWindow:
+        kernel, stride, padding, dilation = self._geometry()
+        return SlidingWindow(kernel, stride, padding, dilation, ceil_mode=self.ceil_mode)
 
     def infer(self, inputs: list[Shape]) -> Shape:
         channels, *spatial = inputs[0]

@@ -50,7 +50,7 @@ class Diagnostic:
             "severity": self.severity.value,
             "message": self.message,
             "span": None if self.span is None else _span_dict(self.span),
-            "labels": [{"span": _span_dict(l.span), "message": l.message} for l in self.labels],
+            "labels": [{"span": _span_dict(label.span), "message": label.message} for label in self.labels],
             "hint": self.hint,
             "notes": list(self.notes),
         }

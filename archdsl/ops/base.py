@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from fractions import Fraction
-from typing import Annotated, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
 
 
-class Family(str, Enum):
+class Family(StrEnum):
     """What an op does, for diagrams and summaries."""
 
     INPUT = "input"
@@ -71,7 +71,7 @@ def _int_tuple_validator(minimum: int, what: str, words: tuple[str, ...] = ()):
     return validate
 
 
-_INT_OR_TUPLE_SCHEMA = Union[int, tuple[int, ...]]
+_INT_OR_TUPLE_SCHEMA = int | tuple[int, ...]
 
 #: kernel_size, stride, dilation: a positive int or one per spatial dimension.
 Size = Annotated[
@@ -88,7 +88,7 @@ ConvPadding = Annotated[
     int | tuple[int, ...] | str,
     PlainValidator(
         _int_tuple_validator(0, "a non-negative integer", ("same", "valid")),
-        json_schema_input_type=Union[int, tuple[int, ...], str],
+        json_schema_input_type=int | tuple[int, ...] | str,
     ),
 ]
 
@@ -236,6 +236,12 @@ class OpSpec(BaseModel):
     # kernel size); the model itself is lax so that JSON (lists for tuples)
     # validates back into specs.
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    if TYPE_CHECKING:
+        # Every subclass declares its tag as ``op: Literal["name"]``; the
+        # base class declares no field, so that the tag keeps its place in
+        # each op's field order (and in the JSON it writes).
+        op: str
 
     #: Argument names in the order positional arguments bind to them.
     positional: ClassVar[tuple[str, ...]] = ()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
@@ -15,6 +15,8 @@ class _BatchNorm(OpSpec):
 
     family = Family.NORMALIZATION
     uses_batch_statistics = True
+    #: Set by BatchNorm1d/2d/3d.
+    spatial_dims: ClassVar[int]
     positional = ("num_features",)
     #: Optional: checked against the incoming channels when given.
     num_features: PositiveInt | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from .arith import adaptive_window, effective_kernel, pool_output_size
 from .base import (
@@ -30,7 +30,7 @@ class _Pool(SpatialOp):
     family = Family.POOLING
     positional = ("kernel_size", "stride", "padding")
     argument_aliases = {"kernel": "kernel_size"}
-    per_dimension = ("kernel_size", "stride", "padding")
+    per_dimension: ClassVar[tuple[str, ...]] = ("kernel_size", "stride", "padding")
 
     kernel_size: Size
     stride: Size | None = None

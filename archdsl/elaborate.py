@@ -1241,60 +1241,82 @@ class _ModelBuilder:
 
     def evaluate(self, expr: ast.Expr, env: Env, scope: NameScope | None, label: str | None = None,
                  label_span: Span | None = None) -> Any:
+        """The value of ``expr``; ``scope`` is None where no layer may be
+        made (compile-time expressions); ``label`` names the layer a call makes."""
         if isinstance(expr, ast.Literal):
             return self.checked_number(expr.value, expr.span, "literal")
         if isinstance(expr, ast.Name):
             return self.lookup(expr, env)
         if isinstance(expr, ast.Call):
-            if scope is None:
-                if expr.func in BUILTINS:
-                    return self.builtin(expr, BUILTINS[expr.func], env, None)
-                return self.report("E209", "ops and blocks cannot be called here", expr.span)
-            return self.call_expr(expr, env, scope, label, label_span)
+            return self.evaluate_call(expr, env, scope, label, label_span)
         if isinstance(expr, ast.ChainExpr):
-            if scope is None:
-                return self.report("E209", "a chain cannot appear here", expr.span)
-            value = self.evaluate(expr.head, env, scope)
-            for step in expr.steps:
-                value = self.step(step, value, env, scope)
-            return value
+            return self.evaluate_chain(expr, env, scope)
         if isinstance(expr, ast.TupleExpr):
-            items = [self.evaluate(item, env, scope) for item in expr.items]
-            if any(item is POISON for item in items):
-                return POISON
-            return tuple(items)
+            return self.evaluate_tuple(expr, env, scope)
         if isinstance(expr, ast.Conditional):
-            test = self.evaluate(expr.test, env, scope)
-            if test is POISON:
-                return POISON
-            if not isinstance(test, bool):
-                return self.report("E210", f"a condition must be a bool, not {_kind_of(test)} ({show_value(test)})",
-                                   expr.test.span)
-            return self.evaluate(expr.then if test else expr.orelse, env, scope)
+            return self.evaluate_conditional(expr, env, scope)
         if isinstance(expr, ast.Unary):
             operand = self.evaluate(expr.operand, env, scope)
             if operand is POISON:
                 return POISON
             return self.unary(expr, operand)
         assert isinstance(expr, ast.Binary)
+        return self.evaluate_binary(expr, env, scope)
+
+    def evaluate_call(self, expr: ast.Call, env: Env, scope: NameScope | None, label: str | None,
+                      label_span: Span | None) -> Any:
+        if scope is None:
+            if expr.func in BUILTINS:
+                return self.builtin(expr, BUILTINS[expr.func], env, None)
+            return self.report("E209", "ops and blocks cannot be called here", expr.span)
+        return self.call_expr(expr, env, scope, label, label_span)
+
+    def evaluate_chain(self, expr: ast.ChainExpr, env: Env, scope: NameScope | None) -> Any:
+        if scope is None:
+            return self.report("E209", "a chain cannot appear here", expr.span)
+        value = self.evaluate(expr.head, env, scope)
+        for step in expr.steps:
+            value = self.step(step, value, env, scope)
+        return value
+
+    def evaluate_tuple(self, expr: ast.TupleExpr, env: Env, scope: NameScope | None) -> Any:
+        items = [self.evaluate(item, env, scope) for item in expr.items]
+        if any(item is POISON for item in items):
+            return POISON
+        return tuple(items)
+
+    def evaluate_conditional(self, expr: ast.Conditional, env: Env, scope: NameScope | None) -> Any:
+        test = self.evaluate(expr.test, env, scope)
+        if test is POISON:
+            return POISON
+        if not isinstance(test, bool):
+            return self.report("E210", f"a condition must be a bool, not {_kind_of(test)} ({show_value(test)})",
+                               expr.test.span)
+        return self.evaluate(expr.then if test else expr.orelse, env, scope)
+
+    def evaluate_binary(self, expr: ast.Binary, env: Env, scope: NameScope | None) -> Any:
         left = self.evaluate(expr.left, env, scope)
         if left is POISON:
             return POISON
-        if expr.op in ("and", "or"):  # short-circuit, bools only
-            if not isinstance(left, bool):
-                return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(left)}", expr.left.span)
-            if (expr.op == "and") != left:
-                return left
-            right = self.evaluate(expr.right, env, scope)
-            if right is POISON:
-                return POISON
-            if not isinstance(right, bool):
-                return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(right)}", expr.right.span)
-            return right
+        if expr.op in ("and", "or"):
+            return self.evaluate_logical(expr, left, env, scope)
         right = self.evaluate(expr.right, env, scope)
         if right is POISON:
             return POISON
         return self.binary(expr, left, right)
+
+    def evaluate_logical(self, expr: ast.Binary, left: Any, env: Env, scope: NameScope | None) -> Any:
+        """``and`` / ``or``: short-circuit, bools only."""
+        if not isinstance(left, bool):
+            return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(left)}", expr.left.span)
+        if (expr.op == "and") != left:
+            return left
+        right = self.evaluate(expr.right, env, scope)
+        if right is POISON:
+            return POISON
+        if not isinstance(right, bool):
+            return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(right)}", expr.right.span)
+        return right
 
     def checked_number(self, value: Any, span: Span, what: str) -> Any:
         """``value``, or E901 if it is an integer beyond the limit or a float

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -323,7 +325,8 @@ class Loader:
                     reason = "no such file" if isinstance(error, FileNotFoundError) else str(error)
                     self.diagnostics.append(
                         Diagnostic.error("E205", f"cannot import \"{imp.path}\": {reason}", imp.span,
-                                         hint=f"paths are relative to the importing file's folder ({_display(directory)})")
+                                         hint="paths are relative to the importing file's folder "
+                                              f"({_display(directory)})")
                     )
                     continue
                 child = self.parse_text(text, _display(target))
@@ -448,15 +451,20 @@ def decode_source(data: bytes, name: str) -> str | Diagnostic:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        prefix = data[: error.start].decode("utf-8", "replace")
-        source = SourceFile(name, prefix + "\ufffd")
-        span = source.span(len(prefix), len(prefix) + 1)
-        return Diagnostic.error("E103", f"the file is not valid UTF-8: byte 0x{data[error.start]:02x} at offset "
-                                        f"{error.start}", span, hint="save the file as UTF-8")
+        return _decode_error(data, name, error)
+
+
+def _decode_error(data: bytes, name: str, error: UnicodeDecodeError) -> Diagnostic:
+    """E103 at the first byte that is not UTF-8."""
+    prefix = data[: error.start].decode("utf-8", "replace")
+    source = SourceFile(name, prefix + "\ufffd")
+    span = source.span(len(prefix), len(prefix) + 1)
+    return Diagnostic.error("E103", f"the file is not valid UTF-8: byte 0x{data[error.start]:02x} at offset "
+                                    f"{error.start}", span, hint="save the file as UTF-8")
 
 
 def _undecodable(name: str, data: bytes, error: UnicodeDecodeError) -> Program:
-    diagnostic = decode_source(data, name)
+    diagnostic = _decode_error(data, name, error)
     prefix = data[: error.start].decode("utf-8", "replace")
     return Program(name, [], [diagnostic], {name: SourceFile(name, prefix + "\ufffd")})
 
@@ -672,7 +680,8 @@ class _ModelBuilder:
             else:
                 dims.append(value)
         if not 1 <= len(stmt.dims) <= 4:
-            self.report("E210", f"an input has 1 to 4 dimensions ([C, L], [C, H, W], [C, D, H, W]); got {len(stmt.dims)}",
+            self.report("E210", "an input has 1 to 4 dimensions ([C, L], [C, H, W], [C, D, H, W]); "
+                        f"got {len(stmt.dims)}",
                         stmt.dims_span)
             ok = False
         if not self.bind(env, stmt.name, stmt.name_span, POISON):
@@ -910,7 +919,8 @@ class _ModelBuilder:
         if binding is not None:
             binding.used = True  # it was referenced, if wrongly: no "unused" warning on top
             return self.report("E201", f"'{name}' is a value, not an op or block", name_span,
-                               hint=f"to combine it with the chain, use a merge: add({name}), concat({name}) or mul({name})")
+                               hint=f"to combine it with the chain, use a merge: add({name}), concat({name}) "
+                                    f"or mul({name})")
         return self.report("E201", f"unknown op or block '{name}'", name_span,
                            hint=_did_you_mean(name, [*CALLABLE, *self.blocks]))
 
@@ -944,7 +954,7 @@ class _ModelBuilder:
         value = self.evaluate(first.value, env, scope) if first is not None else None
         for arg in call.args[1 if first is not None else 0:]:
             self.evaluate(arg.value, env, scope)
-        if isinstance(value, Tensor) and isinstance(first.value, ast.Name):
+        if isinstance(value, Tensor) and first is not None and isinstance(first.value, ast.Name):
             rest = ", ".join(source_text(a) for a in call.args[1:])
             return self.report("E207", f"{call.func} takes its input from the chain, not as an argument",
                                call.func_span, hint=f"write '{first.value.id} -> {call.func}"
@@ -952,7 +962,7 @@ class _ModelBuilder:
         return self.report("E207", f"{call.func} has no input", call.func_span,
                            hint=f"apply it to a value: 'x -> {call.func}(...)'")
 
-    def builtin(self, call: ast.Call, function, env: Env, scope: NameScope) -> Any:
+    def builtin(self, call: ast.Call, function, env: Env, scope: NameScope | None) -> Any:
         values = []
         for arg in call.args:
             if arg.name is not None:
@@ -969,13 +979,14 @@ class _ModelBuilder:
             return self.report("E210", f"{call.func}({', '.join(show_value(v) for v in values)}) failed: {error}",
                                call.span)
 
-    def bind_arguments(self, args: list[ast.Argument], positional: tuple[str, ...], accepted: set[str],
+    def bind_arguments(self, args: list[ast.Argument], positional: tuple[str, ...], accepted: AbstractSet[str],
                        aliases: dict[str, str], what: str, env: Env, scope: NameScope,
-                       extra_positional: list | None = None) -> tuple[dict[str, Any], dict[str, Span], bool]:
+                       extra_positional: list | None = None) -> tuple[dict[str, Any], dict[str, Span], bool | None]:
         """Evaluates arguments and binds them to names.  Positional arguments
         beyond ``positional`` go to ``extra_positional`` when it is a list
         (a merge's inputs) and are an error otherwise.  Arguments that fail
-        are reported and left out; the flag says whether all were bound.
+        are reported and left out; the flag says whether all were bound
+        (None: the call was not bound at all, see below).
         A positional argument after a keyword is an error, as in Python, and
         nothing of the call is bound (guessing would only add errors)."""
         values: dict[str, Any] = {}
@@ -1056,7 +1067,8 @@ class _ModelBuilder:
             if value is POISON:
                 ok = False
             elif not isinstance(value, Tensor):
-                self.report("E209", f"{kind} combines tensors; this is {_kind_of(value)} ({show_value(value)})", arg_span)
+                self.report("E209", f"{kind} combines tensors; this is {_kind_of(value)} ({show_value(value)})",
+                            arg_span)
                 ok = False
         if op.min_inputs > len(inputs):
             self.report("E306", f"{kind} needs at least {op.min_inputs} inputs, got {len(inputs)}", span,
@@ -1096,7 +1108,7 @@ class _ModelBuilder:
 
     def argument_errors(self, error: ValidationError, kind: str, values: dict[str, Any], spans: dict[str, Span],
                         span: Span, skip: set[str]) -> None:
-        reported: set[str | None] = set(skip)
+        reported: set[int | str | None] = set(skip)
         for item in error.errors():
             name = item["loc"][0] if item["loc"] else None
             cause = (item.get("ctx") or {}).get("error")
@@ -1369,7 +1381,7 @@ class _ModelBuilder:
                                    expr.op_span)
             return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
         if op == "+" and isinstance(left, (str, tuple)) and type(left) is type(right):
-            return left + right
+            return operator.add(left, right)  # joins two strings or two tuples
         if not numbers:
             return self.report("E210", f"cannot apply '{op}' to {_kind_of(left)} and {_kind_of(right)}",
                                expr.op_span)

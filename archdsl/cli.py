@@ -239,10 +239,10 @@ def cmd_explain(args) -> int:
         if args.node in analysis.model.nodes:
             sys.stdout.write(explain(analysis, args.node))
             return EXIT_PROBLEMS if failed else EXIT_OK
-    from .elaborate import _did_you_mean
+    from .diagnostics import did_you_mean
 
     names = [n for a in analyses for n in a.model.nodes]
-    hint = _did_you_mean(args.node, names)
+    hint = did_you_mean(args.node, names)
     raise UsageError(f"no node named {args.node!r}" + (f"; {hint}" if hint else ""))
 
 

@@ -24,7 +24,7 @@ import math
 import operator
 import re
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,11 @@ from pydantic import ValidationError
 
 from . import syntax as ast
 from ._gc import paused_gc
-from .diagnostics import Diagnostic, DiagnosticError, Label
+from .diagnostics import Diagnostic, DiagnosticError, Label, did_you_mean, merge_repeats
 from .graph import FIGURES, BlockInstance, Expectation, Model, Node
 from .ops import CALLABLE, ArgumentError, Input, OpSpec
 from .source import SourceFile, Span
+from .values import Tensor, show_value
 
 # --------------------------------------------------------------------------
 # Limits: elaboration runs on untrusted files, so expansion is bounded.
@@ -60,13 +61,6 @@ class Limits:
 
 # --------------------------------------------------------------------------
 # Values.
-
-
-@dataclass(frozen=True)
-class Tensor:
-    """The output of a node, by node name."""
-
-    node: str
 
 
 class _Poison:
@@ -103,19 +97,6 @@ def _kind_of(value: Any) -> str:
     return type(value).__name__
 
 
-def show_value(value: Any) -> str:
-    """A compile-time value as source text: true, "same", (1, 7)."""
-    if isinstance(value, Tensor):
-        return f"tensor {value.node}"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, tuple):
-        return "(" + ", ".join(show_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return repr(value)
-
-
 def _typed(value: Any) -> Any:
     if isinstance(value, tuple):
         return (tuple, tuple(_typed(v) for v in value))
@@ -135,13 +116,6 @@ def _snake(name: str) -> str:
 def source_text(arg: ast.Argument) -> str:
     """An argument as it was written (for hints)."""
     return "..." if arg.span is None else f"{arg.name + '=' if arg.name else ''}..."
-
-
-def _did_you_mean(name: str, candidates) -> str | None:
-    import difflib  # only when there is a mistake to explain
-
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
 
 
 # --------------------------------------------------------------------------
@@ -238,7 +212,7 @@ class Program:
         for model in self.models:
             overrides = {k: v for k, v in (inputs or {}).items() if k in model.inputs}
             found += infer_shapes(model, overrides)[1]
-        return _dedupe(found)
+        return merge_repeats(found)
 
     def model(self, name: str | None = None) -> Model:
         """The model called ``name``, or the only/first model of the file."""
@@ -502,30 +476,8 @@ def _load_text(text: str, name: str, resolved: Path, limits: Limits) -> Program:
                 model = None
             if model is not None:
                 models.append(model)
-    diagnostics = _dedupe(loader.diagnostics)
+    diagnostics = merge_repeats(loader.diagnostics)
     return Program(name, models, diagnostics, loader.sources, loader.definitions)
-
-
-def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """One diagnostic per (code, span), sorted by position.  A mistake in a
-    block body is one mistake however many instances hit it; when the
-    instances saw it differently (other shapes), a note says how many."""
-    first: dict[tuple, Diagnostic] = {}
-    others: dict[tuple, int] = {}
-    for d in diagnostics:
-        key = (d.code, d.span)
-        if key not in first:
-            first[key] = d
-        elif d.message != first[key].message:
-            others[key] = others.get(key, 0) + 1
-    out = []
-    for key, d in first.items():
-        if key in others:
-            n = others[key]
-            d = replace(d, notes=(*d.notes, f"{n} more use{'s' if n > 1 else ''} of this code report the same "
-                                            "problem with other values"))
-        out.append(d)
-    return sorted(out, key=Diagnostic.sort_key)
 
 
 # --------------------------------------------------------------------------
@@ -653,7 +605,7 @@ class _ModelBuilder:
                                                span=stmt.span)
         if stmt.figure not in FIGURES:
             self.report("E202", f"unknown figure '{stmt.figure}'", stmt.figure_span,
-                        hint=_did_you_mean(stmt.figure, FIGURES) or f"expect takes: {', '.join(FIGURES)}")
+                        hint=did_you_mean(stmt.figure, FIGURES) or f"expect takes: {', '.join(FIGURES)}")
             return None
         value = self.evaluate(stmt.value, env, None)
         if value is POISON:
@@ -710,7 +662,7 @@ class _ModelBuilder:
             binding = env.find(stmt.name)
             if binding is None:
                 self.report("E202", f"unknown value '{stmt.name}'", stmt.name_span,
-                            hint=_did_you_mean(stmt.name, env.names()))
+                            hint=did_you_mean(stmt.name, env.names()))
                 return
             binding.used = True
             value = binding.value
@@ -922,7 +874,7 @@ class _ModelBuilder:
                                hint=f"to combine it with the chain, use a merge: add({name}), concat({name}) "
                                     f"or mul({name})")
         return self.report("E201", f"unknown op or block '{name}'", name_span,
-                           hint=_did_you_mean(name, [*CALLABLE, *self.blocks]))
+                           hint=did_you_mean(name, [*CALLABLE, *self.blocks]))
 
     def call_expr(self, call: ast.Call, env: Env, scope: NameScope, label: str | None,
                   label_span: Span | None = None) -> Any:
@@ -945,7 +897,7 @@ class _ModelBuilder:
         if env.find(call.func) is not None:
             return self.report("E209", f"'{call.func}' is a value and cannot be called", call.func_span)
         return self.report("E201", f"unknown op, block or function '{call.func}'", call.func_span,
-                           hint=_did_you_mean(call.func, [*CALLABLE, *self.blocks, *BUILTINS]))
+                           hint=did_you_mean(call.func, [*CALLABLE, *self.blocks, *BUILTINS]))
 
     def input_as_argument(self, call: ast.Call, env: Env, scope: NameScope) -> _Poison:
         """E207 for ``relu(y)`` at a chain's head: the input comes from the
@@ -1029,7 +981,7 @@ class _ModelBuilder:
                 span = arg.name_span
                 if name not in accepted:
                     self.report("E301", f"{what} has no argument '{arg.name}'", arg.name_span,
-                                hint=_did_you_mean(arg.name, [*accepted, *aliases])
+                                hint=did_you_mean(arg.name, [*accepted, *aliases])
                                 or f"it takes: {', '.join(sorted(accepted)) or 'no arguments'}")
                     self.evaluate(arg.value, env, scope)
                     ok = False
@@ -1349,7 +1301,7 @@ class _ModelBuilder:
                 return self.report("E207", f"'{expr.id}' has no input here", expr.span,
                                    hint=f"apply it to a value: 'x -> {expr.id}'")
             return self.report("E202", f"unknown name '{expr.id}'", expr.span,
-                               hint=_did_you_mean(expr.id, env.names()))
+                               hint=did_you_mean(expr.id, env.names()))
         binding.used = True
         value = binding.value
         if isinstance(value, _MissingInput):

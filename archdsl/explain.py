@@ -5,10 +5,10 @@ the MAC product, the receptive field)."""
 from __future__ import annotations
 
 from .analysis import Analysis
-from .elaborate import show_value
 from .ops.base import numel, show_shape
 from .passes.shapes import known_inputs
 from .report import number
+from .values import show_value
 
 
 def _product(shape) -> str:

@@ -15,9 +15,9 @@ import textwrap
 from dataclasses import dataclass, field
 
 from ..analysis import Analysis
-from ..elaborate import show_value
 from ..ops import Family, Input
 from ..ops.base import show_shape
+from ..values import show_value
 
 FAMILY_COLOURS = {
     Family.INPUT: "#e6e6e6",

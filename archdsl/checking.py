@@ -11,7 +11,7 @@ from ._gc import paused_gc
 from .analysis import Analysis, analyze
 from .config import Config, find_config
 from .diagnostics import Diagnostic, merge_repeats
-from .elaborate import Program, load
+from .elaborate import Program
 from .lint import lint, suppress
 from .lint.contracts import check_budgets, check_expectations
 
@@ -48,10 +48,3 @@ def check_program(program: Program, path: Path | None = None, *, config: Config 
         graded.append(d if severity is d.severity else replace(d, severity=severity))
     diagnostics = suppress.apply(program, merge_repeats(graded))
     return FileReport(path or Path(program.path), program, analyses, diagnostics)
-
-
-def check_file(path: str | Path, *, config: Config | None = None,
-               inputs: dict[str, tuple[int, ...]] | None = None) -> FileReport:
-    """Loads and checks one file (raises OSError if it cannot be read)."""
-    path = Path(path)
-    return check_program(load(path), path, config=config, inputs=inputs)

@@ -420,14 +420,6 @@ def load(path: str | Path, *, limits: Limits | None = None) -> Program:
     return _load_text(text, str(path), path.resolve(), limits or Limits())
 
 
-def decode_source(data: bytes, name: str) -> str | Diagnostic:
-    """UTF-8 text, or an E103 diagnostic at the first undecodable byte."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return _decode_error(data, name, error)
-
-
 def _decode_error(data: bytes, name: str, error: UnicodeDecodeError) -> Diagnostic:
     """E103 at the first byte that is not UTF-8."""
     prefix = data[: error.start].decode("utf-8", "replace")

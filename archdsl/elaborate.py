@@ -472,6 +472,13 @@ def _load_text(text: str, name: str, resolved: Path, limits: Limits) -> Program:
     return Program(name, models, diagnostics, loader.sources, loader.definitions)
 
 
+def _tuple_or_poison(items: list[Any]) -> Any:
+    """A tuple expression's value: POISON if any item failed."""
+    if any(item is POISON for item in items):
+        return POISON
+    return tuple(items)
+
+
 # --------------------------------------------------------------------------
 # Builtin functions usable in expressions.
 
@@ -1198,81 +1205,67 @@ class _ModelBuilder:
     def evaluate(self, expr: ast.Expr, env: Env, scope: NameScope | None, label: str | None = None,
                  label_span: Span | None = None) -> Any:
         """The value of ``expr``; ``scope`` is None where no layer may be
-        made (compile-time expressions); ``label`` names the layer a call makes."""
+        made (compile-time expressions); ``label`` names the layer a call makes.
+
+        Every recursion into a sub-expression happens here, directly, so
+        that one level of nesting costs one Python frame (the nesting limit
+        is set by it); the checks after each recursion are helpers."""
         if isinstance(expr, ast.Literal):
             return self.checked_number(expr.value, expr.span, "literal")
         if isinstance(expr, ast.Name):
             return self.lookup(expr, env)
         if isinstance(expr, ast.Call):
-            return self.evaluate_call(expr, env, scope, label, label_span)
+            if scope is None:
+                if expr.func in BUILTINS:
+                    return self.builtin(expr, BUILTINS[expr.func], env, None)
+                return self.report("E209", "ops and blocks cannot be called here", expr.span)
+            return self.call_expr(expr, env, scope, label, label_span)
         if isinstance(expr, ast.ChainExpr):
-            return self.evaluate_chain(expr, env, scope)
+            if scope is None:
+                return self.report("E209", "a chain cannot appear here", expr.span)
+            value = self.evaluate(expr.head, env, scope)
+            for step in expr.steps:
+                value = self.step(step, value, env, scope)
+            return value
         if isinstance(expr, ast.TupleExpr):
-            return self.evaluate_tuple(expr, env, scope)
+            return _tuple_or_poison([self.evaluate(item, env, scope) for item in expr.items])
         if isinstance(expr, ast.Conditional):
-            return self.evaluate_conditional(expr, env, scope)
+            test = self.condition(expr, self.evaluate(expr.test, env, scope))
+            if test is POISON:
+                return POISON
+            return self.evaluate(expr.then if test else expr.orelse, env, scope)
         if isinstance(expr, ast.Unary):
             operand = self.evaluate(expr.operand, env, scope)
             if operand is POISON:
                 return POISON
             return self.unary(expr, operand)
         assert isinstance(expr, ast.Binary)
-        return self.evaluate_binary(expr, env, scope)
-
-    def evaluate_call(self, expr: ast.Call, env: Env, scope: NameScope | None, label: str | None,
-                      label_span: Span | None) -> Any:
-        if scope is None:
-            if expr.func in BUILTINS:
-                return self.builtin(expr, BUILTINS[expr.func], env, None)
-            return self.report("E209", "ops and blocks cannot be called here", expr.span)
-        return self.call_expr(expr, env, scope, label, label_span)
-
-    def evaluate_chain(self, expr: ast.ChainExpr, env: Env, scope: NameScope | None) -> Any:
-        if scope is None:
-            return self.report("E209", "a chain cannot appear here", expr.span)
-        value = self.evaluate(expr.head, env, scope)
-        for step in expr.steps:
-            value = self.step(step, value, env, scope)
-        return value
-
-    def evaluate_tuple(self, expr: ast.TupleExpr, env: Env, scope: NameScope | None) -> Any:
-        items = [self.evaluate(item, env, scope) for item in expr.items]
-        if any(item is POISON for item in items):
-            return POISON
-        return tuple(items)
-
-    def evaluate_conditional(self, expr: ast.Conditional, env: Env, scope: NameScope | None) -> Any:
-        test = self.evaluate(expr.test, env, scope)
-        if test is POISON:
-            return POISON
-        if not isinstance(test, bool):
-            return self.report("E210", f"a condition must be a bool, not {_kind_of(test)} ({show_value(test)})",
-                               expr.test.span)
-        return self.evaluate(expr.then if test else expr.orelse, env, scope)
-
-    def evaluate_binary(self, expr: ast.Binary, env: Env, scope: NameScope | None) -> Any:
         left = self.evaluate(expr.left, env, scope)
         if left is POISON:
             return POISON
-        if expr.op in ("and", "or"):
-            return self.evaluate_logical(expr, left, env, scope)
+        if expr.op in ("and", "or"):  # short-circuit, bools only
+            if not isinstance(left, bool):
+                return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(left)}", expr.left.span)
+            if (expr.op == "and") != left:
+                return left
+            return self.logical_operand(expr, self.evaluate(expr.right, env, scope))
         right = self.evaluate(expr.right, env, scope)
         if right is POISON:
             return POISON
         return self.binary(expr, left, right)
 
-    def evaluate_logical(self, expr: ast.Binary, left: Any, env: Env, scope: NameScope | None) -> Any:
-        """``and`` / ``or``: short-circuit, bools only."""
-        if not isinstance(left, bool):
-            return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(left)}", expr.left.span)
-        if (expr.op == "and") != left:
-            return left
-        right = self.evaluate(expr.right, env, scope)
-        if right is POISON:
-            return POISON
-        if not isinstance(right, bool):
-            return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(right)}", expr.right.span)
-        return right
+    def condition(self, expr: ast.Conditional, test: Any) -> Any:
+        """A conditional's test: a bool, or POISON (reported unless it already was)."""
+        if test is POISON or isinstance(test, bool):
+            return test
+        return self.report("E210", f"a condition must be a bool, not {_kind_of(test)} ({show_value(test)})",
+                           expr.test.span)
+
+    def logical_operand(self, expr: ast.Binary, right: Any) -> Any:
+        """The right operand of ``and`` / ``or``, which decides the result: a bool."""
+        if right is POISON or isinstance(right, bool):
+            return right
+        return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(right)}", expr.right.span)
 
     def checked_number(self, value: Any, span: Span, what: str) -> Any:
         """``value``, or E901 if it is an integer beyond the limit or a float

@@ -10,8 +10,8 @@ from pathlib import Path
 from ._gc import paused_gc
 from .analysis import Analysis, analyze
 from .config import Config, find_config
-from .diagnostics import Diagnostic
-from .elaborate import Program, _dedupe, load
+from .diagnostics import Diagnostic, merge_repeats
+from .elaborate import Program
 from .lint import lint, suppress
 from .lint.contracts import check_budgets, check_expectations
 
@@ -46,12 +46,5 @@ def check_program(program: Program, path: Path | None = None, *, config: Config 
             continue
         severity = config.severity_of(d.code, d.severity)
         graded.append(d if severity is d.severity else replace(d, severity=severity))
-    diagnostics = suppress.apply(program, _dedupe(graded))
+    diagnostics = suppress.apply(program, merge_repeats(graded))
     return FileReport(path or Path(program.path), program, analyses, diagnostics)
-
-
-def check_file(path: str | Path, *, config: Config | None = None,
-               inputs: dict[str, tuple[int, ...]] | None = None) -> FileReport:
-    """Loads and checks one file (raises OSError if it cannot be read)."""
-    path = Path(path)
-    return check_program(load(path), path, config=config, inputs=inputs)

@@ -135,13 +135,12 @@ def cmd_check(args) -> int:
     from . import __version__
     from .checking import check_program
     from .diagnostics import Severity
-    from .diagnostics.render import render_github, render_sarif
+    from .diagnostics.render import CHECK_RENDERERS, CheckedFile, CheckOutput
 
-    files = _cnn_files(args.paths)
     shapes = _input_shapes(args.input)
     reports = []
     strict = args.strict
-    for path in files:
+    for path in _cnn_files(args.paths):
         program = _load(path)
         config = _config(args, path)
         strict = strict or config.strict
@@ -150,38 +149,24 @@ def cmd_check(args) -> int:
             overrides.update(_resolve_inputs(model, shapes) if shapes else {})
         reports.append(check_program(program, path, config=config, inputs=overrides))
     # A block file imported by several models is reported once.
-    seen: set = set()
+    seen: set[tuple] = set()
+    files = []
     for report in reports:
-        report.diagnostics = [d for d in report.diagnostics
-                              if (d.code, d.span, d.message) not in seen and not seen.add((d.code, d.span, d.message))]
-    everything = [d for r in reports for d in r.diagnostics]
-    errors = sum(d.severity is Severity.ERROR for d in everything)
-    warnings = sum(d.severity is Severity.WARNING for d in everything)
-    if args.format == "json":
-        payload = {
-            "files": [
-                {"path": str(r.path), "models": [m.name for m in r.program.models],
-                 "diagnostics": [d.to_dict() for d in r.diagnostics]}
-                for r in reports
-            ],
-            "errors": errors,
-            "warnings": warnings,
-        }
-        sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    elif args.format == "sarif":
-        sys.stdout.write(render_sarif(everything, __version__))
-    elif args.format == "github":
-        sys.stdout.write(render_github(everything))
-    else:
-        for report in reports:
-            _print_diagnostics(report.program, args, sys.stdout, report.diagnostics)
-            if not report.diagnostics and not args.quiet:
-                nodes = sum(len(m.nodes) for m in report.program.models)
-                models = ", ".join(m.name for m in report.program.models) or "no models"
-                print(f"{report.path}: ok ({models}; {nodes} nodes)")
-        if not args.quiet or errors or warnings:
-            print(f"checked {len(files)} file{'s' if len(files) != 1 else ''}: "
-                  f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
+        fresh = []
+        for d in report.diagnostics:
+            if (d.code, d.span, d.message) not in seen:
+                seen.add((d.code, d.span, d.message))
+                fresh.append(d)
+        report.diagnostics = fresh
+        models = report.program.models
+        files.append(CheckedFile(str(report.path), tuple(m.name for m in models), sum(len(m.nodes) for m in models),
+                                 fresh, report.program.sources))
+    output = CheckOutput(color=args.format == "text" and _use_color(args.color, sys.stdout), quiet=args.quiet,
+                         version=__version__)
+    sys.stdout.write(CHECK_RENDERERS[args.format](files, output))
+    everything = [d for f in files for d in f.diagnostics]
+    errors = any(d.severity is Severity.ERROR for d in everything)
+    warnings = any(d.severity is Severity.WARNING for d in everything)
     failed = errors or (strict and warnings)
     return EXIT_PROBLEMS if failed else EXIT_OK
 
@@ -241,10 +226,10 @@ def cmd_explain(args) -> int:
         if args.node in analysis.model.nodes:
             sys.stdout.write(explain(analysis, args.node))
             return EXIT_PROBLEMS if failed else EXIT_OK
-    from .elaborate import _did_you_mean
+    from .diagnostics import did_you_mean
 
     names = [n for a in analyses for n in a.model.nodes]
-    hint = _did_you_mean(args.node, names)
+    hint = did_you_mean(args.node, names)
     raise UsageError(f"no node named {args.node!r}" + (f"; {hint}" if hint else ""))
 
 

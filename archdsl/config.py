@@ -31,6 +31,7 @@ from pathlib import Path
 from .diagnostics import Severity
 from .diagnostics.codes import BY_CODE
 from .graph import FIGURES
+from .quantities import si_quantity
 
 
 class ConfigError(Exception):
@@ -81,7 +82,6 @@ class Config:
 
 def parse_quantity(value, where: str) -> int | float:
     """A budget value: a number or a string such as "4.2G" or "64M"."""
-    from .syntax import _quantity
 
     if isinstance(value, bool):
         raise ConfigError(f"{where}: expected a number, got {value!r}")
@@ -91,7 +91,7 @@ def parse_quantity(value, where: str) -> int | float:
         text = value.strip().replace("_", "")
         try:
             if text and text[-1] in "KMGT":
-                return _quantity(text)
+                return si_quantity(text)
             number = float(text)
             return int(number) if number.is_integer() else number
         except (ValueError, ZeroDivisionError):

@@ -82,9 +82,9 @@ def render_text(diffs: list[ModelDiff], old_label: str, new_label: str) -> str:
         width = max(len(label) for _, label, _, _ in d.figures)
         for _, label, before, after in d.figures:
             out.append(f"  {label.ljust(width)}  {before:>15,} -> {after:>15,}  {percent(before, after):>9}")
-        for name, before, after in d.outputs:
-            mark = "" if before == after else "  (changed)"
-            out.append(f"  output {name}: {_shape(before)} -> {_shape(after)}{mark}")
+        for name, old_shape, new_shape in d.outputs:
+            mark = "" if old_shape == new_shape else "  (changed)"
+            out.append(f"  output {name}: {_shape(old_shape)} -> {_shape(new_shape)}{mark}")
         if d.added:
             out.append(f"  added {len(d.added)} layer(s): {_list(d.added)}")
         if d.removed:
@@ -102,11 +102,11 @@ def render_markdown(diffs: list[ModelDiff], old_label: str, new_label: str) -> s
     for d in diffs:
         out += [f"### {d.name}: `{old_label}` → `{new_label}`", "",
                 "| | before | after | change |", "|---|---:|---:|---:|"]
-        for key, label, before, after in d.figures:
+        for _, label, before, after in d.figures:
             out.append(f"| {label} | {before:,} ({si(before)}) | {after:,} ({si(after)}) | {percent(before, after)} |")
-        for name, before, after in d.outputs:
-            out.append(f"| output `{name}` | {_shape(before)} | {_shape(after)} | "
-                       f"{'same' if before == after else '**changed**'} |")
+        for name, old_shape, new_shape in d.outputs:
+            out.append(f"| output `{name}` | {_shape(old_shape)} | {_shape(new_shape)} | "
+                       f"{'same' if old_shape == new_shape else '**changed**'} |")
         out.append("")
         if d.added:
             out.append(f"Added: {_list([f'`{n}`' for n in d.added])}  ")

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +32,11 @@ from pydantic import ValidationError
 
 from . import syntax as ast
 from ._gc import paused_gc
-from .diagnostics import Diagnostic, DiagnosticError, Label
+from .diagnostics import Diagnostic, DiagnosticError, Label, did_you_mean, merge_repeats
 from .graph import FIGURES, BlockInstance, Expectation, Model, Node
 from .ops import CALLABLE, ArgumentError, Input, OpSpec
 from .source import SourceFile, Span
+from .values import Tensor, show_value
 
 # --------------------------------------------------------------------------
 # Limits: elaboration runs on untrusted files, so expansion is bounded.
@@ -58,13 +61,6 @@ class Limits:
 
 # --------------------------------------------------------------------------
 # Values.
-
-
-@dataclass(frozen=True)
-class Tensor:
-    """The output of a node, by node name."""
-
-    node: str
 
 
 class _Poison:
@@ -101,19 +97,6 @@ def _kind_of(value: Any) -> str:
     return type(value).__name__
 
 
-def show_value(value: Any) -> str:
-    """A compile-time value as source text: true, "same", (1, 7)."""
-    if isinstance(value, Tensor):
-        return f"tensor {value.node}"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, tuple):
-        return "(" + ", ".join(show_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return repr(value)
-
-
 def _typed(value: Any) -> Any:
     if isinstance(value, tuple):
         return (tuple, tuple(_typed(v) for v in value))
@@ -133,13 +116,6 @@ def _snake(name: str) -> str:
 def source_text(arg: ast.Argument) -> str:
     """An argument as it was written (for hints)."""
     return "..." if arg.span is None else f"{arg.name + '=' if arg.name else ''}..."
-
-
-def _did_you_mean(name: str, candidates) -> str | None:
-    import difflib  # only when there is a mistake to explain
-
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
 
 
 # --------------------------------------------------------------------------
@@ -236,7 +212,7 @@ class Program:
         for model in self.models:
             overrides = {k: v for k, v in (inputs or {}).items() if k in model.inputs}
             found += infer_shapes(model, overrides)[1]
-        return _dedupe(found)
+        return merge_repeats(found)
 
     def model(self, name: str | None = None) -> Model:
         """The model called ``name``, or the only/first model of the file."""
@@ -323,7 +299,8 @@ class Loader:
                     reason = "no such file" if isinstance(error, FileNotFoundError) else str(error)
                     self.diagnostics.append(
                         Diagnostic.error("E205", f"cannot import \"{imp.path}\": {reason}", imp.span,
-                                         hint=f"paths are relative to the importing file's folder ({_display(directory)})")
+                                         hint="paths are relative to the importing file's folder "
+                                              f"({_display(directory)})")
                     )
                     continue
                 child = self.parse_text(text, _display(target))
@@ -443,20 +420,17 @@ def load(path: str | Path, *, limits: Limits | None = None) -> Program:
     return _load_text(text, str(path), path.resolve(), limits or Limits())
 
 
-def decode_source(data: bytes, name: str) -> str | Diagnostic:
-    """UTF-8 text, or an E103 diagnostic at the first undecodable byte."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        prefix = data[: error.start].decode("utf-8", "replace")
-        source = SourceFile(name, prefix + "\ufffd")
-        span = source.span(len(prefix), len(prefix) + 1)
-        return Diagnostic.error("E103", f"the file is not valid UTF-8: byte 0x{data[error.start]:02x} at offset "
-                                        f"{error.start}", span, hint="save the file as UTF-8")
+def _decode_error(data: bytes, name: str, error: UnicodeDecodeError) -> Diagnostic:
+    """E103 at the first byte that is not UTF-8."""
+    prefix = data[: error.start].decode("utf-8", "replace")
+    source = SourceFile(name, prefix + "\ufffd")
+    span = source.span(len(prefix), len(prefix) + 1)
+    return Diagnostic.error("E103", f"the file is not valid UTF-8: byte 0x{data[error.start]:02x} at offset "
+                                    f"{error.start}", span, hint="save the file as UTF-8")
 
 
 def _undecodable(name: str, data: bytes, error: UnicodeDecodeError) -> Program:
-    diagnostic = decode_source(data, name)
+    diagnostic = _decode_error(data, name, error)
     prefix = data[: error.start].decode("utf-8", "replace")
     return Program(name, [], [diagnostic], {name: SourceFile(name, prefix + "\ufffd")})
 
@@ -494,30 +468,15 @@ def _load_text(text: str, name: str, resolved: Path, limits: Limits) -> Program:
                 model = None
             if model is not None:
                 models.append(model)
-    diagnostics = _dedupe(loader.diagnostics)
+    diagnostics = merge_repeats(loader.diagnostics)
     return Program(name, models, diagnostics, loader.sources, loader.definitions)
 
 
-def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """One diagnostic per (code, span), sorted by position.  A mistake in a
-    block body is one mistake however many instances hit it; when the
-    instances saw it differently (other shapes), a note says how many."""
-    first: dict[tuple, Diagnostic] = {}
-    others: dict[tuple, int] = {}
-    for d in diagnostics:
-        key = (d.code, d.span)
-        if key not in first:
-            first[key] = d
-        elif d.message != first[key].message:
-            others[key] = others.get(key, 0) + 1
-    out = []
-    for key, d in first.items():
-        if key in others:
-            n = others[key]
-            d = replace(d, notes=(*d.notes, f"{n} more use{'s' if n > 1 else ''} of this code report the same "
-                                            "problem with other values"))
-        out.append(d)
-    return sorted(out, key=Diagnostic.sort_key)
+def _tuple_or_poison(items: list[Any]) -> Any:
+    """A tuple expression's value: POISON if any item failed."""
+    if any(item is POISON for item in items):
+        return POISON
+    return tuple(items)
 
 
 # --------------------------------------------------------------------------
@@ -645,7 +604,7 @@ class _ModelBuilder:
                                                span=stmt.span)
         if stmt.figure not in FIGURES:
             self.report("E202", f"unknown figure '{stmt.figure}'", stmt.figure_span,
-                        hint=_did_you_mean(stmt.figure, FIGURES) or f"expect takes: {', '.join(FIGURES)}")
+                        hint=did_you_mean(stmt.figure, FIGURES) or f"expect takes: {', '.join(FIGURES)}")
             return None
         value = self.evaluate(stmt.value, env, None)
         if value is POISON:
@@ -672,7 +631,8 @@ class _ModelBuilder:
             else:
                 dims.append(value)
         if not 1 <= len(stmt.dims) <= 4:
-            self.report("E210", f"an input has 1 to 4 dimensions ([C, L], [C, H, W], [C, D, H, W]); got {len(stmt.dims)}",
+            self.report("E210", "an input has 1 to 4 dimensions ([C, L], [C, H, W], [C, D, H, W]); "
+                        f"got {len(stmt.dims)}",
                         stmt.dims_span)
             ok = False
         if not self.bind(env, stmt.name, stmt.name_span, POISON):
@@ -701,7 +661,7 @@ class _ModelBuilder:
             binding = env.find(stmt.name)
             if binding is None:
                 self.report("E202", f"unknown value '{stmt.name}'", stmt.name_span,
-                            hint=_did_you_mean(stmt.name, env.names()))
+                            hint=did_you_mean(stmt.name, env.names()))
                 return
             binding.used = True
             value = binding.value
@@ -910,9 +870,10 @@ class _ModelBuilder:
         if binding is not None:
             binding.used = True  # it was referenced, if wrongly: no "unused" warning on top
             return self.report("E201", f"'{name}' is a value, not an op or block", name_span,
-                               hint=f"to combine it with the chain, use a merge: add({name}), concat({name}) or mul({name})")
+                               hint=f"to combine it with the chain, use a merge: add({name}), concat({name}) "
+                                    f"or mul({name})")
         return self.report("E201", f"unknown op or block '{name}'", name_span,
-                           hint=_did_you_mean(name, [*CALLABLE, *self.blocks]))
+                           hint=did_you_mean(name, [*CALLABLE, *self.blocks]))
 
     def call_expr(self, call: ast.Call, env: Env, scope: NameScope, label: str | None,
                   label_span: Span | None = None) -> Any:
@@ -935,7 +896,7 @@ class _ModelBuilder:
         if env.find(call.func) is not None:
             return self.report("E209", f"'{call.func}' is a value and cannot be called", call.func_span)
         return self.report("E201", f"unknown op, block or function '{call.func}'", call.func_span,
-                           hint=_did_you_mean(call.func, [*CALLABLE, *self.blocks, *BUILTINS]))
+                           hint=did_you_mean(call.func, [*CALLABLE, *self.blocks, *BUILTINS]))
 
     def input_as_argument(self, call: ast.Call, env: Env, scope: NameScope) -> _Poison:
         """E207 for ``relu(y)`` at a chain's head: the input comes from the
@@ -944,7 +905,7 @@ class _ModelBuilder:
         value = self.evaluate(first.value, env, scope) if first is not None else None
         for arg in call.args[1 if first is not None else 0:]:
             self.evaluate(arg.value, env, scope)
-        if isinstance(value, Tensor) and isinstance(first.value, ast.Name):
+        if isinstance(value, Tensor) and first is not None and isinstance(first.value, ast.Name):
             rest = ", ".join(source_text(a) for a in call.args[1:])
             return self.report("E207", f"{call.func} takes its input from the chain, not as an argument",
                                call.func_span, hint=f"write '{first.value.id} -> {call.func}"
@@ -952,7 +913,7 @@ class _ModelBuilder:
         return self.report("E207", f"{call.func} has no input", call.func_span,
                            hint=f"apply it to a value: 'x -> {call.func}(...)'")
 
-    def builtin(self, call: ast.Call, function, env: Env, scope: NameScope) -> Any:
+    def builtin(self, call: ast.Call, function, env: Env, scope: NameScope | None) -> Any:
         values = []
         for arg in call.args:
             if arg.name is not None:
@@ -969,13 +930,14 @@ class _ModelBuilder:
             return self.report("E210", f"{call.func}({', '.join(show_value(v) for v in values)}) failed: {error}",
                                call.span)
 
-    def bind_arguments(self, args: list[ast.Argument], positional: tuple[str, ...], accepted: set[str],
+    def bind_arguments(self, args: list[ast.Argument], positional: tuple[str, ...], accepted: AbstractSet[str],
                        aliases: dict[str, str], what: str, env: Env, scope: NameScope,
-                       extra_positional: list | None = None) -> tuple[dict[str, Any], dict[str, Span], bool]:
+                       extra_positional: list | None = None) -> tuple[dict[str, Any], dict[str, Span], bool | None]:
         """Evaluates arguments and binds them to names.  Positional arguments
         beyond ``positional`` go to ``extra_positional`` when it is a list
         (a merge's inputs) and are an error otherwise.  Arguments that fail
-        are reported and left out; the flag says whether all were bound.
+        are reported and left out; the flag says whether all were bound
+        (None: the call was not bound at all, see below).
         A positional argument after a keyword is an error, as in Python, and
         nothing of the call is bound (guessing would only add errors)."""
         values: dict[str, Any] = {}
@@ -1018,7 +980,7 @@ class _ModelBuilder:
                 span = arg.name_span
                 if name not in accepted:
                     self.report("E301", f"{what} has no argument '{arg.name}'", arg.name_span,
-                                hint=_did_you_mean(arg.name, [*accepted, *aliases])
+                                hint=did_you_mean(arg.name, [*accepted, *aliases])
                                 or f"it takes: {', '.join(sorted(accepted)) or 'no arguments'}")
                     self.evaluate(arg.value, env, scope)
                     ok = False
@@ -1056,7 +1018,8 @@ class _ModelBuilder:
             if value is POISON:
                 ok = False
             elif not isinstance(value, Tensor):
-                self.report("E209", f"{kind} combines tensors; this is {_kind_of(value)} ({show_value(value)})", arg_span)
+                self.report("E209", f"{kind} combines tensors; this is {_kind_of(value)} ({show_value(value)})",
+                            arg_span)
                 ok = False
         if op.min_inputs > len(inputs):
             self.report("E306", f"{kind} needs at least {op.min_inputs} inputs, got {len(inputs)}", span,
@@ -1096,7 +1059,7 @@ class _ModelBuilder:
 
     def argument_errors(self, error: ValidationError, kind: str, values: dict[str, Any], spans: dict[str, Span],
                         span: Span, skip: set[str]) -> None:
-        reported: set[str | None] = set(skip)
+        reported: set[int | str | None] = set(skip)
         for item in error.errors():
             name = item["loc"][0] if item["loc"] else None
             cause = (item.get("ctx") or {}).get("error")
@@ -1241,6 +1204,12 @@ class _ModelBuilder:
 
     def evaluate(self, expr: ast.Expr, env: Env, scope: NameScope | None, label: str | None = None,
                  label_span: Span | None = None) -> Any:
+        """The value of ``expr``; ``scope`` is None where no layer may be
+        made (compile-time expressions); ``label`` names the layer a call makes.
+
+        Every recursion into a sub-expression happens here, directly, so
+        that one level of nesting costs one Python frame (the nesting limit
+        is set by it); the checks after each recursion are helpers."""
         if isinstance(expr, ast.Literal):
             return self.checked_number(expr.value, expr.span, "literal")
         if isinstance(expr, ast.Name):
@@ -1259,17 +1228,11 @@ class _ModelBuilder:
                 value = self.step(step, value, env, scope)
             return value
         if isinstance(expr, ast.TupleExpr):
-            items = [self.evaluate(item, env, scope) for item in expr.items]
-            if any(item is POISON for item in items):
-                return POISON
-            return tuple(items)
+            return _tuple_or_poison([self.evaluate(item, env, scope) for item in expr.items])
         if isinstance(expr, ast.Conditional):
-            test = self.evaluate(expr.test, env, scope)
+            test = self.condition(expr, self.evaluate(expr.test, env, scope))
             if test is POISON:
                 return POISON
-            if not isinstance(test, bool):
-                return self.report("E210", f"a condition must be a bool, not {_kind_of(test)} ({show_value(test)})",
-                                   expr.test.span)
             return self.evaluate(expr.then if test else expr.orelse, env, scope)
         if isinstance(expr, ast.Unary):
             operand = self.evaluate(expr.operand, env, scope)
@@ -1285,16 +1248,24 @@ class _ModelBuilder:
                 return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(left)}", expr.left.span)
             if (expr.op == "and") != left:
                 return left
-            right = self.evaluate(expr.right, env, scope)
-            if right is POISON:
-                return POISON
-            if not isinstance(right, bool):
-                return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(right)}", expr.right.span)
-            return right
+            return self.logical_operand(expr, self.evaluate(expr.right, env, scope))
         right = self.evaluate(expr.right, env, scope)
         if right is POISON:
             return POISON
         return self.binary(expr, left, right)
+
+    def condition(self, expr: ast.Conditional, test: Any) -> Any:
+        """A conditional's test: a bool, or POISON (reported unless it already was)."""
+        if test is POISON or isinstance(test, bool):
+            return test
+        return self.report("E210", f"a condition must be a bool, not {_kind_of(test)} ({show_value(test)})",
+                           expr.test.span)
+
+    def logical_operand(self, expr: ast.Binary, right: Any) -> Any:
+        """The right operand of ``and`` / ``or``, which decides the result: a bool."""
+        if right is POISON or isinstance(right, bool):
+            return right
+        return self.report("E210", f"'{expr.op}' needs bools, not {_kind_of(right)}", expr.right.span)
 
     def checked_number(self, value: Any, span: Span, what: str) -> Any:
         """``value``, or E901 if it is an integer beyond the limit or a float
@@ -1315,7 +1286,7 @@ class _ModelBuilder:
                 return self.report("E207", f"'{expr.id}' has no input here", expr.span,
                                    hint=f"apply it to a value: 'x -> {expr.id}'")
             return self.report("E202", f"unknown name '{expr.id}'", expr.span,
-                               hint=_did_you_mean(expr.id, env.names()))
+                               hint=did_you_mean(expr.id, env.names()))
         binding.used = True
         value = binding.value
         if isinstance(value, _MissingInput):
@@ -1347,7 +1318,7 @@ class _ModelBuilder:
                                    expr.op_span)
             return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
         if op == "+" and isinstance(left, (str, tuple)) and type(left) is type(right):
-            return left + right
+            return operator.add(left, right)  # joins two strings or two tuples
         if not numbers:
             return self.report("E210", f"cannot apply '{op}' to {_kind_of(left)} and {_kind_of(right)}",
                                expr.op_span)

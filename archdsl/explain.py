@@ -5,9 +5,10 @@ the MAC product, the receptive field)."""
 from __future__ import annotations
 
 from .analysis import Analysis
-from .elaborate import show_value
 from .ops.base import numel, show_shape
+from .passes.shapes import known_inputs
 from .report import number
+from .values import show_value
 
 
 def _product(shape) -> str:
@@ -18,14 +19,15 @@ def explain(analysis: Analysis, name: str) -> str:
     model = analysis.model
     node = model.nodes[name]
     spec = node.spec
-    inputs = [analysis.shapes.get(i) for i in node.inputs]
+    inputs = known_inputs(analysis.shapes, node)
     output = analysis.shapes.get(name)
+    cost = analysis.costs.get(name)
     arguments = ", ".join(f"{k}={show_value(v)}" for k, v in spec.arguments().items() if v is not None)
     lines = [f"{name}: {spec.op}({arguments})",
              f"  defined at {node.span}"]
     if node.block:
         lines.append(f"  in block {model.blocks[node.block].block} ({node.block})")
-    if output is None or any(s is None for s in inputs):
+    if output is None or inputs is None or cost is None:
         lines.append("  shape unknown: see the diagnostics above")
         return "\n".join(lines) + "\n"
     for source, shape in zip(node.inputs, inputs):
@@ -33,7 +35,6 @@ def explain(analysis: Analysis, name: str) -> str:
     lines.append(f"  output {show_shape(output)}")
     for line in spec.explain_shape(inputs, output):
         lines.append(f"    {line}")
-    cost = analysis.costs[name]
     if cost.parameter_shapes:
         parts = []
         for key, shape in cost.parameter_shapes.items():

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .analysis import Analysis
-from .ops.base import show_shape
+from .ops.base import Shape, show_shape
 
 # ---------------------------------------------------------------- numbers
 
@@ -51,11 +51,16 @@ class Row:
     field: str
 
 
+def _listed(shape: Shape | None) -> list[int] | None:
+    """A shape as JSON writes it; None (null) when unknown or empty."""
+    return list(shape) if shape else None
+
+
 def covers_input(analysis: Analysis, node: str, origin: str) -> bool:
     """Whether each output position of ``node`` sees all of input ``origin``."""
     field = analysis.fields[node][origin]
     shape = analysis.shapes.get(node) or ()
-    return field.covers(tuple(analysis.shapes[origin][1:]), tuple(shape[1:]))
+    return field.covers(tuple((analysis.shapes.get(origin) or ())[1:]), tuple(shape[1:]))
 
 
 def _field_text(analysis: Analysis, node: str) -> str:
@@ -132,7 +137,8 @@ def render_text(analysis: Analysis, depth: int | None = None) -> str:
     right = {3, 4, 5}
 
     def line(cells) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(padded).rstrip()
 
     rule = "─" * len(line(HEADER))
     out = [*_heading(analysis), rule, line(HEADER), rule]
@@ -208,7 +214,7 @@ def to_json(analysis: Analysis) -> dict:
         },
         "inputs": {name: list(analysis.shapes[name] or ()) for name in model.inputs},
         "outputs": {
-            name: {"node": node, "shape": list(analysis.shapes[node]) if analysis.shapes.get(node) else None}
+            name: {"node": node, "shape": _listed(analysis.shapes.get(node))}
             for name, node in model.outputs.items()
         },
         "nodes": nodes,

@@ -77,7 +77,3 @@ class SourceFile:
         start = self._line_starts[line - 1]
         end = self.text.find("\n", start)
         return self.text[start : len(self.text) if end < 0 else end].rstrip("\r")
-
-    @property
-    def line_count(self) -> int:
-        return len(self._line_starts)

@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import archdsl
-from archdsl._gc import paused_gc
+from archdsl._gc import gc_paused, paused_gc
 from archdsl.checking import check_program
 from archdsl.elaborate import _nesting_error
 from archdsl.lint.base import LintContext
-from archdsl.lint.geometry import _windowed
+from archdsl.lint.geometry import windowed
 from archdsl.passes.receptive_field import Field
 from archdsl.source import SourceFile
 
@@ -127,6 +127,50 @@ def test_collector_left_off_by_the_application_stays_off():
         gc.enable()
 
 
+def _raise_inside_parsing(monkeypatch):
+    from archdsl.elaborate import Loader
+
+    def broken(self, text, name):
+        raise RuntimeError("a bug inside the pipeline")
+
+    monkeypatch.setattr(Loader, "parse_text", broken)
+
+
+TINY = "model M {\n  input x: [3, 8, 8]\n  x -> conv2d(4, 3)\n}\n"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_raising_library_calls_leave_the_collector_as_they_found_it(monkeypatch, enabled):
+    model = archdsl.loads(TINY).model()
+    calls = [
+        lambda: archdsl.analyze(model, batch=0),  # raises ValueError inside the paused call
+        lambda: archdsl.compile(model, dtype="float7"),
+        lambda: archdsl.loads(TINY),  # parse_text raises below (patched)
+        lambda: archdsl.load(MODELS / "resnet18.cnn"),
+    ]
+    (gc.enable if enabled else gc.disable)()
+    try:
+        for index, call in enumerate(calls):
+            if index == 2:
+                _raise_inside_parsing(monkeypatch)
+            with pytest.raises((ValueError, TypeError, RuntimeError)):
+                call()
+            assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+
+
+def test_paused_block_restores_the_collector_on_an_exception():
+    assert gc.isenabled()
+    with pytest.raises(KeyError), gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner block does not turn it back on
+        raise KeyError("x")
+    assert gc.isenabled()
+
+
 # ---------------------------------------------------------------- lint views
 
 
@@ -135,5 +179,5 @@ def test_lint_views_are_computed_once_and_list_the_known_nodes_in_order():
     analysis = archdsl.analyze(program.model())
     context = LintContext(analysis)
     assert [n.name for n in context.nodes()] == ["x", "conv2d_1", "relu_1"]  # conv2d_2 does not fit
-    assert _windowed(context) is _windowed(context)
-    assert [node.name for node, _, _ in _windowed(context)] == ["conv2d_1"]
+    assert windowed(context) is windowed(context)
+    assert [node.name for node, _, _ in windowed(context)] == ["conv2d_1"]

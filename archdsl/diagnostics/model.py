@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..source import Span
 from .codes import Severity, lookup
@@ -50,7 +50,7 @@ class Diagnostic:
             "severity": self.severity.value,
             "message": self.message,
             "span": None if self.span is None else _span_dict(self.span),
-            "labels": [{"span": _span_dict(l.span), "message": l.message} for l in self.labels],
+            "labels": [{"span": _span_dict(label.span), "message": label.message} for label in self.labels],
             "hint": self.hint,
             "notes": list(self.notes),
         }
@@ -78,3 +78,25 @@ class DiagnosticError(Exception):
 
 def has_errors(diagnostics) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def merge_repeats(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per (code, span), sorted by position.  A mistake in a
+    block body is one mistake however many instances hit it; when the
+    instances saw it differently (other shapes), a note says how many."""
+    first: dict[tuple, Diagnostic] = {}
+    others: dict[tuple, int] = {}
+    for d in diagnostics:
+        key = (d.code, d.span)
+        if key not in first:
+            first[key] = d
+        elif d.message != first[key].message:
+            others[key] = others.get(key, 0) + 1
+    out = []
+    for key, d in first.items():
+        if key in others:
+            n = others[key]
+            d = replace(d, notes=(*d.notes, f"{n} more use{'s' if n > 1 else ''} of this code report the same "
+                                            "problem with other values"))
+        out.append(d)
+    return sorted(out, key=Diagnostic.sort_key)

@@ -1,9 +1,12 @@
-"""Renderers: compiler-style text (with source line and caret) and JSON."""
+"""Renderers of diagnostics, one per output format of ``archdsl check``,
+side by side: compiler-style text (source line and caret), JSON, SARIF
+2.1.0 and GitHub workflow commands (see :data:`CHECK_RENDERERS`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from ..source import SourceFile, Span
 from .codes import Severity
@@ -61,8 +64,6 @@ def render_one(d: Diagnostic, sources: Mapping[str, SourceFile], *, color: bool 
     return "".join(out)
 
 
-def render_json(diagnostics: Iterable[Diagnostic]) -> str:
-    return json.dumps([d.to_dict() for d in diagnostics], indent=2, sort_keys=True) + "\n"
 
 
 def _github_escape(text: str, property_value: bool = False) -> str:
@@ -144,3 +145,80 @@ def sarif_log(diagnostics: list[Diagnostic], version: str) -> dict:
 
 def render_sarif(diagnostics: list[Diagnostic], version: str) -> str:
     return json.dumps(sarif_log(diagnostics, version), indent=2) + "\n"
+
+
+# ------------------------------------------------------------------ archdsl check
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """One checked file as the renderers see it."""
+
+    path: str
+    models: tuple[str, ...]
+    nodes: int
+    diagnostics: list[Diagnostic]
+    sources: Mapping[str, SourceFile]
+
+
+@dataclass(frozen=True)
+class CheckOutput:
+    """How the report is to look: colour (text), ``--quiet`` (text), and the
+    tool version (SARIF)."""
+
+    color: bool = False
+    quiet: bool = False
+    version: str = ""
+
+
+def _counts(files: list[CheckedFile]) -> tuple[int, int]:
+    everything = [d for f in files for d in f.diagnostics]
+    return (sum(d.severity is Severity.ERROR for d in everything),
+            sum(d.severity is Severity.WARNING for d in everything))
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def render_check_text(files: list[CheckedFile], output: CheckOutput) -> str:
+    """Each file's diagnostics (or "ok"), then the totals."""
+    out = []
+    for f in files:
+        if f.diagnostics:
+            out.append(render_text(f.diagnostics, f.sources, color=output.color))
+        elif not output.quiet:
+            out.append(f"{f.path}: ok ({', '.join(f.models) or 'no models'}; {f.nodes} nodes)\n")
+    errors, warnings = _counts(files)
+    if not output.quiet or errors or warnings:
+        out.append(f"checked {_plural(len(files), 'file')}: {_plural(errors, 'error')}, "
+                   f"{_plural(warnings, 'warning')}\n")
+    return "".join(out)
+
+
+def render_check_json(files: list[CheckedFile], output: CheckOutput) -> str:
+    errors, warnings = _counts(files)
+    payload = {
+        "files": [{"path": f.path, "models": list(f.models), "diagnostics": [d.to_dict() for d in f.diagnostics]}
+                  for f in files],
+        "errors": errors,
+        "warnings": warnings,
+    }
+    return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+
+
+def render_check_sarif(files: list[CheckedFile], output: CheckOutput) -> str:
+    return render_sarif([d for f in files for d in f.diagnostics], output.version)
+
+
+def render_check_github(files: list[CheckedFile], output: CheckOutput) -> str:
+    return render_github([d for f in files for d in f.diagnostics])
+
+
+#: ``archdsl check --format`` -> its renderer.
+CHECK_RENDERERS: dict[str, Callable[[list[CheckedFile], CheckOutput], str]] = {
+    "text": render_check_text,
+    "json": render_check_json,
+    "sarif": render_check_sarif,
+    "github": render_check_github,
+}

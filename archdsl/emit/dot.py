@@ -15,9 +15,9 @@ import textwrap
 from dataclasses import dataclass, field
 
 from ..analysis import Analysis
-from ..elaborate import show_value
 from ..ops import Family, Input
 from ..ops.base import show_shape
+from ..values import show_value
 
 FAMILY_COLOURS = {
     Family.INPUT: "#e6e6e6",
@@ -150,7 +150,6 @@ def to_graphviz(analysis: Analysis, options: RenderOptions | None = None):
 
     options = options or RenderOptions()
     model = analysis.model
-    errors = failing_nodes(analysis)
     graph = graphviz.Digraph(
         model.name,
         graph_attr={
@@ -161,38 +160,68 @@ def to_graphviz(analysis: Analysis, options: RenderOptions | None = None):
                    "margin": "0.12,0.04", "height": "0.3"},
         edge_attr={"fontname": "Helvetica", "fontsize": "8", "color": "#555555", "arrowsize": "0.6"},
     )
-    groups = _groups(analysis, options)
-    drawn_as = {member: group.key for group in groups for member in group.members}
-    outputs = {node: name for name, node in model.outputs.items()}
-    families_used = set()
+    drawing = _Drawing(analysis, options)
+    drawing.draw_scope(graph, "")
+    drawing.draw_edges(graph)
+    if options.legend:
+        drawing.draw_legend(graph)
+    return graph
 
-    # Scope clusters: every name prefix shared by two or more drawn groups.
+
+def _scope_tree(groups: list[_Group]) -> dict[str, list[_Group]]:
+    """Scope clusters: every name prefix shared by two or more drawn groups,
+    with the groups drawn directly in it; every intermediate scope is
+    present (perhaps empty), so that nesting is kept."""
     tree: dict[str, list[_Group]] = {}
     for group in groups:
         tree.setdefault(group.key.rpartition(".")[0], []).append(group)
+    for scope in list(tree):
+        parts = scope.split(".")
+        for i in range(1, len(parts)):
+            tree.setdefault(".".join(parts[:i]), [])
+    return tree
 
-    def draw_group(target, group: _Group) -> None:
+
+class _Drawing:
+    """One diagram: the analysed model, its drawn groups and scopes, and the
+    families met so far (for the legend)."""
+
+    def __init__(self, analysis: Analysis, options: RenderOptions) -> None:
+        self.analysis = analysis
+        self.options = options
+        self.model = analysis.model
+        self.errors = failing_nodes(analysis)
+        self.groups = _groups(analysis, options)
+        self.outputs = {node: name for name, node in self.model.outputs.items()}
+        self.families_used: set[Family] = set()
+        self.tree = _scope_tree(self.groups)
+
+    def draw_layer(self, target, name: str) -> None:
+        """A group of one layer: its call (or input shape), figures, output, error."""
+        node = self.model.nodes[name]
+        family = node.spec.family
+        self.families_used.add(family)
+        lines = [node.name, _call_text(node)] if node.name != node.op else [node.op]
+        attrs = {"fillcolor": FAMILY_COLOURS[family]}
+        if isinstance(node.spec, Input):
+            shape = self.analysis.shapes.get(node.name)
+            lines = [node.name, show_shape(node.spec.shape if shape is None else shape)]
+        lines += _figures(self.analysis, [name], self.options.show)
+        if isinstance(node.spec, Input):
+            attrs.update(shape="invhouse", style="filled")
+        if node.name in self.outputs:
+            attrs.update(peripheries="2")
+            lines.append(f"output: {self.outputs[node.name]}")
+        if node.name in self.errors:
+            attrs.update(fillcolor=ERROR_COLOUR, color="#990000", penwidth="2")
+            lines += textwrap.wrap("error: " + self.errors[node.name], 48)
+        target.node(node.name, _label(lines), **attrs)
+
+    def draw_group(self, target, group: _Group) -> None:
         if len(group.members) == 1:
-            node = model.nodes[group.members[0]]
-            family = node.spec.family
-            families_used.add(family)
-            lines = [node.name, _call_text(node)] if node.name != node.op else [node.op]
-            if isinstance(node.spec, Input):
-                lines = [node.name, show_shape(node.spec.shape if analysis.shapes.get(node.name) is None
-                                               else analysis.shapes[node.name])]
-            lines += _figures(analysis, group.members, options.show)
-            attrs = {"fillcolor": FAMILY_COLOURS[family]}
-            if isinstance(node.spec, Input):
-                attrs.update(shape="invhouse", style="filled")
-            if node.name in outputs:
-                attrs.update(peripheries="2")
-                lines.append(f"output: {outputs[node.name]}")
-            if node.name in errors:
-                attrs.update(fillcolor=ERROR_COLOUR, color="#990000", penwidth="2")
-                lines += textwrap.wrap("error: " + errors[node.name], 48)
-            target.node(node.name, _label(lines), **attrs)
+            self.draw_layer(target, group.members[0])
             return
-        instance = model.blocks.get(group.key)
+        instance = self.model.blocks.get(group.key)
         last = group.members[-1]
         title = group.key
         if group.repeat > 1:
@@ -202,61 +231,58 @@ def to_graphviz(analysis: Analysis, options: RenderOptions | None = None):
             lines = [title, f"{instance.block}({args})" + (f" ×{group.repeat}" if group.repeat > 1 else "")]
         else:
             lines = [title, f"{len(group.members)} layers"]
-        lines.append(show_shape(analysis.shapes[last]) if analysis.shapes.get(last) is not None else "?")
-        lines += _figures(analysis, group.members, options.show)
+        last_shape = self.analysis.shapes.get(last)
+        lines.append(show_shape(last_shape) if last_shape is not None else "?")
+        lines += _figures(self.analysis, group.members, self.options.show)
         attrs = {"fillcolor": BLOCK_COLOUR, "shape": "box3d" if group.repeat > 1 else "box", "style": "filled"}
-        failed = [m for m in group.members if m in errors]
+        failed = [m for m in group.members if m in self.errors]
         if failed:
             attrs.update(fillcolor=ERROR_COLOUR, color="#990000", penwidth="2")
-            lines += textwrap.wrap("error: " + errors[failed[0]], 48)
-        if last in outputs:
+            lines += textwrap.wrap("error: " + self.errors[failed[0]], 48)
+        if last in self.outputs:
             attrs.update(peripheries="2")
-            lines.append(f"output: {outputs[last]}")
+            lines.append(f"output: {self.outputs[last]}")
         target.node(group.key, _label(lines), **attrs)
 
-    def draw_scope(target, scope: str) -> None:
+    def draw_scope(self, target, scope: str) -> None:
+        tree = self.tree
         for group in tree.get(scope, []):
-            draw_group(target, group)
+            self.draw_group(target, group)
         children = sorted({s for s in tree if s != scope and s.rsplit(".", 1)[0] == scope and "." in s}
                           | ({s for s in tree if s and "." not in s} if scope == "" else set()),
                           key=_scope_order(tree))
         for child in children:
             with target.subgraph(name=f"cluster_{child}") as cluster:
-                instance = model.blocks.get(child)
+                instance = self.model.blocks.get(child)
                 label = f"{child}: {instance.block}" if instance is not None else child
                 cluster.attr(label=label, style="rounded,dashed", color="#999999", fontsize="10",
                              fontcolor="#444444")
-                draw_scope(cluster, child)
+                self.draw_scope(cluster, child)
 
-    # Make sure every intermediate scope exists in the tree, so nesting is kept.
-    for scope in list(tree):
-        parts = scope.split(".")
-        for i in range(1, len(parts)):
-            tree.setdefault(".".join(parts[:i]), [])
-    draw_scope(graph, "")
+    def draw_edges(self, graph) -> None:
+        """One edge per (drawn source, drawn target, tensor), labelled with its shape."""
+        drawn_as = {member: group.key for group in self.groups for member in group.members}
+        drawn_edges = set()
+        for node in self.model.nodes.values():
+            target = drawn_as[node.name]
+            for source in dict.fromkeys(node.inputs):
+                origin = drawn_as[source]
+                if origin == target or (origin, target, source) in drawn_edges:
+                    continue
+                drawn_edges.add((origin, target, source))
+                graph.edge(origin, target, label=_shape_text(self.analysis.shapes.get(source)))
 
-    drawn_edges = set()
-    for node in model.nodes.values():
-        target = drawn_as[node.name]
-        for source in dict.fromkeys(node.inputs):
-            origin = drawn_as[source]
-            if origin == target or (origin, target, source) in drawn_edges:
-                continue
-            drawn_edges.add((origin, target, source))
-            graph.edge(origin, target, label=_shape_text(analysis.shapes.get(source)))
-
-    if options.legend:
+    def draw_legend(self, graph) -> None:
         with graph.subgraph(name="cluster_legend") as legend:
             legend.attr(label="legend", style="rounded", color="#cccccc", fontsize="9", rank="sink")
             # Graphviz lays a rank out right to left here; add in reverse to read left to right.
-            if errors:
+            if self.errors:
                 legend.node("legend:error", "error", fillcolor=ERROR_COLOUR, fontsize="8", height="0.2")
-            if any(len(g.members) > 1 for g in groups):
+            if any(len(g.members) > 1 for g in self.groups):
                 legend.node("legend:block", "block", fillcolor=BLOCK_COLOUR, fontsize="8", height="0.2")
-            for family in sorted(families_used, key=list(FAMILY_COLOURS).index, reverse=True):
+            for family in sorted(self.families_used, key=list(FAMILY_COLOURS).index, reverse=True):
                 legend.node(f"legend:{family.value}", family.value, fillcolor=FAMILY_COLOURS[family],
                             fontsize="8", height="0.2")
-    return graph
 
 
 def _scope_order(tree: dict[str, list[_Group]]):

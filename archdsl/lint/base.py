@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ..analysis import Analysis
 from ..diagnostics import Label
 from ..graph import Node
+from ..ops.base import Shape
 from ..source import Span
 
 
@@ -43,12 +44,20 @@ class LintContext:
 
     def shared(self, compute):
         """``compute(context)``, computed once per context: a view of the
-        model that several rules walk (see geometry._windowed)."""
+        model that several rules walk (see geometry.windowed)."""
         try:
             return self._shared[compute]
         except KeyError:
             value = self._shared[compute] = compute(self)
             return value
+
+    def shape_of(self, name: str) -> Shape:
+        """The shape of a node the rules look at: one of :meth:`nodes`, or
+        an input of one (a node's shape is known only if its inputs' are)."""
+        shape = self.shapes[name]
+        if shape is None:
+            raise KeyError(f"{name} has no known shape; rules look only at context.nodes()")
+        return shape
 
     def only_consumer(self, node: Node) -> Node | None:
         """The single node reading ``node``'s output, if exactly one does and

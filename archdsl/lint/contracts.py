@@ -39,9 +39,10 @@ def check_expectations(analysis: Analysis) -> list[Diagnostic]:
     for e in model.expectations:
         if e.figure == "output":
             if e.output is None and len(model.outputs) != 1:
+                names = ", ".join(model.outputs)
                 found.append(Diagnostic.make("E501", f"model {model.name} has {len(model.outputs)} outputs; "
                                              "name the one to check", e.span,
-                                             hint=f"expect output NAME: [...] with NAME one of {', '.join(model.outputs)}"))
+                                             hint=f"expect output NAME: [...] with NAME one of {names}"))
                 continue
             name = e.output if e.output is not None else next(iter(model.outputs))
             node = model.outputs.get(name)
@@ -50,9 +51,12 @@ def check_expectations(analysis: Analysis) -> list[Diagnostic]:
                                              hint=f"its outputs: {', '.join(model.outputs) or 'none'}"))
                 continue
             shape = analysis.shapes.get(node)
-            if shape is not None and tuple(shape) != tuple(e.value):
+            expected = e.value
+            if not isinstance(expected, tuple):  # elaboration gives "expect output" a shape
+                raise TypeError(f"expect output '{name}': {expected!r} is not a shape")
+            if shape is not None and tuple(shape) != expected:
                 found.append(Diagnostic.make(
-                    "E501", f"expected output '{name}' to be {show_shape(e.value)}, but it is {show_shape(shape)}",
+                    "E501", f"expected output '{name}' to be {show_shape(expected)}, but it is {show_shape(shape)}",
                     e.span))
             continue
         if not analysis.ok:

@@ -7,9 +7,6 @@ from collections.abc import Iterator
 from ..diagnostics import Label
 from ..ops import Family
 from ..ops.activation import Softmax
-from ..ops.conv import _Conv, _ConvTranspose
-from ..ops.linear import Linear
-from ..ops.norm import _BatchNorm
 from ..ops.reshape import Dropout
 from .base import Finding, LintContext
 
@@ -17,9 +14,9 @@ from .base import Finding, LintContext
 def bias_before_batchnorm(context: LintContext) -> Iterator[Finding]:
     """W203"""
     for node in context.nodes():
-        if isinstance(node.spec, (_Conv, _ConvTranspose, Linear)) and node.spec.bias:
+        if node.spec.has_bias:
             reader = context.only_consumer(node)
-            if reader is not None and isinstance(reader.spec, _BatchNorm):
+            if reader is not None and reader.spec.uses_batch_statistics:
                 yield Finding(
                     context.span_of(node, "bias"),
                     f"{node.spec.op} '{node.name}' has a bias, but {reader.spec.op} '{reader.name}' "
@@ -49,7 +46,7 @@ def dropout_before_batchnorm(context: LintContext) -> Iterator[Finding]:
     for node in context.nodes():
         if isinstance(node.spec, Dropout):
             reader = context.only_consumer(node)
-            if reader is not None and isinstance(reader.spec, _BatchNorm):
+            if reader is not None and reader.spec.uses_batch_statistics:
                 yield Finding(
                     node.span,
                     f"dropout feeds {reader.spec.op}: its running statistics will not match inference",

@@ -52,7 +52,7 @@ def limited_receptive_field(context: LintContext) -> Iterator[Finding]:
     analysis = context.analysis
     for output_name, node_name in context.model.outputs.items():
         for origin, field in analysis.fields.get(node_name, {}).items():
-            extent = analysis.shapes[origin][1:]
+            extent = context.shape_of(origin)[1:]
             if any(r < e for r, e in zip(field.size, extent)) and not covers_input(analysis, node_name, origin):
                 sizes = show_sizes(number(r) for r in field.size)
                 yield Finding(

@@ -3,7 +3,7 @@ and list it in ``OPS`` below; ``tests/test_ops_contract.py`` does the rest."""
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field
 
@@ -43,8 +43,14 @@ OPS: tuple[type[OpSpec], ...] = (
     Flatten, Identity, Pad, Upsample, ChannelShuffle, PixelShuffle, Narrow, Dropout,
 )  # fmt: skip
 
-#: The discriminated union of every op's spec, tagged by ``op``.
-LayerSpec = Annotated[Union[OPS], Field(discriminator="op")]  # type: ignore[valid-type]  # noqa: UP007 (a union built from the OPS tuple)
+#: The discriminated union of every op's spec, tagged by ``op``.  It is built
+#: from the ``OPS`` tuple at run time, which a type checker cannot follow;
+#: to it, a layer's spec is an :class:`OpSpec`, and code that needs more
+#: than the base class's facts must narrow it.
+if TYPE_CHECKING:
+    LayerSpec = OpSpec
+else:
+    LayerSpec = Annotated[Union[OPS], Field(discriminator="op")]  # noqa: UP007 (a union built from the OPS tuple)
 
 #: Names callable in source (aliases included; ``input`` is declared, not called).
 CALLABLE: dict[str, type[OpSpec]] = {}

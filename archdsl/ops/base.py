@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from fractions import Fraction
-from typing import Annotated, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
 
 
-class Family(str, Enum):
+class Family(StrEnum):
     """What an op does, for diagrams and summaries."""
 
     INPUT = "input"
@@ -72,7 +72,7 @@ def _int_tuple_validator(minimum: int, what: str, words: tuple[str, ...] = ()):
     return validate
 
 
-_INT_OR_TUPLE_SCHEMA = Union[int, tuple[int, ...]]
+_INT_OR_TUPLE_SCHEMA = int | tuple[int, ...]
 
 #: kernel_size, stride, dilation: a positive int or one per spatial dimension.
 Size = Annotated[
@@ -89,7 +89,7 @@ ConvPadding = Annotated[
     int | tuple[int, ...] | str,
     PlainValidator(
         _int_tuple_validator(0, "a non-negative integer", ("same", "valid")),
-        json_schema_input_type=Union[int, tuple[int, ...], str],
+        json_schema_input_type=int | tuple[int, ...] | str,
     ),
 ]
 
@@ -149,6 +149,31 @@ class Window:
             tuple(stride),
             tuple(((k - 1) // 2 if k % 2 else Fraction(k - 1, 2)) - p for k, p in zip(kernel, padding)),
         )
+
+
+@dataclass(frozen=True)
+class SlidingWindow:
+    """The arguments of a sliding-window op (convolution, pooling) as one
+    value per spatial dimension, defaults and shorthands resolved: what
+    rules about strides, kernels and padding read (see
+    :meth:`OpSpec.geometry`).
+
+    ``padding`` is the leading padding; with ``same`` (``padding="same"``)
+    it is the part before the input, ``floor(D·(K − 1)/2)``, and an even
+    dilated kernel puts one more row at the end.  ``ceil_mode`` is
+    pooling's: a last partial window is kept."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    same: bool = False
+    ceil_mode: bool = False
+
+    @property
+    def extent(self) -> tuple[int, ...]:
+        """The dilated kernel: how many input positions one window spans."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
 
 
 @dataclass(frozen=True)
@@ -213,6 +238,12 @@ class OpSpec(BaseModel):
     # validates back into specs.
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
+    if TYPE_CHECKING:
+        # Every subclass declares its tag as ``op: Literal["name"]``; the
+        # base class declares no field, so that the tag keeps its place in
+        # each op's field order (and in the JSON it writes).
+        op: str
+
     #: Argument names in the order positional arguments bind to them.
     positional: ClassVar[tuple[str, ...]] = ()
     #: Other spellings accepted for an argument (``kernel`` for ``kernel_size``).
@@ -257,6 +288,31 @@ class OpSpec(BaseModel):
 
     def check(self) -> None:
         """Cross-argument checks; raise :class:`ArgumentError`."""
+
+    # ------------------------------------------------------------------ public facts
+    # What lint rules and emitters may ask of any op without knowing its
+    # class (ops' own classes and helpers are private to archdsl/ops).
+
+    #: The op normalises with per-channel statistics of the batch (batch
+    #: norm): it subtracts the channel mean, which cancels a constant
+    #: per-channel bias before it, and its running statistics are gathered
+    #: from what reaches it in training.
+    uses_batch_statistics: ClassVar[bool] = False
+
+    @property
+    def has_bias(self) -> bool:
+        """The op adds a learned per-output-channel bias to a weighted sum
+        (convolution, linear with ``bias=true``).  Normalisation layers'
+        affine shift is not counted: it is applied after normalising."""
+        return False
+
+    def geometry(self) -> SlidingWindow | None:
+        """Kernel, stride, padding and dilation per spatial dimension for an
+        op that slides a fixed window over its input (convolution, max and
+        average pooling); None for every other op, including adaptive and
+        global pooling, whose windows depend on the input size, and
+        transposed convolution, which scatters rather than slides."""
+        return None
 
     # ------------------------------------------------------------------ facts
     # Everything below describes the op applied to inputs of known shapes.

@@ -15,7 +15,7 @@ def _type_words(schema: dict) -> str:
         return repr(schema["const"])
     if "anyOf" in schema:
         return " | ".join(_type_words(s) for s in schema["anyOf"])
-    kind = schema.get("type")
+    kind = schema.get("type", "")
     if kind == "array":
         return f"({_type_words(schema.get('items', {}))}, ...)"
     words = {"integer": "int", "number": "float", "boolean": "bool", "string": "str", "null": "none"}.get(kind, "any")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import PositiveInt
 
@@ -21,6 +21,7 @@ from .base import (
     Shape,
     ShapeError,
     Size,
+    SlidingWindow,
     Window,
     expand,
     numel,
@@ -101,6 +102,9 @@ class SpatialOp(OpSpec):
     """An op over ``[C, *spatial]`` with exactly ``spatial_dims`` spatial
     dimensions (conv2d takes [C, H, W])."""
 
+    #: Every concrete spatial op sets it: 1, 2 or 3.
+    spatial_dims: ClassVar[int]
+
     @property
     def input_ranks(self) -> tuple[int, ...]:  # type: ignore[override]
         return (self.spatial_dims + 1,)
@@ -147,11 +151,19 @@ class _Conv(SpatialOp):
         stride = expand(self.stride, n)
         if self.padding == "same":
             padding = tuple((d * (k - 1)) // 2 for k, d in zip(kernel, dilation))
-        elif self.padding == "valid":
+        elif isinstance(self.padding, str):  # "valid", the only other word ConvPadding takes
             padding = (0,) * n
         else:
             padding = expand(self.padding, n)
         return kernel, stride, padding, dilation
+
+    def geometry(self) -> SlidingWindow:
+        kernel, stride, padding, dilation = self._geometry()
+        return SlidingWindow(kernel, stride, padding, dilation, same=self.padding == "same")
+
+    @property
+    def has_bias(self) -> bool:
+        return self.bias
 
     def infer(self, inputs: list[Shape]) -> Shape:
         channels, *spatial = inputs[0]
@@ -197,7 +209,7 @@ class _Conv(SpatialOp):
     def explain_macs(self, inputs: list[Shape], output: Shape) -> str:
         kernel = expand(self.kernel_size, self.spatial_dims)
         per = dot(inputs[0][0] // self.groups, *kernel)
-        return f"{dot(*output[1:], output[0])}·({per}) = {numel(output) * (inputs[0][0] // self.groups) * numel(kernel):,}"
+        return f"{dot(*output[1:], output[0])}·({per}) = {self.macs(inputs, output):,}"
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """``kernels.conv.conv``; padding="same" as explicit (before, after) pairs."""
@@ -256,6 +268,10 @@ class _ConvTranspose(SpatialOp):
                     "output_padding",
                     f"output_padding={op} must be smaller than stride={s} or dilation={d} (as in PyTorch)",
                 )
+
+    @property
+    def has_bias(self) -> bool:
+        return self.bias
 
 
     def infer(self, inputs: list[Shape]) -> Shape:

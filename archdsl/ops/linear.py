@@ -21,6 +21,10 @@ class Linear(OpSpec):
     #: Optional: checked against the incoming features when given.
     in_features: PositiveInt | None = None
 
+    @property
+    def has_bias(self) -> bool:
+        return self.bias
+
     def infer(self, inputs: list[Shape]) -> Shape:
         shape = inputs[0]
         if len(shape) != 1:
@@ -34,7 +38,7 @@ class Linear(OpSpec):
         return (self.out_features,)
 
     def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
-        shapes = {"weight": (self.out_features, inputs[0][0])}
+        shapes: dict[str, Shape] = {"weight": (self.out_features, inputs[0][0])}
         if self.bias:
             shapes["bias"] = (self.out_features,)
         return shapes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
@@ -14,6 +14,9 @@ class _BatchNorm(OpSpec):
     """Per-channel affine normalisation; running mean/var are buffers."""
 
     family = Family.NORMALIZATION
+    uses_batch_statistics = True
+    #: Set by BatchNorm1d/2d/3d.
+    spatial_dims: ClassVar[int]
     positional = ("num_features",)
     #: Optional: checked against the incoming channels when given.
     num_features: PositiveInt | None = None

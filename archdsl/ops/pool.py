@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from .arith import adaptive_window, effective_kernel, pool_output_size
 from .base import (
@@ -14,6 +14,7 @@ from .base import (
     OpSpec,
     Shape,
     Size,
+    SlidingWindow,
     Window,
     expand,
     numel,
@@ -29,7 +30,7 @@ class _Pool(SpatialOp):
     family = Family.POOLING
     positional = ("kernel_size", "stride", "padding")
     argument_aliases = {"kernel": "kernel_size"}
-    per_dimension = ("kernel_size", "stride", "padding")
+    per_dimension: ClassVar[tuple[str, ...]] = ("kernel_size", "stride", "padding")
 
     kernel_size: Size
     stride: Size | None = None
@@ -56,6 +57,10 @@ class _Pool(SpatialOp):
         n = self.spatial_dims
         return (expand(self.kernel_size, n), expand(self.effective_stride, n), expand(self.padding, n),
                 self._dilation())
+
+    def geometry(self) -> SlidingWindow:
+        kernel, stride, padding, dilation = self._geometry()
+        return SlidingWindow(kernel, stride, padding, dilation, ceil_mode=self.ceil_mode)
 
     def infer(self, inputs: list[Shape]) -> Shape:
         channels, *spatial = inputs[0]

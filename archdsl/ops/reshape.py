@@ -153,12 +153,18 @@ class Upsample(OpSpec):
         if self.size is not None:
             sizes = expand(self.size, n)
         else:
-            scales = self.scale_factor if isinstance(self.scale_factor, tuple) else (self.scale_factor,) * n
+            scales = self._scale_factors(n)
             sizes = tuple(math.floor(i * s) for i, s in zip(spatial, scales))
             if min(sizes) <= 0:
                 raise ShapeError("E401", f"upsample by {self.scale_factor} shrinks {show_sizes(spatial)} to nothing",
                                  argument="scale_factor", inputs=(0,))
         return (channels, *sizes)
+
+    def _scale_factors(self, n: int) -> tuple[float, ...]:
+        scale = self.scale_factor
+        if scale is None:  # check() lets no upsample without size or scale_factor through
+            raise AssertionError("upsample has neither size nor scale_factor")
+        return scale if isinstance(scale, tuple) else (scale,) * n
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         """nearest: 0; (bi/tri)linear: 2·2^d - 1 per output element; bicubic: 2·4^d - 1."""

@@ -15,6 +15,7 @@ from functools import cached_property
 
 from ..graph import Model
 from ..ops.base import Conventions, Shape, numel
+from .shapes import known_inputs
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,18 @@ class Cost:
         return sum(numel(s) for s in self.buffer_shapes.values())
 
 
-def count_costs(model: Model, shapes: dict[str, Shape | None], conventions: Conventions = Conventions()
+#: The counting choices when none are given (a frozen dataclass: safe to share).
+DEFAULT_CONVENTIONS = Conventions()
+
+
+def count_costs(model: Model, shapes: dict[str, Shape | None], conventions: Conventions = DEFAULT_CONVENTIONS
                 ) -> dict[str, Cost | None]:
     """Cost of each node whose shapes are known; None elsewhere."""
     costs: dict[str, Cost | None] = {}
     for node in model.nodes.values():
         output = shapes.get(node.name)
-        inputs = [shapes.get(name) for name in node.inputs]
-        if output is None or any(s is None for s in inputs):
+        inputs = known_inputs(shapes, node)
+        if output is None or inputs is None:
             costs[node.name] = None
             continue
         spec = node.spec

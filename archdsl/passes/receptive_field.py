@@ -28,6 +28,7 @@ from fractions import Fraction
 from ..graph import Model
 from ..ops import Input
 from ..ops.base import Shape
+from .shapes import known_inputs
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Field:
             tuple(a if p else b for a, b, p in zip(self.start, other.start, pick)),
         )
 
-    def widen(self, size: tuple[Fraction, ...]) -> Field:
+    def widen(self, size: tuple[int | Fraction, ...]) -> Field:
         """At least ``size`` wide, same centre and jump."""
         return Field(tuple(max(a, b) for a, b in zip(self.size, size)), self.jump, self.start)
 
@@ -82,8 +83,8 @@ def receptive_fields(model: Model, shapes: dict[str, Shape | None]) -> dict[str,
             n = len(shape) - 1 if shape else 0
             fields[node.name] = {node.name: Field((1,) * n, (1,) * n, (0,) * n)}
             continue
-        inputs = [shapes.get(name) for name in node.inputs]
-        if shape is None or any(s is None for s in inputs):
+        inputs = known_inputs(shapes, node)
+        if shape is None or inputs is None:
             continue
         window = node.spec.window(inputs, shape)
         if window is None and len(inputs) == 1 and len(shape) >= len(inputs[0]):

@@ -27,8 +27,8 @@ def infer_shapes(model: Model, input_shapes: Mapping[str, Shape] | None = None
         if isinstance(node.spec, Input):
             shapes[node.name] = tuple(overrides.get(node.name, node.spec.shape))
             continue
-        inputs = [shapes[name] for name in node.inputs]
-        if any(shape is None for shape in inputs):
+        inputs = known_inputs(shapes, node)
+        if inputs is None:
             shapes[node.name] = None
             continue
         try:
@@ -37,6 +37,18 @@ def infer_shapes(model: Model, input_shapes: Mapping[str, Shape] | None = None
             shapes[node.name] = None
             diagnostics.append(_diagnostic(model, node, inputs, error))
     return shapes, diagnostics
+
+
+def known_inputs(shapes: Mapping[str, Shape | None], node: Node) -> list[Shape] | None:
+    """The shapes of ``node``'s inputs, in order, or None if any is unknown
+    (a pass says nothing about a node downstream of an error)."""
+    inputs = []
+    for name in node.inputs:
+        shape = shapes.get(name)
+        if shape is None:
+            return None
+        inputs.append(shape)
+    return inputs
 
 
 def _diagnostic(model: Model, node: Node, inputs: list[Shape], error: ShapeError) -> Diagnostic:

@@ -2,7 +2,7 @@
 
 Codes are grouped by hundreds: E1xx syntax, E2xx names and structure,
 E3xx op arguments, E4xx shapes and channels, E5xx failed expectations,
-E9xx resource limits; W1xx language warnings, W2xx lint warnings, I3xx
+E6xx export, E9xx resource limits; W1xx language warnings, W2xx lint warnings, I3xx
 lint information.  ``docs/rules.md`` is generated from this table
 (``python -m archdsl rules --markdown``) and a test keeps the two in sync.
 The lint checks themselves live in ``archdsl/lint/``, registered by code.
@@ -139,6 +139,10 @@ CODES: tuple[Code, ...] = (
     Code("E502", "budget-exceeded", _E,
          "A budget set in [tool.archdsl] of pyproject.toml is exceeded.",
          '[[tool.archdsl.budgets]]\nparams = "10M"'),
+    Code("E601", "export-unsupported", _E,
+         "An op, or these arguments of it, has no lowering to the chosen export target "
+         "(archdsl export --to onnx); the message names the op and why.",
+         'pad(1, mode="circular") exported with --opset 18 (ONNX Pad mode wrap needs 19)'),
     Code("W101", "unused-value", _W,
          "A value is computed but never used: a named value that is not an output, or a "
          "chain whose result is dropped (a dead branch).",

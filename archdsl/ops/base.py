@@ -12,9 +12,12 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
-from typing import Annotated, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
+
+if TYPE_CHECKING:
+    from ..emit.onnx import OnnxGraph
 
 
 class Family(str, Enum):
@@ -110,6 +113,15 @@ def show_sizes(sizes) -> str:
 
 def numel(shape: Shape) -> int:
     return math.prod(shape)
+
+
+class NoOnnxLowering(Exception):
+    """An op (or these arguments of it) has no ONNX lowering; ``archdsl
+    export --to onnx`` reports it at the node (E601)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class ShapeError(Exception):
@@ -321,3 +333,15 @@ class OpSpec(BaseModel):
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """How the NumPy runtime computes this op (archdsl/runtime/kernels.py)."""
         raise NotImplementedError(f"{self.kind()} has no NumPy kernel")
+
+    # ----------------------------------------------------------------- ONNX
+    # The lowering to ONNX (archdsl/emit/onnx.py walks the graph and calls it).
+
+    #: The ONNX operators the lowering may emit (docs/export.md's table).
+    onnx_ops: ClassVar[tuple[str, ...]] = ()
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """Adds this op to the ONNX graph builder ``g`` (``archdsl.emit.onnx.OnnxGraph``)
+        reading the values ``inputs`` of ``shapes`` (batch excluded); returns
+        the name of the output value."""
+        raise NoOnnxLowering(f"{self.kind()} has no ONNX lowering")

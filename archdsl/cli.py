@@ -382,17 +382,27 @@ def _plan(program, model, args, inputs):
         return None
 
 
+#: ``export --to``: the target, the output file's suffix.
+EXPORT_SUFFIXES = {"numpy": ".py", "onnx": ".onnx", "torch": ".py"}
+
+
 def cmd_export(args) -> int:
-    import math
-
-    from .emit.numpy_module import export
-    from .files import write_atomic
-
     output = Path(args.output)
-    if output.suffix != ".py":
-        raise UsageError(f"-o {args.output}: the output is a Python module and must end in .py")
+    suffix = EXPORT_SUFFIXES[args.to]
+    if output.suffix != suffix:
+        raise UsageError(f"-o {args.output}: the {args.to} export writes a {suffix} file")
     if not output.parent.is_dir():
         raise UsageError(f"no such directory: {output.parent}")
+    if args.to != "onnx" and (args.opset is not None or args.dynamic_batch):
+        raise UsageError("--opset and --dynamic-batch apply to --to onnx")
+    if args.to == "numpy" and args.weights is not None:
+        raise UsageError("--weights applies to --to onnx and torch (the NumPy module loads weights when it runs)")
+    if args.weights is not None and not Path(args.weights).is_file():
+        raise UsageError(f"--weights: no such file: {args.weights}")
+    if args.to == "onnx":
+        _require_onnx(args)
+    # ---- the one dispatch point of the export targets ----
+    exporter = {"numpy": _export_numpy, "onnx": _export_onnx, "torch": _export_torch}[args.to]
     loaded = _one_model(args)
     if loaded is None:
         return EXIT_PROBLEMS
@@ -400,11 +410,113 @@ def cmd_export(args) -> int:
     plan = _plan(program, model, args, _resolve_inputs(model, _input_shapes(args.input)))
     if plan is None:
         return EXIT_PROBLEMS
-    source = export(model, plan=plan)
-    write_atomic(output, source)
+    try:
+        return exporter(args, program, model, plan, output)
+    except _RunError as error:
+        print(f"archdsl: error: {error}", file=sys.stderr)
+        return EXIT_PROBLEMS
+
+
+def _parameter_count(plan) -> int:
+    import math
+
+    return sum(math.prod(shape) for key, shape, _, _ in plan.parameters if key not in plan.buffers)
+
+
+def _export_numpy(args, program, model, plan, output: Path) -> int:
+    from .emit.numpy_module import export
+    from .files import write_atomic
+
+    write_atomic(output, export(model, plan=plan))
     if not args.quiet:
-        count = sum(math.prod(shape) for key, shape, _, _ in plan.parameters if key not in plan.buffers)
-        print(f"wrote {output}: class {model.name}, {len(plan.steps)} layers, {count:,} parameters; needs only NumPy",
+        print(f"wrote {output}: class {model.name}, {len(plan.steps)} layers, {_parameter_count(plan):,} parameters; "
+              "needs only NumPy", file=sys.stderr)
+    return EXIT_OK
+
+
+def _export_torch(args, program, model, plan, output: Path) -> int:
+    import importlib
+
+    from .files import write_atomic
+
+    try:  # archdsl/emit/torch_module.py, when present
+        torch_module = importlib.import_module(".emit.torch_module", __package__)
+    except ModuleNotFoundError as error:
+        if error.name != f"{__package__}.emit.torch_module":
+            raise
+        raise UsageError("--to torch is not yet available") from None
+    write_atomic(output, torch_module.export_torch(model, plan=plan))
+    return EXIT_OK
+
+
+def _require_onnx(args) -> None:
+    """Usage error (exit 2) naming the extra when onnx is missing; checks --opset."""
+    from .emit.onnx import OPSETS, OnnxUnavailable, require_onnx
+
+    try:
+        require_onnx()
+    except OnnxUnavailable as error:
+        raise UsageError(str(error)) from None
+    if args.opset is not None and args.opset not in OPSETS:
+        raise UsageError(f"--opset {args.opset}: the ONNX export supports opsets {OPSETS.start} to {OPSETS.stop - 1}")
+
+
+def _load_weights(path: Path, plan) -> dict:
+    """A state dict from an .npz archive, or (when torch is installed) a
+    PyTorch checkpoint read with ``weights_only=True``; checked against the
+    plan's keys and shapes."""
+    from .runtime import CompiledModel
+
+    if path.suffix in (".pt", ".pth", ".ckpt", ".bin"):
+        state = _read_torch_checkpoint(path)
+    else:
+        state = _read_array_file(path)
+        if not isinstance(state, dict):
+            raise _RunError(f"--weights {path}: an .npz archive of arrays named by state_dict key is needed, "
+                            "not a single array")
+    try:
+        return CompiledModel(plan, weights=state).state_dict()
+    except ValueError as error:
+        raise _RunError(f"{path}: {error}") from None
+
+
+def _read_torch_checkpoint(path: Path) -> dict:
+    try:
+        import torch
+    except ImportError:
+        raise UsageError(f"--weights {path}: reading a PyTorch checkpoint needs torch; "
+                         "or save the state_dict as .npz") from None
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # unpickling refuses anything but tensors and containers
+        raise _RunError(f"cannot read {path} as a PyTorch checkpoint (weights_only): {error}") from None
+    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise _RunError(f"{path}: expected a state_dict (a mapping of names to tensors)")
+    return {str(key): value.detach().cpu().numpy() for key, value in loaded.items()}
+
+
+def _export_onnx(args, program, model, plan, output: Path) -> int:
+    from .emit.onnx import DEFAULT_OPSET, OnnxExportError, build, write
+    from .runtime import CompiledModel
+
+    if args.weights is not None:
+        state = _load_weights(Path(args.weights), plan)
+    else:
+        state = CompiledModel(plan, seed=args.seed).state_dict()
+    opset = args.opset or DEFAULT_OPSET
+    try:
+        proto = build(model, plan.shapes, state, opset=opset, dynamic_batch=args.dynamic_batch)
+    except OnnxExportError as error:
+        _print_diagnostics(program, args, sys.stderr, error.diagnostics)
+        return EXIT_PROBLEMS
+    written = write(proto, output)
+    if not args.quiet:
+        source = f"weights {args.weights}" if args.weights else f"seeded weights (--seed {args.seed})"
+        batch = "dynamic batch" if args.dynamic_batch else "batch 1"
+        print(f"wrote {', '.join(str(p) for p in written)}: {model.name}, opset {opset}, IR {proto.ir_version}, "
+              f"{len(proto.graph.node)} nodes, {_parameter_count(plan):,} parameters, {batch}, {source}",
               file=sys.stderr)
     return EXIT_OK
 
@@ -545,12 +657,20 @@ def cmd_run(args) -> int:
 
 def _runtime_commands(add, color_option) -> None:
     """The parser entries of ``export`` and ``run``."""
-    p = add("export", cmd_export, "Write the model as a standalone NumPy module (.py).")
+    p = add("export", cmd_export, "Write the model as a standalone NumPy module (.py) or an ONNX file (.onnx).")
     p.add_argument("file")
-    p.add_argument("-o", "--output", required=True, help="the module to write, e.g. model_np.py")
+    p.add_argument("-o", "--output", required=True, help="the file to write, e.g. model_np.py or model.onnx")
+    p.add_argument("--to", choices=tuple(EXPORT_SUFFIXES), default="numpy",
+                   help="numpy: a standalone module (default); onnx: an ONNX model with its weights; torch")
     p.add_argument("--model", help="the model to export when the file has several")
     p.add_argument("--input", action="append", metavar="NAME=CxHxW",
                    help="the input shape the module takes (batch excluded), if not the declared one")
+    p.add_argument("--opset", type=int, help="ONNX opset (default 20)")
+    p.add_argument("--dynamic-batch", action="store_true", help="ONNX: a symbolic batch dimension (default: 1)")
+    p.add_argument("--weights", metavar="FILE",
+                   help="weights by state_dict key: .npz, or a PyTorch checkpoint (.pt/.pth, needs torch; "
+                        "read with weights_only=True); default: seeded init")
+    p.add_argument("--seed", type=int, default=0, help="seed of the default initialisation (default 0)")
     p.add_argument("-q", "--quiet", action="store_true")
     color_option(p)
 

@@ -2,8 +2,9 @@
 
 Codes are grouped by hundreds: E1xx syntax, E2xx names and structure,
 E3xx op arguments, E4xx shapes and channels, E5xx failed expectations,
-E6xx files read by ``archdsl import``, E9xx resource limits; W1xx language
-warnings, W2xx lint warnings, I3xx lint information.  ``docs/rules.md`` is generated from this table
+E6xx files read by ``archdsl import``, E7xx export, E9xx resource limits;
+W1xx language warnings, W2xx lint warnings, I3xx lint information.
+``docs/rules.md`` is generated from this table
 (``python -m archdsl rules --markdown``) and a test keeps the two in sync.
 The lint checks themselves live in ``archdsl/lint/``, registered by code.
 """
@@ -160,6 +161,10 @@ CODES: tuple[Code, ...] = (
     Code("E606", "import-invalid-weights", _E,
          "A weights file does not fit the network: a bad header, too few or too many numbers.",
          "yolov3.weights given with yolov3-tiny.cfg"),
+    Code("E701", "export-unsupported", _E,
+         "An op, or these arguments of it, has no lowering to the chosen export target "
+         "(archdsl export --to onnx); the message names the op and why.",
+         'pad(1, mode="circular") exported with --opset 18 (ONNX Pad mode wrap needs 19)'),
     Code("W101", "unused-value", _W,
          "A value is computed but never used: a named value that is not an output, or a "
          "chain whose result is dropped (a dead branch).",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import TYPE_CHECKING, Literal
 
 from .base import Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, numel, show_shape
+
+if TYPE_CHECKING:
+    from ..emit.onnx import OnnxGraph
 
 
 class _Activation(OpSpec):
@@ -19,6 +23,12 @@ class _Activation(OpSpec):
         from ..runtime.kernels import activation
 
         return KernelCall(getattr(activation, self.kind()), self.arguments())
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """The one attribute-free ONNX operator of ``onnx_ops`` (ops with more override this)."""
+        if len(self.onnx_ops) != 1:
+            return super().to_onnx(g, inputs, shapes)
+        return g.node(self.onnx_ops[0], inputs[:1])
 
 
 def normalize_dim(op: OpSpec, dim: int, shape: Shape, argument: str = "dim") -> int:
@@ -42,11 +52,18 @@ class ReLU(_Activation):
 
     op: Literal["relu"] = "relu"
 
+    onnx_ops = ("Relu",)
+
 
 class ReLU6(_Activation):
     """``min(max(0, x), 6)``"""
 
     op: Literal["relu6"] = "relu6"
+
+    onnx_ops = ("Clip",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("Clip", [inputs[0], g.constant("min", 0.0), g.constant("max", 6.0)])
 
 
 class LeakyReLU(_Activation):
@@ -56,17 +73,26 @@ class LeakyReLU(_Activation):
     positional = ("negative_slope",)
     negative_slope: float = 0.01
 
+    onnx_ops = ("LeakyRelu",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("LeakyRelu", inputs[:1], alpha=self.negative_slope)
+
 
 class Sigmoid(_Activation):
     """``1 / (1 + exp(-x))``"""
 
     op: Literal["sigmoid"] = "sigmoid"
 
+    onnx_ops = ("Sigmoid",)
+
 
 class Tanh(_Activation):
     """``tanh(x)``"""
 
     op: Literal["tanh"] = "tanh"
+
+    onnx_ops = ("Tanh",)
 
 
 class GELU(_Activation):
@@ -75,6 +101,23 @@ class GELU(_Activation):
     op: Literal["gelu"] = "gelu"
     approximate: Literal["none", "tanh"] = "none"
 
+    onnx_ops = ("Gelu", "Erf", "Tanh", "Mul", "Add", "Pow")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``Gelu`` from opset 20; before, its formula: ``x·(1 + erf(x/√2))/2``,
+        or ``x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))/2``."""
+        x = inputs[0]
+        if g.opset >= 20:
+            return g.node("Gelu", [x], approximate=self.approximate)
+        if self.approximate == "tanh":
+            cube = g.node("Mul", [g.node("Pow", [x, g.constant("three", 3.0)]), g.constant("c", 0.044715)])
+            inner = g.node("Mul", [g.node("Add", [x, cube]), g.constant("k", math.sqrt(2 / math.pi))])
+            core = g.node("Tanh", [inner])
+        else:
+            core = g.node("Erf", [g.node("Mul", [x, g.constant("k", 1 / math.sqrt(2))])])
+        half = g.node("Mul", [x, g.constant("half", 0.5)])
+        return g.node("Mul", [half, g.node("Add", [core, g.constant("one", 1.0)])])
+
 
 class SiLU(_Activation):
     """``x·sigmoid(x)``, also called swish."""
@@ -82,11 +125,17 @@ class SiLU(_Activation):
     op: Literal["silu"] = "silu"
     op_aliases = ("swish",)
 
+    onnx_ops = ("Sigmoid", "Mul")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("Mul", [inputs[0], g.node("Sigmoid", inputs[:1])])
+
 
 class Mish(_Activation):
     """``x·tanh(softplus(x))``, ``softplus(x) = log(1 + exp(x))`` (torch.nn.Mish)."""
 
     op: Literal["mish"] = "mish"
+    onnx_ops = ("Mish",)
 
 
 class Hardswish(_Activation):
@@ -94,11 +143,19 @@ class Hardswish(_Activation):
 
     op: Literal["hardswish"] = "hardswish"
 
+    onnx_ops = ("HardSwish",)
+
 
 class Hardsigmoid(_Activation):
     """``relu6(x + 3)/6``"""
 
     op: Literal["hardsigmoid"] = "hardsigmoid"
+
+    onnx_ops = ("HardSigmoid",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """ONNX's default slope is 0.2; PyTorch's is 1/6."""
+        return g.node("HardSigmoid", inputs[:1], alpha=1 / 6, beta=0.5)
 
 
 class Softmax(_Activation):
@@ -115,3 +172,8 @@ class Softmax(_Activation):
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         """exp, sum and divide: 3 per element."""
         return 3 * numel(output)
+
+    onnx_ops = ("Softmax",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("Softmax", inputs[:1], axis=normalize_dim(self, self.dim, shapes[0]) + 1)

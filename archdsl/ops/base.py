@@ -13,9 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
+
+if TYPE_CHECKING:
+    from ..emit.onnx import OnnxGraph
 
 
 class Family(StrEnum):
@@ -111,6 +114,15 @@ def show_sizes(sizes) -> str:
 
 def numel(shape: Shape) -> int:
     return math.prod(shape)
+
+
+class NoOnnxLowering(Exception):
+    """An op (or these arguments of it) has no ONNX lowering; ``archdsl
+    export --to onnx`` reports it at the node (E701)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class ShapeError(Exception):
@@ -380,3 +392,15 @@ class OpSpec(BaseModel):
         Kernels import NumPy: implementations import their kernel module
         inside this method, so that loading the op set does not."""
         raise NotImplementedError(f"{self.kind()} has no NumPy kernel")
+
+    # ----------------------------------------------------------------- ONNX
+    # The lowering to ONNX (archdsl/emit/onnx.py walks the graph and calls it).
+
+    #: The ONNX operators the lowering may emit (docs/export.md's table).
+    onnx_ops: ClassVar[tuple[str, ...]] = ()
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """Adds this op to the ONNX graph builder ``g`` (``archdsl.emit.onnx.OnnxGraph``)
+        reading the values ``inputs`` of ``shapes`` (batch excluded); returns
+        the name of the output value."""
+        raise NoOnnxLowering(f"{self.kind()} has no ONNX lowering")

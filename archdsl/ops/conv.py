@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import PositiveInt
 
@@ -28,6 +28,9 @@ from .base import (
     show_shape,
     show_sizes,
 )
+
+if TYPE_CHECKING:
+    from ..emit.onnx import OnnxGraph
 
 
 def check_channels(op: OpSpec, channels: int, declared: int | None, argument: str, groups: int = 1,
@@ -222,6 +225,19 @@ class _Conv(SpatialOp):
                           tensors={"weight": "weight", "bias": "bias" if self.bias else None},
                           pack=pack_conv_weight, init=WEIGHT_INIT)
 
+    onnx_ops = ("Conv",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``Conv``; ``pads`` lists every dimension's begin, then every end."""
+        from ..emit.onnx import spatial_pads
+
+        kernel, stride, padding, dilation = self._geometry()
+        pairs = [same_padding(k, d) for k, d in zip(kernel, dilation)] if self.padding == "same" \
+            else [(p, p) for p in padding]
+        tensors = [g.weight("weight"), *([g.weight("bias")] if self.bias else [])]
+        return g.node("Conv", [inputs[0], *tensors], kernel_shape=list(kernel), strides=list(stride),
+                      pads=spatial_pads(pairs), dilations=list(dilation), group=self.groups)
+
 
 class Conv1d(_Conv):
     op: Literal["conv1d"] = "conv1d"
@@ -350,6 +366,18 @@ class _ConvTranspose(SpatialOp):
         return KernelCall(conv_transpose, {**arguments, "groups": self.groups},
                           tensors={"weight": "weight", "bias": "bias" if self.bias else None},
                           pack=pack_conv_transpose_weight, init=WEIGHT_INIT)
+
+    onnx_ops = ("ConvTranspose",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``ConvTranspose``: the weight layout ``[C_in, C_out/groups, *K]`` is PyTorch's."""
+        n = len(shapes[0]) - 1
+        padding = expand(self.padding, n)
+        tensors = [g.weight("weight"), *([g.weight("bias")] if self.bias else [])]
+        return g.node("ConvTranspose", [inputs[0], *tensors], kernel_shape=list(expand(self.kernel_size, n)),
+                      strides=list(expand(self.stride, n)), pads=[*padding, *padding],
+                      dilations=list(expand(self.dilation, n)), output_padding=list(expand(self.output_padding, n)),
+                      group=self.groups)
 
 
 class ConvTranspose1d(_ConvTranspose):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import PositiveInt
 
 from .base import Family, OpSpec, Shape
+
+if TYPE_CHECKING:
+    from ..emit.onnx import OnnxGraph
 
 
 class Input(OpSpec):
@@ -20,3 +23,9 @@ class Input(OpSpec):
 
     def infer(self, inputs: list[Shape]) -> Shape:
         return self.shape
+
+    onnx_ops = ("graph input",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """A graph input named as the model's input (at the size exported)."""
+        return g.graph_input()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import PositiveInt
 
 from .base import WEIGHT_INIT, Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, show_shape
 from .conv import check_channels
+
+if TYPE_CHECKING:
+    from ..emit.onnx import OnnxGraph
 
 
 class Linear(OpSpec):
@@ -58,3 +61,10 @@ class Linear(OpSpec):
 
         return KernelCall(linear, tensors={"weight": "weight", "bias": "bias" if self.bias else None},
                           init=WEIGHT_INIT)
+
+    onnx_ops = ("Gemm",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``Gemm`` with ``transB=1``: the weight stays ``[out, in]`` as in the state_dict."""
+        tensors = [g.weight("weight"), *([g.weight("bias")] if self.bias else [])]
+        return g.node("Gemm", [inputs[0], *tensors], transB=1)

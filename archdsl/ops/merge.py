@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .activation import normalize_dim
 from .base import Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, numel, show_shape
+
+if TYPE_CHECKING:
+    from ..emit.onnx import OnnxGraph
 
 
 class _Merge(OpSpec):
@@ -50,6 +53,11 @@ class Add(_Merge):
                 )
         return inputs[0]
 
+    onnx_ops = ("Add", "Sum")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("Add" if len(inputs) == 2 else "Sum", inputs)
+
 
 class Mul(_Merge):
     """Elementwise product of tensors of one rank, broadcasting dims of size 1
@@ -83,6 +91,15 @@ class Mul(_Merge):
             result.append(sizes.pop() if sizes else 1)
         return tuple(result)
 
+    onnx_ops = ("Mul",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """Binary ``Mul`` nodes, left to right (numpy-style broadcasting, as PyTorch)."""
+        value = inputs[0]
+        for other in inputs[1:]:
+            value = g.node("Mul", [value, other])
+        return value
+
 
 class Concat(_Merge):
     """Concatenation along ``dim`` (batch is dim 0, so 1 is channels); the
@@ -106,3 +123,8 @@ class Concat(_Merge):
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         return 0
+
+    onnx_ops = ("Concat",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("Concat", inputs, axis=normalize_dim(self, self.dim, shapes[0]) + 1)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
 from .base import NORM_INIT, Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, Size, expand, numel, show_shape
 from .conv import check_channels
+
+if TYPE_CHECKING:
+    from ..emit.onnx import OnnxGraph
 
 
 class _BatchNorm(OpSpec):
@@ -62,6 +65,28 @@ class _BatchNorm(OpSpec):
                    "running_mean": "running_mean" if tracked else None,
                    "running_var": "running_var" if tracked else None}
         return KernelCall(batch_norm, {"eps": self.eps}, tensors=tensors, init=NORM_INIT)
+
+    onnx_ops = ("BatchNormalization", "ReduceMean", "Sub", "Mul", "Add", "Sqrt", "Div", "Reshape")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``BatchNormalization`` in inference form (``training_mode`` 0, the
+        running statistics); without them, as PyTorch in eval mode, the
+        batch's own mean and biased variance over every dim but 1."""
+        x, channels, rank = inputs[0], shapes[0][0], len(shapes[0]) + 1
+        if self.track_running_stats:
+            scale = g.weight("weight") if self.affine else g.constant("scale", [1.0] * channels)
+            shift = g.weight("bias") if self.affine else g.constant("shift", [0.0] * channels)
+            return g.node("BatchNormalization", [x, scale, shift, g.weight("running_mean"), g.weight("running_var")],
+                          epsilon=self.eps, training_mode=0)
+        axes = g.ints("axes", [0, *range(2, rank)])
+        centred = g.node("Sub", [x, g.node("ReduceMean", [x, axes], keepdims=1)])
+        variance = g.node("ReduceMean", [g.node("Mul", [centred, centred]), axes], keepdims=1)
+        y = g.node("Div", [centred, g.node("Sqrt", [g.node("Add", [variance, g.constant("eps", self.eps)])])])
+        if not self.affine:
+            return y
+        per_channel = g.ints("per_channel", [channels, *(1,) * (rank - 2)])
+        y = g.node("Mul", [y, g.node("Reshape", [g.weight("weight"), per_channel])])
+        return g.node("Add", [y, g.node("Reshape", [g.weight("bias"), per_channel])])
 
 
 class BatchNorm1d(_BatchNorm):
@@ -128,6 +153,19 @@ class LayerNorm(OpSpec):
         return KernelCall(layer_norm, {"normalized_ndim": len(self._normalized(inputs[0])), "eps": self.eps},
                           tensors=tensors, init=NORM_INIT)
 
+    onnx_ops = ("LayerNormalization",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``LayerNormalization`` (opset 17) over the trailing dims; ones as the
+        scale without the affine (ONNX requires one)."""
+        import numpy as np
+
+        normalized = self._normalized(shapes[0])
+        affine = self.elementwise_affine
+        scale = g.weight("weight") if affine else g.constant("scale", np.ones(normalized, np.float32))
+        tensors = [inputs[0], scale, *([g.weight("bias")] if affine and self.bias else [])]
+        return g.node("LayerNormalization", tensors, axis=-len(normalized), epsilon=self.eps)
+
 
 class LocalResponseNorm(OpSpec):
     """``b_c = a_c / (k + alpha/n · sum_{c' near c} a_c'^2)^beta`` over ``size``
@@ -151,3 +189,27 @@ class LocalResponseNorm(OpSpec):
         from ..runtime.kernels.norm import local_response_norm
 
         return KernelCall(local_response_norm, self.arguments())
+
+    onnx_ops = ("LRN", "Mul", "Pad", "Slice", "Sum", "Add", "Pow", "Div")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``LRN`` for an odd size on [C, H, W] (onnxruntime's LRN is 2-d only).
+        For an even size ONNX's window is PyTorch's shifted by one channel
+        (ONNX sums ``c - (size-1)//2 .. c + size//2``, PyTorch ``c - size//2 ..
+        c + (size-1)//2``), so it is spelled out: squares, zero-padded along
+        the channels, summed over ``size`` shifted slices."""
+        x, channels, rank = inputs[0], shapes[0][0], len(shapes[0]) + 1
+        if self.size % 2 and rank == 4:
+            return g.node("LRN", [x], size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)
+        squares = g.node("Mul", [x, x])
+        before, after = self.size // 2, (self.size - 1) // 2
+        pads = [0] * (2 * rank)
+        pads[1], pads[rank + 1] = before, after
+        padded = g.node("Pad", [squares, g.ints("pads", pads)], mode="constant")
+        axis = g.ints("axis", [1])
+        slices = [g.node("Slice", [padded, g.ints("start", [j]), g.ints("end", [j + channels]), axis])
+                  for j in range(self.size)]
+        total = g.node("Sum", slices) if len(slices) > 1 else slices[0]
+        base = g.node("Add", [g.node("Mul", [total, g.constant("alpha", self.alpha / self.size)]),
+                              g.constant("k", self.k)])
+        return g.node("Div", [x, g.node("Pow", [base, g.constant("beta", self.beta)])])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from .arith import adaptive_window, effective_kernel, pool_output_size
 from .base import (
@@ -20,6 +20,9 @@ from .base import (
     numel,
 )
 from .conv import SpatialOp, collapse_error, explain_window_sizes
+
+if TYPE_CHECKING:
+    from ..emit.onnx import OnnxGraph
 
 
 class _Pool(SpatialOp):
@@ -89,6 +92,14 @@ class _Pool(SpatialOp):
         return lines + explain_window_sizes(self, inputs[0][1:], kernel, stride, padding, dilation, output[1:],
                                             rounding)
 
+    def _onnx_pairs(self, shapes: list[Shape]) -> list[tuple[int, int]]:
+        """(before, after) pads giving PyTorch's window count in floor mode
+        (``emit.onnx.ceil_free_pairs``: ONNX's ceil_mode keeps windows PyTorch drops)."""
+        from ..emit.onnx import ceil_free_pairs
+
+        kernel, stride, padding, dilation = self._geometry()
+        return ceil_free_pairs(shapes[0][1:], kernel, stride, padding, dilation, self.infer(shapes)[1:])
+
 
 class _MaxPool(_Pool):
     per_dimension = ("kernel_size", "stride", "padding", "dilation")
@@ -105,6 +116,16 @@ class _MaxPool(_Pool):
         return KernelCall(max_pool, {"kernel_size": kernel, "stride": stride, "padding": padding,
                                        "dilation": dilation, "ceil_mode": self.ceil_mode})
 
+    onnx_ops = ("MaxPool",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``MaxPool`` in floor mode; ceil_mode as extra end padding (ignored by the max)."""
+        from ..emit.onnx import spatial_pads
+
+        kernel, stride, _, dilation = self._geometry()
+        return g.node("MaxPool", [inputs[0]], kernel_shape=list(kernel), strides=list(stride),
+                      pads=spatial_pads(self._onnx_pairs(shapes)), dilations=list(dilation), ceil_mode=0)
+
 
 class _AvgPool(_Pool):
     count_include_pad: bool = True
@@ -116,6 +137,25 @@ class _AvgPool(_Pool):
         kernel, stride, padding, _ = self._geometry()
         return KernelCall(avg_pool, {"kernel_size": kernel, "stride": stride, "padding": padding,
                                        "ceil_mode": self.ceil_mode, "count_include_pad": self.count_include_pad})
+
+    onnx_ops = ("AveragePool", "Pad")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``AveragePool`` with ``count_include_pad`` set explicitly (PyTorch's
+        default is true, ONNX's 0), in floor mode.  When ceil_mode adds end
+        padding and the padding counts, PyTorch's divisor counts the padding
+        but not the overflow: the padding becomes real zeros (``Pad``), and
+        the pool counts only what is there."""
+        from ..emit.onnx import spatial_pads
+
+        kernel, stride, padding, _ = self._geometry()
+        pairs = self._onnx_pairs(shapes)
+        x, include = inputs[0], int(self.count_include_pad)
+        if include and any(after > p for (_, after), p in zip(pairs, padding)):
+            x = g.node("Pad", [x, g.ints("pads", [0, 0, *padding, 0, 0, *padding])], mode="constant")
+            pairs, include = [(0, after - p) for (_, after), p in zip(pairs, padding)], 0
+        return g.node("AveragePool", [x], kernel_shape=list(kernel), strides=list(stride), pads=spatial_pads(pairs),
+                      ceil_mode=0, count_include_pad=include)
 
 
 class MaxPool1d(_MaxPool):
@@ -177,6 +217,36 @@ class _AdaptiveAvgPool(SpatialOp):
         return KernelCall(adaptive_avg_pool, {"output_size": expand(self.output_size, self.spatial_dims)},
                           view=True)
 
+    onnx_ops = ("Identity", "GlobalAveragePool", "AveragePool", "Transpose", "MatMul")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``GlobalAveragePool`` for size 1, ``AveragePool`` when every size
+        divides; otherwise, per resized axis, a ``MatMul`` by the averaging
+        matrix of the NumPy kernel (windows of unequal sizes)."""
+        import numpy as np
+
+        from ..runtime.kernels.pool import adaptive_matrix
+
+        sizes = shapes[0][1:]
+        outputs = expand(self.output_size, len(sizes))
+        if tuple(sizes) == outputs:
+            return g.node("Identity", inputs[:1])
+        if all(o == 1 for o in outputs):
+            return g.node("GlobalAveragePool", inputs[:1])
+        if all(i % o == 0 for i, o in zip(sizes, outputs)):
+            windows = [i // o for i, o in zip(sizes, outputs)]
+            return g.node("AveragePool", inputs[:1], kernel_shape=windows, strides=windows)
+        x, rank = inputs[0], len(sizes) + 2
+        for axis, (i, o) in enumerate(zip(sizes, outputs), start=2):
+            if i == o:
+                continue
+            perm = list(range(rank))
+            perm[axis], perm[-1] = perm[-1], perm[axis]
+            x = g.node("Transpose", [x], perm=perm)
+            x = g.node("MatMul", [x, g.constant(f"average{axis}", adaptive_matrix(i, o, np.float32).T)])
+            x = g.node("Transpose", [x], perm=perm)
+        return x
+
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPool):
     op: Literal["adaptive_avgpool1d"] = "adaptive_avgpool1d"
@@ -217,3 +287,8 @@ class GlobalAvgPool(OpSpec):
         from ..runtime.kernels.pool import global_avg_pool
 
         return KernelCall(global_avg_pool)
+
+    onnx_ops = ("GlobalAveragePool",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("GlobalAveragePool", inputs[:1])

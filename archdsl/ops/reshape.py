@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
@@ -24,6 +24,9 @@ from .base import (
     show_shape,
     show_sizes,
 )
+
+if TYPE_CHECKING:
+    from ..emit.onnx import OnnxGraph
 
 
 class Flatten(OpSpec):
@@ -50,6 +53,18 @@ class Flatten(OpSpec):
 
         return KernelCall(flatten, self.arguments(), view=True)
 
+    onnx_ops = ("Flatten", "Reshape")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``Flatten(axis=1)`` for the usual everything-but-the-batch (ONNX's
+        Flatten always yields 2-d, so only then); otherwise ``Reshape`` to the
+        output shape, the batch copied (``0``)."""
+        shape = shapes[0]
+        if normalize_dim(self, self.start_dim, shape, "start_dim") == 0 \
+                and normalize_dim(self, self.end_dim, shape, "end_dim") == len(shape) - 1:
+            return g.node("Flatten", inputs[:1], axis=1)
+        return g.node("Reshape", [inputs[0], g.ints("shape", [0, *self.infer(shapes)])])
+
 
 class Identity(OpSpec):
     """Passes its input through."""
@@ -62,6 +77,11 @@ class Identity(OpSpec):
         from ..runtime.kernels.reshape import identity
 
         return KernelCall(identity, view=True)
+
+    onnx_ops = ("Identity",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("Identity", inputs[:1])
 
 
 class Pad(OpSpec):
@@ -115,6 +135,24 @@ class Pad(OpSpec):
         while len(flat) > 2 and flat[-2:] == [0, 0]:
             flat = flat[:-2]
         return KernelCall(pad, {"pad": tuple(flat), "mode": self.mode, "value": self.value}, view=True)
+
+    onnx_ops = ("Pad",)
+
+    #: torch.nn.functional.pad's modes as ONNX Pad's (wrap: opset 19).
+    _ONNX_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``Pad``: all begins (the batch's 0 first), then all ends; negative values crop."""
+        from .base import NoOnnxLowering
+
+        if self.mode == "circular" and g.opset < 19:
+            raise NoOnnxLowering(f"circular padding needs opset 19 (Pad mode wrap); the export targets {g.opset}",
+                                 hint="export with --opset 19 or later")
+        pairs = [(0, 0), *self.pairs(shapes[0])]
+        arguments = [inputs[0], g.ints("pads", [a for a, _ in pairs] + [b for _, b in pairs])]
+        if self.mode == "constant":
+            arguments.append(g.constant("value", self.value))
+        return g.node("Pad", arguments, mode=self._ONNX_MODES[self.mode])
 
 
 class Upsample(OpSpec):
@@ -195,6 +233,30 @@ class Upsample(OpSpec):
             arguments["align_corners"] = self.align_corners
         return KernelCall(interpolate, arguments, view=True)
 
+    onnx_ops = ("Resize",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``Resize`` over the spatial axes, given ``scales`` when PyTorch uses
+        the scale factor and ``sizes`` otherwise.  Coordinates as PyTorch:
+        nearest is ``asymmetric`` + ``floor``; the interpolating modes are
+        ``half_pixel`` (onnxruntime clamps negative coordinates for linear,
+        as PyTorch does) or ``align_corners``; bicubic is Keys' ``a = -0.75``,
+        clamped at the edges (``exclude_outside`` 0)."""
+        n = len(shapes[0]) - 1
+        if self.size is not None:
+            scales, sizes = "", g.ints("sizes", expand(self.size, n))
+        else:
+            factor = self.scale_factor
+            scales, sizes = g.constant("scales", factor if isinstance(factor, tuple) else (factor,) * n), ""
+        if self.mode == "nearest":
+            coordinates, rounding = "asymmetric", "floor"
+        else:
+            coordinates, rounding = ("align_corners" if self.align_corners else "half_pixel"), None
+        mode = {"nearest": "nearest", "bicubic": "cubic"}.get(self.mode, "linear")
+        return g.node("Resize", [inputs[0], "", scales, sizes], axes=list(range(2, n + 2)), mode=mode,
+                      coordinate_transformation_mode=coordinates, nearest_mode=rounding,
+                      cubic_coeff_a=-0.75 if mode == "cubic" else None, exclude_outside=0)
+
 
 class ChannelShuffle(OpSpec):
     """ShuffleNet's channel shuffle: ``[g, C/g] -> [C/g, g]`` over channels."""
@@ -217,6 +279,15 @@ class ChannelShuffle(OpSpec):
         from ..runtime.kernels.reshape import channel_shuffle
 
         return KernelCall(channel_shuffle, self.arguments(), view=True)
+
+    onnx_ops = ("Reshape", "Transpose")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``[N, g, C/g, *S]``, swap the two, back to ``[N, C, *S]``: Reshape, Transpose, Reshape."""
+        channels, *spatial = shapes[0]
+        grouped = g.node("Reshape", [inputs[0], g.ints("grouped", [0, self.groups, channels // self.groups, *spatial])])
+        swapped = g.node("Transpose", [grouped], perm=[0, 2, 1, *range(3, len(spatial) + 3)])
+        return g.node("Reshape", [swapped, g.ints("shape", [0, channels, *spatial])])
 
 
 class PixelShuffle(OpSpec):
@@ -250,6 +321,13 @@ class PixelShuffle(OpSpec):
 
         return KernelCall(pixel_shuffle, self.arguments())
 
+    onnx_ops = ("DepthToSpace",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``DepthToSpace`` in ``CRD`` mode: channel ``c·r² + i·r + j`` goes to
+        offset ``(i, j)`` of channel ``c``, as torch.nn.PixelShuffle."""
+        return g.node("DepthToSpace", [inputs[0]], blocksize=self.upscale_factor, mode="CRD")
+
 
 class Narrow(OpSpec):
     """Keeps ``length`` elements from ``start`` along ``dim`` (batch is dim 0),
@@ -281,6 +359,13 @@ class Narrow(OpSpec):
 
         return KernelCall(narrow, {"dim": self.dim, "start": self.start, "length": self.length}, view=True)
 
+    onnx_ops = ("Slice",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        axis = normalize_dim(self, self.dim, shapes[0]) + 1
+        return g.node("Slice", [inputs[0], g.ints("start", [self.start]), g.ints("end", [self.start + self.length]),
+                                g.ints("axis", [axis])])
+
 
 class Dropout(OpSpec):
     """Zeroes elements with probability p in training; identity at inference."""
@@ -295,3 +380,9 @@ class Dropout(OpSpec):
         from ..runtime.kernels.reshape import dropout
 
         return KernelCall(dropout, {"p": self.p}, view=True)
+
+    onnx_ops = ("Identity",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """Identity: the export is for inference."""
+        return g.node("Identity", inputs[:1])

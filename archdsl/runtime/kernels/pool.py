@@ -108,7 +108,7 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_incl
     return _channels_first(y)
 
 
-def _adaptive_matrix(size, out, dtype):
+def adaptive_matrix(size, out, dtype):
     """The ``[out, size]`` averaging matrix of adaptive pooling along one
     dimension: row i averages ``[floor(i·I/O), ceil((i+1)·I/O))``."""
     start, end = adaptive_range(np.arange(out), size, out)
@@ -128,7 +128,7 @@ def adaptive_avg_pool(x, output_size):
     y = x.transpose(0, *range(2, x.ndim), 1)
     for d, (size, out) in enumerate(zip(y.shape[1:-1], output_size)):
         if size != out:
-            averaged = np.tensordot(_adaptive_matrix(size, out, x.dtype), y, axes=([1], [d + 1]))
+            averaged = np.tensordot(adaptive_matrix(size, out, x.dtype), y, axes=([1], [d + 1]))
             y = np.moveaxis(averaged, 0, d + 1)
     return _channels_first(np.ascontiguousarray(y))
 

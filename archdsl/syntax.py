@@ -723,7 +723,7 @@ def _rule_entry(rule: Any) -> list:
 
 
 def _unpack_tables(data: dict) -> tuple:
-    rules = [(size, origin, how, argument, None if layout is None else tuple(map(tuple, layout)), trailing)
+    rules = [(size, origin, how, argument, _picker(layout, trailing, how == _INLINE))
              for size, origin, how, argument, layout, trailing in data["rules"]]
     return (re.compile(data["pattern"]), data["retype"], frozenset(data["multiline"]), frozenset(data["ignore"]),
             data["actions"], rules, data["starts"], data["ends"], {})
@@ -884,6 +884,28 @@ def _kept(children: list[Entry], layout: tuple, trailing: int) -> list[Entry | N
     return out
 
 
+def _picker(layout: list | None, trailing: int, spliced: bool) -> Callable[[list[Entry]], Any] | None:
+    """``children -> kept children`` for a reduction (None: all of them, as
+    they are); ``itemgetter`` where nothing is spliced, None placeholders
+    taken from a None appended to the children.  A ``_rule`` (``spliced``)
+    keeps a list, which a left-recursive parent extends in place."""
+    if layout is None:
+        return None
+    steps = tuple(map(tuple, layout))
+    if spliced or any(splice for _, splice, _ in steps):
+        return lambda children: _kept(children, steps, trailing)
+    slots = [s for position, _, placeholders in steps for s in (*[-1] * placeholders, position)] + [-1] * trailing
+    if not slots:
+        return lambda children: ()
+    if len(slots) == 1:
+        slot = slots[0]
+        return lambda children: (children[slot],)
+    getter = operator.itemgetter(*slots)
+    if -1 not in slots:
+        return getter
+    return lambda children: getter([*children, None])
+
+
 def _values(entries: tuple[Entry | None, ...]) -> list:
     """The values of entries, absent optional parts left out."""
     return [e[_VALUE] for e in entries if e is not None]
@@ -932,7 +954,7 @@ class _Builder:
                     states.append(code)
                     stack.append(entry)
                     break
-                size, origin, how, argument, layout, trailing = rules[~code]
+                size, origin, how, argument, pick = rules[~code]
                 if how == _PASS:  # ?rules with a single child: the child is the value
                     # Chains of them (a literal read as an atom, a unary, a
                     # product, ... an expr) end in a state that only depends
@@ -957,14 +979,14 @@ class _Builder:
                     depth = max(map(_depth_of, children), default=0) + 1
                     if depth > max_depth:
                         raise RecursionError("the syntax tree nests too deeply")
-                    kept = children if layout is None else _kept(children, layout, trailing)
-                    value = builders[argument](self, self.extent(first, last), *kept)
+                    value = builders[argument](self, self.extent(first, last), *(children if pick is None else
+                                                                                 pick(children)))
                 elif how == _WRAP:
                     value = children[argument][_VALUE]
                     depth = children[argument][_DEPTH]
                 else:  # _INLINE: the kept entries, to be spliced into the parent
                     depth = max(map(_depth_of, children), default=0)
-                    value = children if layout is None else _kept(children, layout, trailing)
+                    value = children if pick is None else pick(children)
                 stack.append((value, first[_START], first[_LINE], first[_COLUMN], last[_END], last[_END_LINE],
                               last[_END_COLUMN], depth))
                 states.append(actions[states[-1]][origin])

@@ -7,6 +7,7 @@ builders only build data and never raise diagnostics.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import operator
@@ -14,9 +15,11 @@ import os
 import re
 import sys
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Union
+from types import FrameType
+from typing import Any, TypeVar, cast
 
 from .diagnostics import Diagnostic, DiagnosticError
 from .source import SourceFile, Span
@@ -32,26 +35,24 @@ class _Tree:
     __slots__ = ()
 
     def __repr__(self) -> str:
-        items = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        node: Any = self  # every subclass is a dataclass
+        items = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(node))
         return f"{type(self).__qualname__}({items})"
 
 
-_node = dataclass(eq=False, repr=False)
-
-
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Literal(_Tree):
     value: Any
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Name(_Tree):
     id: str
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Argument(_Tree):
     name: str | None  # None for a positional argument
     value: Expr
@@ -59,7 +60,7 @@ class Argument(_Tree):
     name_span: Span | None = None
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Call(_Tree):
     func: str
     args: list[Argument]
@@ -67,20 +68,20 @@ class Call(_Tree):
     func_span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class TupleExpr(_Tree):
     items: list[Expr]
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Unary(_Tree):
     op: str  # "-", "+", "not"
     operand: Expr
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Binary(_Tree):
     op: str  # arithmetic, comparison, "and", "or"
     left: Expr
@@ -89,7 +90,7 @@ class Binary(_Tree):
     op_span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Conditional(_Tree):
     test: Expr
     then: Expr
@@ -97,7 +98,7 @@ class Conditional(_Tree):
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class ChainExpr(_Tree):
     """A chain written as an argument: ``concat(a, b -> relu)``."""
 
@@ -106,10 +107,10 @@ class ChainExpr(_Tree):
     span: Span
 
 
-Expr = Union[Literal, Name, Call, TupleExpr, Unary, Binary, Conditional, ChainExpr]
+Expr = Literal | Name | Call | TupleExpr | Unary | Binary | Conditional | ChainExpr
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class OpRef(_Tree):
     """A bare name in a chain step: an op or block applied with no arguments."""
 
@@ -117,7 +118,7 @@ class OpRef(_Tree):
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class OpCall(_Tree):
     name: str
     args: list[Argument]
@@ -125,7 +126,7 @@ class OpCall(_Tree):
     name_span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Repeat(_Tree):
     count: Expr
     index: str | None
@@ -134,13 +135,13 @@ class Repeat(_Tree):
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Group(_Tree):
     steps: list[Step]
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class CondStep(_Tree):
     test: Expr
     then: list[Step]
@@ -148,10 +149,10 @@ class CondStep(_Tree):
     span: Span
 
 
-StepCore = Union[OpRef, OpCall, Repeat, Group, CondStep]
+StepCore = OpRef | OpCall | Repeat | Group | CondStep
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class LabelTemplate(_Tree):
     """A string label with ``{expression}`` parts, filled in at elaboration."""
 
@@ -159,10 +160,10 @@ class LabelTemplate(_Tree):
     span: Span
 
 
-Label = Union[str, LabelTemplate]
+Label = str | LabelTemplate
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Step(_Tree):
     label: Label | None
     label_span: Span | None
@@ -170,7 +171,7 @@ class Step(_Tree):
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Chain(_Tree):
     label: Label | None
     label_span: Span | None
@@ -179,7 +180,7 @@ class Chain(_Tree):
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class InputDecl(_Tree):
     name: str
     name_span: Span
@@ -188,7 +189,7 @@ class InputDecl(_Tree):
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class OutputDecl(_Tree):
     name: str
     name_span: Span
@@ -196,7 +197,7 @@ class OutputDecl(_Tree):
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Assign(_Tree):
     name: str
     name_span: Span
@@ -204,7 +205,7 @@ class Assign(_Tree):
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class ExpectFigure(_Tree):
     """``expect macs <= 4.2G``"""
 
@@ -215,7 +216,7 @@ class ExpectFigure(_Tree):
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class ExpectOutput(_Tree):
     """``expect output logits: [1000]``; no name: the model's only output."""
 
@@ -225,19 +226,19 @@ class ExpectOutput(_Tree):
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Return(_Tree):
     chain: Chain
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class ChainStmt(_Tree):
     chain: Chain
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class If(_Tree):
     test: Expr
     body: list[Stmt]
@@ -245,23 +246,23 @@ class If(_Tree):
     span: Span
 
 
-Stmt = Union[InputDecl, OutputDecl, Assign, Return, ChainStmt, If, ExpectFigure, ExpectOutput]
+Stmt = InputDecl | OutputDecl | Assign | Return | ChainStmt | If | ExpectFigure | ExpectOutput
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Param(_Tree):
     name: str
     span: Span
     default: Expr | None
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Import(_Tree):
     path: str
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class BlockDef(_Tree):
     name: str
     name_span: Span
@@ -270,7 +271,7 @@ class BlockDef(_Tree):
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class ModelDef(_Tree):
     name: str
     name_span: Span
@@ -278,7 +279,7 @@ class ModelDef(_Tree):
     span: Span
 
 
-@_node
+@dataclass(eq=False, repr=False, slots=True)
 class Module(_Tree):
     source: SourceFile
     imports: list[Import] = field(default_factory=list)
@@ -301,7 +302,22 @@ class Module(_Tree):
 #   in the reductions themselves (``_Builder``): no parse tree, no
 #   propagate_positions bookkeeping, no second walk.
 #
-# Spans are what propagate_positions gave: a node runs from the start of its
+# The children a reduction hands to its builder are the children Lark's own
+# tree would have, with ``maybe_placeholders``: anonymous tokens ("(", "as")
+# and ``_TERMINALS`` dropped, ``_rules`` spliced in, and None for each part
+# of a ``[ ]`` optional that is absent.  Lark's compiled rules say which is
+# which (``_child_layout`` reads them as Lark's tree builder does), so every
+# alternative of a rule gives its builder the same named pieces, and no
+# builder counts children to guess the alternative.  Each builder states the
+# grammar it was written for (``@_reads``); the tables are only computed when
+# that statement is the grammar's text, rule for rule, and the builder takes
+# as many pieces as the rule gives (``_check_builders``): a grammar change
+# the builders do not handle stops every parse with an error naming the rule
+# instead of building a wrong tree.  tests/test_parser_differential.py
+# checks, on every rule of the grammar and on generated programs, that this
+# loop gives the tree Lark's own parser gives.
+#
+# Spans are what propagate_positions gives: a node runs from the start of its
 # first symbol to the end of its last one, every token included (closing
 # brackets too).  A parenthesised expression is the inner expression itself,
 # but whatever is built around it covers the brackets (``padding=(1)``);
@@ -319,7 +335,8 @@ class Module(_Tree):
 # Lark's lexer read.
 
 RESERVED_WORDS = frozenset(
-    ["import", "block", "model", "input", "output", "return", "repeat", "as", "if", "then", "else", "and", "or", "not", "true", "false", "expect"]
+    ["import", "block", "model", "input", "output", "return", "repeat", "as", "if", "then", "else", "and", "or",
+     "not", "true", "false", "expect"]
 )
 
 
@@ -332,14 +349,24 @@ def grammar_path() -> Path:
     raise FileNotFoundError("archdsl's grammar file cnn.lark is missing from the installation")
 
 
+class GrammarMismatch(RuntimeError):
+    """The grammar has a rule the builders were not written for: a bug of
+    this program's build, never of the user's file."""
+
+
+def _parser() -> Any:
+    """Lark's parser of grammars/cnn.lark: the automaton, syntax errors, and
+    the contextual lexer for text the fast road rejects (no tree positions
+    are needed from it)."""
+    return _lark(grammar_path().read_text(encoding="utf-8"))
+
+
 @functools.cache
-def _parser():
-    """Lark's parser: the automaton, syntax errors, and the contextual lexer
-    for text the fast road rejects (no tree positions are needed from it)."""
+def _lark(grammar: str) -> Any:
     import lark
 
     return lark.Lark(
-        grammar_path().read_text(encoding="utf-8"),
+        grammar,
         parser="lalr",
         start=["start", "expr"],
         maybe_placeholders=True,
@@ -348,7 +375,7 @@ def _parser():
     )
 
 
-def _reserved_word(token):
+def _reserved_word(token: Any) -> Any:
     """Reserved words are never names, whatever the parser state expects
     (Lark's contextual lexer would otherwise let `input` be a name where no
     keyword fits)."""
@@ -357,7 +384,7 @@ def _reserved_word(token):
     return token
 
 
-def parse_expression(text: str, span: Span):
+def parse_expression(text: str, span: Span) -> Expr:
     """An expression embedded in a label template; its spans all point at
     the template (``span``).  Raises DiagnosticError on a syntax error."""
     builder = _Builder(span.file, fixed_span=span)
@@ -376,8 +403,12 @@ def parse_expression(text: str, span: Span):
 
 def parse(source: SourceFile) -> Module:
     """Parse one file into a :class:`Module`; a syntax error raises
-    :class:`DiagnosticError` carrying one diagnostic.  Expressions nested
+    :class:`DiagnosticError` carrying one diagnostic, and so does an
+    ``else if`` chain longer than ``MAX_ELSE_IF_CHAIN``.  Expressions nested
     too deeply for the later, recursive stages raise RecursionError."""
+    too_long = _else_if_chain_error(source, MAX_ELSE_IF_CHAIN)
+    if too_long is not None:
+        raise DiagnosticError([too_long])
     builder = _Builder(source.name)
     try:
         return builder.run(*_scan(source.text), "start", source)
@@ -392,7 +423,50 @@ def parse(source: SourceFile) -> Module:
     return builder.run(*_contextual_tokens(source.text, "start"), "start", source)
 
 
-def _span_of(source: SourceFile, item) -> Span:
+#: Each ``else if`` nests the next statement (or expression) one level deeper
+#: in the tree, and the later stages recurse on it; the parser would refuse a
+#: chain of about a thousand only after reading it all (seconds for 100,000).
+#: Checked before parsing, as brackets are (elaborate._nesting_error).
+MAX_ELSE_IF_CHAIN = 500
+
+# Comments and strings (skipped), brackets, and ``if`` with or without an
+# ``else`` before it.
+_ELSE_IF_WORDS = re.compile(r"""#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[()\[\]{}]|\b(?:else\s+)?if\b""")
+
+
+def _else_if_chain_error(source: SourceFile, limit: int) -> Diagnostic | None:
+    """E901 at the ``if`` that makes an ``else if`` chain longer than
+    ``limit``.  A chain is counted within one bracket level and restarts at
+    an ``if`` that no ``else`` precedes, so the count never exceeds how deep
+    the chain nests in the tree."""
+    text = source.text
+    if text.count("else") <= limit:  # not even that many else
+        return None
+    depth = 0
+    chains = [0]  # per bracket level: the else-ifs of the chain in progress
+    for match in _ELSE_IF_WORDS.finditer(text):
+        first = text[match.start()]
+        if first in "([{":
+            depth += 1
+            if depth == len(chains):
+                chains.append(0)
+            chains[depth] = 0
+        elif first in ")]}":
+            depth = max(0, depth - 1)
+        elif first == "i":
+            chains[depth] = 0
+        elif first == "e":
+            chains[depth] += 1
+            if chains[depth] > limit:
+                return Diagnostic.error(
+                    "E901", f"'else if' chain longer than the limit of {limit}",
+                    source.span(match.end() - 2, match.end()),
+                    hint="an 'else if' chain nests one level deeper per branch",
+                )
+    return None
+
+
+def _span_of(source: SourceFile, item: Any) -> Span:
     """Span of a Lark Token."""
     return Span(
         file=source.name,
@@ -413,9 +487,11 @@ class _Reject(Exception):
 #     (value, start, line, column, end, end_line, end_column, depth):
 # the value (a token's text, a node, or a list of entries for the grammar's
 # inlined ``_rules``), the extent of the text it was read from, and how deep
-# the node nests (see _Builder.run and _WALK_FRAMES).
+# the node nests (see _Builder.run and _WALK_FRAMES).  A builder receives
+# the entries of its rule's children (None for an absent optional part).
 _VALUE, _START, _LINE, _COLUMN, _END, _END_LINE, _END_COLUMN, _DEPTH = range(8)
-_EMPTY = ("", 0, 1, 1, 0, 1, 1, 0)  # where an empty file starts and ends
+Entry = tuple[Any, ...]  # (value, start, line, column, end, end_line, end_column, depth)
+_EMPTY: Entry = ("", 0, 1, 1, 0, 1, 1, 0)  # where an empty file starts and ends
 _depth_of = operator.itemgetter(_DEPTH)
 
 
@@ -424,12 +500,12 @@ def _regexp_has_newline(regexp: str) -> bool:
     return "\n" in regexp or "\\n" in regexp or "\\s" in regexp or "[^" in regexp or ("(?s" in regexp and "." in regexp)
 
 
-def _scan(text: str) -> tuple[list[str], list[tuple]]:
+def _scan(text: str) -> tuple[list[str], list[Entry | None]]:
     """Token types and stack entries of ``text``, ending with ``$END``;
     rejects text with a character no terminal matches."""
     pattern, retype, multiline, ignore = _tables()[:4]
     types: list[str] = []
-    entries: list[tuple] = []
+    entries: list[Entry | None] = []
     position = 0
     line = 1
     line_start = 0
@@ -467,11 +543,11 @@ def _scan(text: str) -> tuple[list[str], list[tuple]]:
     return types, entries
 
 
-def _contextual_tokens(text: str, start: str) -> tuple[list[str], list[tuple]]:
+def _contextual_tokens(text: str, start: str) -> tuple[list[str], list[Entry | None]]:
     """The tokens Lark's contextual lexer reads in ``text`` (which Lark has
     just parsed), as entries of the fast road's loop."""
     types: list[str] = []
-    entries: list[tuple] = []
+    entries: list[Entry | None] = []
     for token in _parser().parse_interactive(text, start=start).iter_parse():
         types.append(token.type)
         entries.append((token.value, token.start_pos, token.line, token.column, token.end_pos, token.end_line,
@@ -510,7 +586,7 @@ def _tables() -> tuple:
 
 
 #: The layout of the cached tables; bump it when it changes.
-_TABLES_FORMAT = 1
+_TABLES_FORMAT = 2
 
 
 def _cache_file(grammar: str) -> Path | None:
@@ -533,15 +609,14 @@ def _store(path: Path, data: dict) -> None:
         temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
         os.replace(temporary, path)
     except OSError:  # a read-only home: parse without the cache
-        try:
+        with contextlib.suppress(OSError):
             temporary.unlink()
-        except OSError:
-            pass
 
 
 def _compute_tables(grammar: str) -> dict:
     """The lexer's and the parser's tables, from Lark's analysis of the
-    grammar, as JSON data.
+    grammar, as JSON data; raises GrammarMismatch when the builders were not
+    written for this grammar (``_check_builders``).
 
     The lexer: one alternation of every terminal, in the order Lark's basic
     lexer tries them (priority, then longest possible match, then longest
@@ -551,16 +626,17 @@ def _compute_tables(grammar: str) -> dict:
 
     The parser: ``actions[state][symbol]`` is a state number (shift, or goto
     on a rule name) or ``~r`` (reduce by rule ``r``).  ``rules[r]`` is
-    ``(size, origin, how, argument, inline)``: a rule with an alias or a
-    plain name builds a node with ``_Builder.r_<argument>``; a ``_rule`` is
-    spliced into its parent (its value is a list of entries); a ``?rule``
-    left with one child passes that child up (``argument`` is its position),
-    widened to the brackets around it when the rule also read tokens
-    (``"(" expr ")"``).  ``inline`` marks the children that are ``_rules``,
-    which Lark splices into their parent (None: none is)."""
+    ``(size, origin, how, argument, layout, trailing)``: a rule with an
+    alias or a plain name builds a node with ``_Builder.r_<argument>``; a
+    ``_rule`` is spliced into its parent (its value is the list of its kept
+    children); a ``?rule`` left with one child passes that child up
+    (``argument`` is its position), widened to the brackets around it when
+    the rule also read tokens (``"(" expr ")"``).  ``layout`` and
+    ``trailing`` say which children are kept (``_child_layout``)."""
     from lark.parsers.lalr_analysis import Shift
 
-    parser = _parser()
+    parser = _lark(grammar)
+    _check_builders(grammar, parser.rules)
     terminals = sorted(parser.terminals,
                        key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
     retype: dict[str, dict[str, str]] = {}
@@ -608,39 +684,161 @@ def _compute_tables(grammar: str) -> dict:
     }
 
 
-def _rule_entry(rule) -> list:
-    origin = rule.origin.name
+def _child_layout(rule: Any) -> tuple[list[list], int]:
+    """Which children of a reduction by ``rule`` make the children of its
+    node, as Lark's tree builder keeps them (lark/parse_tree_builder.py,
+    maybe_create_child_filter): ``[[position, splice, placeholders], ...]``
+    and the placeholders after the last.  A child is kept unless it is a
+    filtered-out token (anonymous strings, ``_TERMINALS``); a ``_rule`` is
+    spliced in; ``placeholders`` Nones stand, before the child, for the
+    parts of ``[ ]`` optionals that this alternative lacks."""
     symbols = rule.expansion
-    inline = [not s.is_term and s.name.startswith("_") for s in symbols]
-    if not any(inline):
-        inline = None
+    empty = rule.options.empty_indices
+    if empty:  # one False per symbol; a True per placeholder before the symbol it precedes
+        nones = [len(ones) for ones in "".join("1" if e else "0" for e in empty).split("0")]
+    else:
+        nones = [0] * (len(symbols) + 1)
+    layout = []
+    pending = 0
+    for position, symbol in enumerate(symbols):
+        pending += nones[position]
+        if rule.options.keep_all_tokens or not (symbol.is_term and symbol.filter_out):
+            layout.append([position, not symbol.is_term and symbol.name.startswith("_"), pending])
+            pending = 0
+    return layout, pending + nones[len(symbols)]
+
+
+def _rule_entry(rule: Any) -> list:
+    origin = rule.origin.name
+    layout, trailing = _child_layout(rule)
+    plain = trailing == 0 and len(layout) == len(rule.expansion) and not any(s or n for _, s, n in layout)
+    stored = None if plain else layout  # None: every child is kept as it is
     if origin.startswith("_"):
-        return [len(symbols), origin, _INLINE, None, inline]
-    if rule.options.expand1 and rule.alias is None:
-        kept = [i for i, s in enumerate(symbols) if not (s.is_term and s.filter_out)]
-        if len(kept) == 1 and (inline is None or not inline[kept[0]]):
-            return [len(symbols), origin, _PASS if len(symbols) == 1 else _WRAP, kept[0], inline]
-    name = rule.alias or origin
-    _builder_of(name, str(rule))
-    return [len(symbols), origin, _NODE, name, inline]
-
-
-def _builder_of(name: str, rule: str = ""):
-    build = getattr(_Builder, f"r_{name}", None)
-    if build is None:
-        raise RuntimeError(f"grammar rule {name!r} {rule} has no builder in archdsl/syntax.py")
-    return build
+        return [len(rule.expansion), origin, _INLINE, None, stored, trailing]
+    if rule.options.expand1 and rule.alias is None and trailing == 0 and len(layout) == 1:
+        position, splice, placeholders = layout[0]
+        if not splice and not placeholders:
+            return [len(rule.expansion), origin, _PASS if len(rule.expansion) == 1 else _WRAP, position, None, 0]
+    return [len(rule.expansion), origin, _NODE, rule.alias or origin, stored, trailing]
 
 
 def _unpack_tables(data: dict) -> tuple:
-    rules = [(size, origin, how, _builder_of(argument) if how == _NODE else argument,
-              None if inline is None else tuple(inline))
-             for size, origin, how, argument, inline in data["rules"]]
+    rules = [(size, origin, how, argument, _picker(layout, trailing, how == _INLINE))
+             for size, origin, how, argument, layout, trailing in data["rules"]]
     return (re.compile(data["pattern"]), data["retype"], frozenset(data["multiline"]), frozenset(data["ignore"]),
             data["actions"], rules, data["starts"], data["ends"], {})
 
 
-def _pass_through(actions, rules, ends, below: int, top: int, kind: str) -> int:
+# ---------------------------------------------------------------- builders and the grammar
+
+#: The grammar each builder was written for: ``r_<name>`` -> the alternatives
+#: that build a ``name`` node, as grammars/cnn.lark writes them (``@_reads``).
+_READS: dict[str, tuple[str, ...]] = {}
+
+_Build = TypeVar("_Build", bound=Callable[..., Any])
+
+
+def _reads(*alternatives: str) -> Callable[[_Build], _Build]:
+    """Records the grammar a builder ``r_<name>`` reads its pieces from."""
+
+    def record(build: _Build) -> _Build:
+        _READS[build.__name__.removeprefix("r_")] = alternatives
+        return build
+
+    return record
+
+
+def _check_builders(grammar: str, rules: list) -> None:
+    """Raises GrammarMismatch unless every rule and alias that builds a node
+    has a builder written for the grammar's text of it (``@_reads``), and
+    every compiled alternative gives that builder the pieces it takes."""
+    import inspect
+
+    written = _node_alternatives(grammar)
+    for name, alternatives in written.items():
+        declared = _READS.get(name)
+        if declared is None:
+            raise GrammarMismatch(f"grammar rule {name!r} ({' | '.join(alternatives)}) has no builder r_{name} "
+                                  "in archdsl/syntax.py")
+        if declared != alternatives:
+            raise GrammarMismatch(
+                f"grammar rule {name!r} reads {' | '.join(alternatives)!r}, but its builder r_{name} in "
+                f"archdsl/syntax.py was written for {' | '.join(declared)!r}; update the builder and its @_reads")
+    for name in _READS.keys() - written.keys():
+        raise GrammarMismatch(f"archdsl/syntax.py has a builder r_{name} for a rule the grammar no longer has")
+    for rule in rules:
+        how, name = _rule_entry(rule)[2:4]
+        if how != _NODE:
+            continue
+        if name not in _READS:  # a ?rule alternative left with several children and no alias
+            raise GrammarMismatch(f"grammar rule {name!r} ({rule}) builds a node but has no builder r_{name} in "
+                                  "archdsl/syntax.py; give the alternative an alias")
+        layout, trailing = _child_layout(rule)
+        pieces = len([s for _, s, _ in layout if not s]) + sum(n for _, _, n in layout) + trailing
+        parameters = list(inspect.signature(getattr(_Builder, f"r_{name}")).parameters.values())[2:]
+        variadic = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+        fixed = len([p for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD])
+        spliced = any(s for _, s, _ in layout)
+        if (pieces != fixed and not variadic) or (spliced and not variadic) or pieces < fixed:
+            raise GrammarMismatch(f"grammar rule {name!r} ({rule}) gives {pieces} pieces"
+                                  f"{' and a repetition' if spliced else ''}, but its builder r_{name} in "
+                                  f"archdsl/syntax.py takes {fixed}{' or more' if variadic else ''}")
+
+
+def _node_alternatives(grammar: str) -> dict[str, tuple[str, ...]]:
+    """The alternatives of the grammar that build each kind of node, in EBNF
+    as written: those with an alias under the alias, the others under their
+    rule's name (but a ``?rule``'s own alternatives pass their one child up,
+    and a ``_rule``'s are spliced into the rule that uses it)."""
+    from lark.load_grammar import GrammarBuilder
+
+    builder = GrammarBuilder()
+    builder.load_grammar(grammar)
+    out: dict[str, list[str]] = {}
+    for name, definition in builder._definitions.items():
+        if definition.is_term:
+            continue
+        for alternative in definition.tree.children:
+            if alternative.data == "alias":
+                expansion, alias = alternative.children
+                out.setdefault(alias.name, []).append(_ebnf(expansion))
+            elif not (definition.options.expand1 or name.startswith("_")):
+                out.setdefault(str(name), []).append(_ebnf(alternative))
+    return {name: tuple(alternatives) for name, alternatives in out.items()}
+
+
+def _ebnf(tree: Any) -> str:
+    """A piece of Lark's grammar tree as grammar text."""
+    kind = getattr(tree, "data", None)
+    if kind is None:  # a Terminal or a NonTerminal
+        return str(tree.name)
+    if kind == "expansions":
+        return " | ".join(_ebnf(c) for c in tree.children)
+    if kind == "expansion":
+        return " ".join(_ebnf_group(c) if getattr(c, "data", None) == "expansions" else _ebnf(c)
+                        for c in tree.children)
+    if kind == "value":
+        return _ebnf(tree.children[0])
+    if kind == "literal":
+        return str(tree.children[0])
+    if kind == "maybe":
+        return f"[{_ebnf(tree.children[0])}]"
+    if kind == "expr":
+        inner, *operator_ = tree.children
+        return _ebnf_group(inner) + "".join(map(str, operator_))
+    return str(tree)  # anything else: compared as Lark prints it
+
+
+def _ebnf_group(tree: Any) -> str:
+    """``(a b)`` for a group, ``a`` for a single symbol."""
+    text = _ebnf(tree)
+    single = (getattr(tree, "data", None) == "value"
+              or (tree.data == "expansions" and len(tree.children) == 1 and len(tree.children[0].children) == 1
+                  and tree.children[0].children[0].data == "value"))
+    return text if single else f"({text})"
+
+
+def _pass_through(actions: list, rules: list, ends: dict, below: int, top: int, kind: str) -> int:
     """The state after the reductions by single-child ?rules that ``kind``
     triggers on ``top`` (above ``below``): each replaces the top state by
     the goto of its rule from ``below``."""
@@ -654,7 +852,7 @@ def _pass_through(actions, rules, ends, below: int, top: int, kind: str) -> int:
 
 
 def _stack_depth() -> int:
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     depth = 0
     while frame is not None:
         depth += 1
@@ -669,30 +867,84 @@ def _stack_depth() -> int:
 _WALK_FRAMES = 5
 
 
+def _kept(children: list[Entry], layout: tuple, trailing: int) -> list[Entry | None]:
+    """The children a node keeps (see _child_layout)."""
+    out: list[Entry | None] = []
+    for position, splice, placeholders in layout:
+        if placeholders:
+            out += [None] * placeholders
+        if not splice:
+            out.append(children[position])
+        elif out:
+            out += children[position][_VALUE]
+        else:  # a left-recursive repetition: extend its list (each list is used once)
+            out = children[position][_VALUE]
+    if trailing:
+        out += [None] * trailing
+    return out
+
+
+def _picker(layout: list | None, trailing: int, spliced: bool) -> Callable[[list[Entry]], Any] | None:
+    """``children -> kept children`` for a reduction (None: all of them, as
+    they are); ``itemgetter`` where nothing is spliced, None placeholders
+    taken from a None appended to the children.  A ``_rule`` (``spliced``)
+    keeps a list, which a left-recursive parent extends in place."""
+    if layout is None:
+        return None
+    steps = tuple(map(tuple, layout))
+    if spliced or any(splice for _, splice, _ in steps):
+        return lambda children: _kept(children, steps, trailing)
+    slots = [s for position, _, placeholders in steps for s in (*[-1] * placeholders, position)] + [-1] * trailing
+    if not slots:
+        return lambda children: ()
+    if len(slots) == 1:
+        slot = slots[0]
+        return lambda children: (children[slot],)
+    getter = operator.itemgetter(*slots)
+    if -1 not in slots:
+        return getter
+    return lambda children: getter([*children, None])
+
+
+def _values(entries: tuple[Entry | None, ...]) -> list:
+    """The values of entries, absent optional parts left out."""
+    return [e[_VALUE] for e in entries if e is not None]
+
+
 class _Builder:
     """Runs the LALR loop over one token stream and builds the syntax tree.
 
-    ``r_<rule>`` builds the node of a rule (an alias such as ``binary``, or
-    the rule's name) from its children: every symbol of the expansion,
-    tokens included, ``_rules`` spliced in, no placeholders for absent
-    optional parts (the expansion's length tells which alternative it is)."""
+    ``r_<name>`` builds the node of a rule (an alias such as ``binary``, or
+    the rule's name) from the node's span and its children's entries, as
+    Lark's tree with ``maybe_placeholders`` has them: named tokens and
+    rules, None for an absent ``[ ]`` part (see the comment on the parser)."""
 
     def __init__(self, file: str, fixed_span: Span | None = None) -> None:
         self.file = file
         self.fixed_span = fixed_span
         self.source: SourceFile | None = None
 
+    @classmethod
+    def builders(cls) -> dict[str, Callable[..., Any]]:
+        """``name`` -> ``r_<name>``."""
+        found = cls.__dict__.get("_builders")
+        if found is None:
+            found = {name[2:]: getattr(cls, name) for name in dir(cls) if name.startswith("r_")}
+            cls._builders = found  # type: ignore[attr-defined]
+        return found
+
     # ---------------------------------------------------------------- the loop
 
-    def run(self, types: list[str], entries: list[tuple], start: str, source: SourceFile | None = None):
+    def run(self, types: list[str], entries: list[Entry | None], start: str, source: SourceFile | None = None) -> Any:
         actions, rules, starts, ends, passes = _tables()[4:]
+        builders = self.builders()
         self.source = source
         # The tree walk this replaces recursed once per nesting level; the
         # elaboration after it still does.  Refuse what it refused.
         max_depth = sys.getrecursionlimit() - _stack_depth() - _WALK_FRAMES
         end = ends[start]
         states = [starts[start]]
-        stack: list[tuple] = []
+        stack: list[Any] = []
         for kind, entry in zip(types, entries):
             while True:
                 code = actions[states[-1]].get(kind)
@@ -702,7 +954,7 @@ class _Builder:
                     states.append(code)
                     stack.append(entry)
                     break
-                size, origin, how, argument, inline = rules[~code]
+                size, origin, how, argument, pick = rules[~code]
                 if how == _PASS:  # ?rules with a single child: the child is the value
                     # Chains of them (a literal read as an atom, a unary, a
                     # product, ... an expr) end in a state that only depends
@@ -727,23 +979,14 @@ class _Builder:
                     depth = max(map(_depth_of, children), default=0) + 1
                     if depth > max_depth:
                         raise RecursionError("the syntax tree nests too deeply")
-                    value = argument(self, children if inline is None else _splice(children, inline))
+                    value = builders[argument](self, self.extent(first, last), *(children if pick is None else
+                                                                                 pick(children)))
                 elif how == _WRAP:
                     value = children[argument][_VALUE]
                     depth = children[argument][_DEPTH]
-                else:  # _INLINE: the entries, to be spliced into the parent
-                    depth = max(map(_depth_of, children))
-                    if inline is None:
-                        value = children
-                    elif inline[0]:  # a left-recursive repetition: extend its list
-                        value = first[_VALUE]
-                        for e, spliced in zip(children[1:], inline[1:]):
-                            if spliced:
-                                value.extend(e[_VALUE])
-                            else:
-                                value.append(e)
-                    else:
-                        value = _splice(children, inline)
+                else:  # _INLINE: the kept entries, to be spliced into the parent
+                    depth = max(map(_depth_of, children), default=0)
+                    value = children if pick is None else pick(children)
                 stack.append((value, first[_START], first[_LINE], first[_COLUMN], last[_END], last[_END_LINE],
                               last[_END_COLUMN], depth))
                 states.append(actions[states[-1]][origin])
@@ -753,25 +996,25 @@ class _Builder:
 
     # ---------------------------------------------------------------- spans
 
-    def span(self, e: tuple) -> Span:
+    def span(self, e: Entry) -> Span:
         """The span of one entry (a token or a node's text)."""
         if self.fixed_span is not None:
             return self.fixed_span
         return Span(self.file, e[_LINE], e[_COLUMN], e[_END_LINE], e[_END_COLUMN], e[_START], e[_END])
 
-    def whole(self, c: list[tuple]) -> Span:
+    def extent(self, first: Entry, last: Entry) -> Span:
         """The span of a rule's children, first to last."""
         if self.fixed_span is not None:
             return self.fixed_span
-        first, last = c[0], c[-1]
         return Span(self.file, first[_LINE], first[_COLUMN], last[_END_LINE], last[_END_COLUMN], first[_START],
                     last[_END])
 
     # ---------------------------------------------------------------- files
 
-    def r_start(self, c) -> Module:
-        module = Module(source=self.source)
-        for e in c:
+    @_reads("_item*")
+    def r_start(self, span: Span, *items: Entry) -> Module:
+        module = Module(source=self.source)  # type: ignore[arg-type]  # None only for expressions
+        for e in items:
             item = e[_VALUE]
             if isinstance(item, Import):
                 module.imports.append(item)
@@ -781,182 +1024,206 @@ class _Builder:
                 module.models.append(item)
         return module
 
-    def r_import_stmt(self, c) -> Import:  # "import" STRING
-        return Import(path=_unquote(c[1][_VALUE]), span=self.span(c[1]))
+    @_reads('"import" STRING')
+    def r_import_stmt(self, span: Span, path: Entry) -> Import:
+        return Import(path=_unquote(path[_VALUE]), span=self.span(path))
 
-    def r_block_def(self, c) -> BlockDef:  # "block" NAME "(" [param ("," param)* [","]] ")" body
-        params = [e[_VALUE] for e in c[3:-2] if isinstance(e[_VALUE], Param)]
-        return BlockDef(c[1][_VALUE], self.span(c[1]), params, c[-1][_VALUE], self.whole(c))
+    @_reads('"block" NAME "(" [param ("," param)* [","]] ")" body')
+    def r_block_def(self, span: Span, name: Entry, *params_and_body: Entry | None) -> BlockDef:
+        *params, body = params_and_body
+        assert body is not None
+        return BlockDef(name[_VALUE], self.span(name), _values(tuple(params)), body[_VALUE], span)
 
-    def r_param(self, c) -> Param:  # NAME ["=" expr]
-        return Param(name=c[0][_VALUE], span=self.span(c[0]), default=c[2][_VALUE] if len(c) == 3 else None)
+    @_reads('NAME ["=" expr]')
+    def r_param(self, span: Span, name: Entry, default: Entry | None) -> Param:
+        return Param(name=name[_VALUE], span=self.span(name), default=None if default is None else default[_VALUE])
 
-    def r_model_def(self, c) -> ModelDef:  # "model" NAME body
-        return ModelDef(c[1][_VALUE], self.span(c[1]), c[2][_VALUE], self.whole(c))
+    @_reads('"model" NAME body')
+    def r_model_def(self, span: Span, name: Entry, body: Entry) -> ModelDef:
+        return ModelDef(name[_VALUE], self.span(name), body[_VALUE], span)
 
-    def r_body(self, c) -> list:  # "{" _stmt* "}"
-        return [e[_VALUE] for e in c[1:-1]]
+    @_reads('"{" _stmt* "}"')
+    def r_body(self, span: Span, *statements: Entry) -> list:
+        return _values(statements)
 
     # ---------------------------------------------------------------- statements
 
-    def r_input_decl(self, c) -> InputDecl:  # "input" NAME ":" shape
-        name, shape = c[1], c[3]
-        return InputDecl(name[_VALUE], self.span(name), shape[_VALUE], self.span(shape), self.whole(c))
+    @_reads('"input" NAME ":" shape')
+    def r_input_decl(self, span: Span, name: Entry, shape: Entry) -> InputDecl:
+        return InputDecl(name[_VALUE], self.span(name), shape[_VALUE], self.span(shape), span)
 
-    def r_shape(self, c) -> list:  # "[" expr ("," expr)* [","] "]"
-        return [e[_VALUE] for e in c[1:-1:2]]
+    @_reads('"[" expr ("," expr)* [","] "]"')
+    def r_shape(self, span: Span, *dims: Entry) -> list:
+        return _values(dims)
 
-    def r_output_decl(self, c) -> OutputDecl:  # "output" NAME ["=" chain]
-        return OutputDecl(c[1][_VALUE], self.span(c[1]), c[3][_VALUE] if len(c) == 4 else None, self.whole(c))
+    @_reads('"output" NAME ["=" chain]')
+    def r_output_decl(self, span: Span, name: Entry, chain: Entry | None) -> OutputDecl:
+        return OutputDecl(name[_VALUE], self.span(name), None if chain is None else chain[_VALUE], span)
 
-    def r_assign(self, c) -> Assign:  # NAME "=" chain
-        return Assign(c[0][_VALUE], self.span(c[0]), c[2][_VALUE], self.whole(c))
+    @_reads('NAME "=" chain')
+    def r_assign(self, span: Span, name: Entry, chain: Entry) -> Assign:
+        return Assign(name[_VALUE], self.span(name), chain[_VALUE], span)
 
-    def r_expect_figure(self, c) -> ExpectFigure:  # "expect" NAME COMPARE expr
-        return ExpectFigure(c[1][_VALUE], self.span(c[1]), c[2][_VALUE], c[3][_VALUE], self.whole(c))
+    @_reads('"expect" NAME COMPARE expr')
+    def r_expect_figure(self, span: Span, figure: Entry, op: Entry, value: Entry) -> ExpectFigure:
+        return ExpectFigure(figure[_VALUE], self.span(figure), op[_VALUE], value[_VALUE], span)
 
-    def r_expect_output(self, c) -> ExpectOutput:  # "expect" "output" [NAME] ":" shape
-        span = self.whole(c)
-        if len(c) == 5:
-            return ExpectOutput(c[2][_VALUE], self.span(c[2]), c[4][_VALUE], span)
-        return ExpectOutput(None, span, c[3][_VALUE], span)
+    @_reads('"expect" "output" [NAME] ":" shape')
+    def r_expect_output(self, span: Span, name: Entry | None, shape: Entry) -> ExpectOutput:
+        if name is None:  # the model's only output; the statement is where it is named
+            return ExpectOutput(None, span, shape[_VALUE], span)
+        return ExpectOutput(name[_VALUE], self.span(name), shape[_VALUE], span)
 
-    def r_return_stmt(self, c) -> Return:  # "return" chain
-        return Return(c[1][_VALUE], self.whole(c))
+    @_reads('"return" chain')
+    def r_return_stmt(self, span: Span, chain: Entry) -> Return:
+        return Return(chain[_VALUE], span)
 
-    def r_if_stmt(self, c) -> If:  # "if" expr body ["else" (body | if_stmt)]
-        if len(c) == 3:
-            orelse = []
-        else:
-            orelse = c[4][_VALUE]
-            if isinstance(orelse, If):
-                orelse = [orelse]
-        return If(c[1][_VALUE], c[2][_VALUE], orelse, self.whole(c))
+    @_reads('"if" expr body ["else" (body | if_stmt)]')
+    def r_if_stmt(self, span: Span, test: Entry, body: Entry, orelse: Entry | None) -> If:
+        if orelse is None:
+            return If(test[_VALUE], body[_VALUE], [], span)
+        other = orelse[_VALUE]
+        return If(test[_VALUE], body[_VALUE], [other] if isinstance(other, If) else other, span)
 
-    def r_chain_stmt(self, c) -> ChainStmt:  # chain
-        return ChainStmt(c[0][_VALUE], self.whole(c))
+    @_reads("chain")
+    def r_chain_stmt(self, span: Span, chain: Entry) -> ChainStmt:
+        return ChainStmt(chain[_VALUE], span)
 
     # ---------------------------------------------------------------- chains
 
-    def r_chain(self, c) -> Chain:  # head (_ARROW step)*
-        label, label_span, head = c[0][_VALUE]
-        return Chain(label=label, label_span=label_span, head=head, steps=[e[_VALUE] for e in c[2::2]],
-                     span=self.whole(c))
+    @_reads("head (_ARROW step)*")
+    def r_chain(self, span: Span, head: Entry, *steps: Entry) -> Chain:
+        label, label_span, expr = head[_VALUE]
+        return Chain(label=label, label_span=label_span, head=expr, steps=_values(steps), span=span)
 
-    def r_head(self, c) -> tuple:  # [label ":"] expr
-        if len(c) == 3:
-            return (*c[0][_VALUE], c[2][_VALUE])
-        return None, None, c[0][_VALUE]
+    @_reads('[label ":"] expr')
+    def r_head(self, span: Span, label: Entry | None, expr: Entry) -> tuple:
+        if label is None:
+            return None, None, expr[_VALUE]
+        return (*label[_VALUE], expr[_VALUE])
 
-    def r_step(self, c) -> Step:  # [label ":"] step_core
-        label, label_span = c[0][_VALUE] if len(c) == 3 else (None, None)
-        return Step(label=label, label_span=label_span, core=c[-1][_VALUE], span=self.whole(c))
+    @_reads('[label ":"] step_core')
+    def r_step(self, span: Span, label: Entry | None, core: Entry) -> Step:
+        text, label_span = (None, None) if label is None else label[_VALUE]
+        return Step(label=text, label_span=label_span, core=core[_VALUE], span=span)
 
-    def r_label(self, c) -> tuple:  # NAME | INT | STRING
-        text = c[0][_VALUE]
-        span = self.span(c[0])
+    @_reads("NAME", "INT", "STRING")
+    def r_label(self, span: Span, token: Entry) -> tuple:
+        text = token[_VALUE]
+        where = self.span(token)
         if text[0] in "\"'":
-            return LabelTemplate(_unquote(text), span), self.span(c[0])
+            return LabelTemplate(_unquote(text), where), where
         if text[0].isdigit():  # 1_0 and 010 are the index 10, as nn.Sequential names it
-            return str(int(text.replace("_", ""))), span
-        return text, span
+            return str(int(text.replace("_", ""))), where
+        return text, where
 
-    def r_op_ref(self, c) -> OpRef:  # NAME
-        return OpRef(c[0][_VALUE], self.whole(c))
+    @_reads("NAME")
+    def r_op_ref(self, span: Span, name: Entry) -> OpRef:
+        return OpRef(name[_VALUE], span)
 
-    def r_op_call(self, c) -> OpCall:  # NAME "(" [arguments] ")"
-        return OpCall(c[0][_VALUE], c[2][_VALUE] if len(c) == 4 else [], self.whole(c), self.span(c[0]))
+    @_reads('NAME "(" [arguments] ")"')
+    def r_op_call(self, span: Span, name: Entry, arguments: Entry | None) -> OpCall:
+        return OpCall(name[_VALUE], [] if arguments is None else arguments[_VALUE], span, self.span(name))
 
-    def r_repeat(self, c) -> Repeat:  # "repeat" expr ["as" NAME] "{" steps "}"
-        if len(c) == 7:
-            return Repeat(c[1][_VALUE], c[3][_VALUE], self.span(c[3]), c[5][_VALUE], self.whole(c))
-        return Repeat(c[1][_VALUE], None, None, c[3][_VALUE], self.whole(c))
+    @_reads('"repeat" expr ["as" NAME] "{" steps "}"')
+    def r_repeat(self, span: Span, count: Entry, index: Entry | None, steps: Entry) -> Repeat:
+        if index is None:
+            return Repeat(count[_VALUE], None, None, steps[_VALUE], span)
+        return Repeat(count[_VALUE], index[_VALUE], self.span(index), steps[_VALUE], span)
 
-    def r_group(self, c) -> Group:  # "(" steps ")"
-        return Group(c[1][_VALUE], self.whole(c))
+    @_reads('"(" steps ")"')
+    def r_group(self, span: Span, steps: Entry) -> Group:
+        return Group(steps[_VALUE], span)
 
-    def r_cond_step(self, c) -> CondStep:  # "if" expr "{" steps "}" ["else" "{" steps "}"]
-        return CondStep(c[1][_VALUE], c[3][_VALUE], c[7][_VALUE] if len(c) == 9 else [], self.whole(c))
+    @_reads('"if" expr "{" steps "}" ["else" "{" steps "}"]')
+    def r_cond_step(self, span: Span, test: Entry, then: Entry, orelse: Entry | None) -> CondStep:
+        return CondStep(test[_VALUE], then[_VALUE], [] if orelse is None else orelse[_VALUE], span)
 
-    def r_steps(self, c) -> list:  # step (_ARROW step)*
-        return [e[_VALUE] for e in c[::2]]
+    @_reads("step (_ARROW step)*")
+    def r_steps(self, span: Span, *steps: Entry) -> list:
+        return _values(steps)
 
-    def r_arguments(self, c) -> list:  # argument ("," argument)* [","]
-        return [e[_VALUE] for e in c[::2]]
+    @_reads('argument ("," argument)* [","]')
+    def r_arguments(self, span: Span, *arguments: Entry) -> list:
+        return _values(arguments)
 
-    def r_argument(self, c) -> Argument:  # expr
-        return Argument(None, c[0][_VALUE], self.whole(c))
+    @_reads("expr")
+    def r_argument(self, span: Span, value: Entry) -> Argument:
+        return Argument(None, value[_VALUE], span)
 
-    def r_chain_argument(self, c) -> Argument:  # expr (_ARROW step)+
-        span = self.whole(c)
-        return Argument(None, ChainExpr(c[0][_VALUE], [e[_VALUE] for e in c[2::2]], span), span)
+    @_reads("expr (_ARROW step)+")
+    def r_chain_argument(self, span: Span, head: Entry, *steps: Entry) -> Argument:
+        return Argument(None, ChainExpr(head[_VALUE], _values(steps), span), span)
 
-    def r_keyword_argument(self, c) -> Argument:  # NAME "=" expr
-        return Argument(c[0][_VALUE], c[2][_VALUE], self.whole(c), self.span(c[0]))
+    @_reads('NAME "=" expr')
+    def r_keyword_argument(self, span: Span, name: Entry, value: Entry) -> Argument:
+        return Argument(name[_VALUE], value[_VALUE], span, self.span(name))
 
     # ---------------------------------------------------------------- expressions
 
-    def r_cond_expr(self, c) -> Conditional:  # "if" expr "then" expr "else" expr
-        return Conditional(c[1][_VALUE], c[3][_VALUE], c[5][_VALUE], self.whole(c))
+    @_reads('"if" expr "then" expr "else" expr')
+    def r_cond_expr(self, span: Span, test: Entry, then: Entry, orelse: Entry) -> Conditional:
+        return Conditional(test[_VALUE], then[_VALUE], orelse[_VALUE], span)
 
-    def r_or_op(self, c) -> Binary:  # or_expr "or" and_expr
-        span = self.whole(c)
-        return Binary("or", c[0][_VALUE], c[2][_VALUE], span, span)
+    @_reads('or_expr "or" and_expr')
+    def r_or_op(self, span: Span, left: Entry, right: Entry) -> Binary:
+        return Binary("or", left[_VALUE], right[_VALUE], span, span)
 
-    def r_and_op(self, c) -> Binary:  # and_expr "and" not_expr
-        span = self.whole(c)
-        return Binary("and", c[0][_VALUE], c[2][_VALUE], span, span)
+    @_reads('and_expr "and" not_expr')
+    def r_and_op(self, span: Span, left: Entry, right: Entry) -> Binary:
+        return Binary("and", left[_VALUE], right[_VALUE], span, span)
 
-    def r_not_op(self, c) -> Unary:  # "not" not_expr
-        return Unary("not", c[1][_VALUE], self.whole(c))
+    @_reads('"not" not_expr')
+    def r_not_op(self, span: Span, operand: Entry) -> Unary:
+        return Unary("not", operand[_VALUE], span)
 
-    def r_binary(self, c) -> Binary:  # left OP right
-        return Binary(c[1][_VALUE], c[0][_VALUE], c[2][_VALUE], self.whole(c), self.span(c[1]))
+    @_reads("sum COMPARE sum", "sum ADD_OP product", "product MUL_OP unary")
+    def r_binary(self, span: Span, left: Entry, op: Entry, right: Entry) -> Binary:
+        return Binary(op[_VALUE], left[_VALUE], right[_VALUE], span, self.span(op))
 
-    def r_unary(self, c) -> Unary:  # ADD_OP unary
-        return Unary(c[0][_VALUE], c[1][_VALUE], self.whole(c))
+    @_reads("ADD_OP unary")
+    def r_unary(self, span: Span, op: Entry, operand: Entry) -> Unary:
+        return Unary(op[_VALUE], operand[_VALUE], span)
 
-    def r_int_literal(self, c) -> Literal:
-        text = c[0][_VALUE].replace("_", "")
+    @_reads("INT")
+    def r_int_literal(self, span: Span, token: Entry) -> Literal:
+        text = token[_VALUE].replace("_", "")
         # Far beyond any limit; Python refuses to convert > 4300 digits.
-        return Literal(int(text) if len(text) <= _MAX_DIGITS else 10**_MAX_DIGITS, self.whole(c))
+        return Literal(int(text) if len(text) <= _MAX_DIGITS else 10**_MAX_DIGITS, span)
 
-    def r_quantity_literal(self, c) -> Literal:
-        text = c[0][_VALUE]
-        return Literal(_quantity(text) if len(text) <= _MAX_DIGITS else 10**_MAX_DIGITS, self.whole(c))
+    @_reads("QUANTITY")
+    def r_quantity_literal(self, span: Span, token: Entry) -> Literal:
+        text = token[_VALUE]
+        return Literal(_quantity(text) if len(text) <= _MAX_DIGITS else 10**_MAX_DIGITS, span)
 
-    def r_float_literal(self, c) -> Literal:
-        return Literal(float(c[0][_VALUE].replace("_", "")), self.whole(c))
+    @_reads("FLOAT")
+    def r_float_literal(self, span: Span, token: Entry) -> Literal:
+        return Literal(float(token[_VALUE].replace("_", "")), span)
 
-    def r_string_literal(self, c) -> Literal:
-        return Literal(_unquote(c[0][_VALUE]), self.whole(c))
+    @_reads("STRING")
+    def r_string_literal(self, span: Span, token: Entry) -> Literal:
+        return Literal(_unquote(token[_VALUE]), span)
 
-    def r_true_literal(self, c) -> Literal:
-        return Literal(True, self.whole(c))
+    @_reads('"true"')
+    def r_true_literal(self, span: Span) -> Literal:
+        return Literal(True, span)
 
-    def r_false_literal(self, c) -> Literal:
-        return Literal(False, self.whole(c))
+    @_reads('"false"')
+    def r_false_literal(self, span: Span) -> Literal:
+        return Literal(False, span)
 
-    def r_name(self, c) -> Name:
-        return Name(c[0][_VALUE], self.whole(c))
+    @_reads("NAME")
+    def r_name(self, span: Span, name: Entry) -> Name:
+        return Name(name[_VALUE], span)
 
-    def r_call(self, c) -> Call:  # NAME "(" [arguments] ")"
-        return Call(c[0][_VALUE], c[2][_VALUE] if len(c) == 4 else [], self.whole(c), self.span(c[0]))
+    @_reads('NAME "(" [arguments] ")"')
+    def r_call(self, span: Span, name: Entry, arguments: Entry | None) -> Call:
+        return Call(name[_VALUE], [] if arguments is None else arguments[_VALUE], span, self.span(name))
 
-    def r_tuple(self, c) -> TupleExpr:  # "(" expr "," [expr ("," expr)* [","]] ")"
-        return TupleExpr([e[_VALUE] for e in c[1:-1:2]], self.whole(c))
+    @_reads('"(" expr "," [expr ("," expr)* [","]] ")"')
+    def r_tuple(self, span: Span, *items: Entry | None) -> TupleExpr:
+        return TupleExpr(_values(items), span)
 
-
-def _splice(children: list[tuple], inline: tuple[bool, ...]) -> list[tuple]:
-    """The children with those that are ``_rules`` replaced by their own
-    children, as Lark inlines them."""
-    out: list[tuple] = []
-    for e, spliced in zip(children, inline):
-        if spliced:
-            out.extend(e[_VALUE])
-        else:
-            out.append(e)
-    return out
 
 
 _MAX_DIGITS = 400
@@ -1024,19 +1291,20 @@ def _found_words(token) -> str:
     return f"'{text}'"
 
 
-def _syntax_diagnostic(source: SourceFile, error) -> Diagnostic:
+def _syntax_diagnostic(source: SourceFile, error: Any) -> Diagnostic:
     import lark
 
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
-        char = source.text[error.pos_in_stream] if error.pos_in_stream < len(source.text) else ""
-        span = source.span(error.pos_in_stream, error.pos_in_stream + 1)
+        offset = cast(int, error.pos_in_stream)  # typed None in Lark, set on every instance
+        char = source.text[offset] if offset < len(source.text) else ""
+        span = source.span(offset, offset + 1)
         if char in "\"'":
-            end = source.text.find("\n", error.pos_in_stream)
+            end = source.text.find("\n", offset)
             end = len(source.text) if end < 0 else end
             return Diagnostic.error(
                 "E102",
                 "unterminated string literal",
-                source.span(error.pos_in_stream, end),
+                source.span(offset, end),
                 hint=f"close the string with {char} on the same line",
             )
         return Diagnostic.error("E102", f"unexpected character {char!r}", span)
@@ -1093,7 +1361,6 @@ def _unclosed_bracket(source: SourceFile) -> int | None:
     stack: list[int] = []
     try:
         for token in _parser().lex(source.text):
-            text = str(token)
             if token.type in ("LPAR", "LSQB", "LBRACE"):
                 stack.append(token.start_pos)
             elif token.type in ("RPAR", "RSQB", "RBRACE") and stack:

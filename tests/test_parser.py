@@ -441,5 +441,5 @@ def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
 
 def test_every_grammar_rule_has_a_builder():
     data = syntax._compute_tables(syntax.grammar_path().read_text(encoding="utf-8"))
-    built = {argument for size, origin, how, argument, inline in data["rules"] if how == syntax._NODE}
+    built = {argument for size, origin, how, argument, layout, trailing in data["rules"] if how == syntax._NODE}
     assert {name.removeprefix("r_") for name in vars(syntax._Builder) if name.startswith("r_")} == built

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
@@ -223,6 +223,7 @@ class Upsample(OpSpec):
         from ..runtime.kernels.resize import interpolate
 
         n = len(inputs[0]) - 1
+        arguments: dict[str, Any]
         if self.size is not None:
             arguments = {"size": expand(self.size, n)}
         else:

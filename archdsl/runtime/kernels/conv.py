@@ -123,7 +123,7 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
     per_chunk = max(1, _block_bytes("gemm") // (line * xc.dtype.itemsize))
     if per_chunk >= lines:
         images = min(batch, per_chunk // lines)
-        chunks = [(slice(n0, n0 + images),) for n0 in range(0, batch, images)]
+        chunks: list[tuple[int | slice, ...]] = [(slice(n0, n0 + images),) for n0 in range(0, batch, images)]
         work = _buffer(scratch, "cols", images * lines * line, xc.dtype)
     else:
         chunks = [(n0, slice(o0, o0 + per_chunk)) for n0 in range(batch) for o0 in range(0, lines, per_chunk)]
@@ -188,8 +188,9 @@ def _conv_few_channels(x, matrix, kernel, stride, pairs, dilation, bias, activat
         if high > low:
             first = low * last_stride + r - before_last
             columns = slice(first, first + (high - low - 1) * last_stride + 1, last_stride)
-            phases[(r, slice(None), slice(None), *targets, slice(low, high))] = \
-                planes[(slice(None), slice(None), *sources, columns)]
+            phase_index: tuple[int | slice, ...] = (r, slice(None), slice(None), *targets, slice(low, high))
+            plane_index: tuple[slice, ...] = (slice(None), slice(None), *sources, columns)
+            phases[phase_index] = planes[plane_index]
     y = np.empty((batch, *counts, c_out), dtype)
     lines, line = counts[0], _product(counts[1:])  # line: the output positions of one (n, o_0)
     per_chunk = max(1, _block_bytes("gemm") // (line * (depth + ones) * x.dtype.itemsize))

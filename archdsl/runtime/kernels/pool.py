@@ -91,13 +91,10 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_incl
                    for i, k, s, p in zip(sizes, kernel, stride, padding))
     pairs = tuple((p, max(0, (c - 1) * s + k - i - p)) for i, k, s, p, c in zip(sizes, kernel, stride, padding, counts))
     xp = _pad_spatial(xc, pairs)
-    y = None
-    for offset in np.ndindex(*kernel):
-        window = _tap(xp, offset, counts, stride)
-        if y is None:
-            y = np.array(window)
-        else:
-            y += window
+    offsets = np.ndindex(*kernel)
+    y = np.array(_tap(xp, next(offsets), counts, stride))
+    for offset in offsets:
+        y += _tap(xp, offset, counts, stride)
     divisor = np.ones((), np.float64)
     for i, k, s, p, c in zip(sizes, kernel, stride, padding, counts):
         start = np.arange(c) * s - p

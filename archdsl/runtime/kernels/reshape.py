@@ -74,4 +74,8 @@ def pad(x, pad, mode="constant", value=0.0):
     widths = [(max(0, a), max(0, b)) for a, b in widths]
     if mode == "constant":
         return np.pad(x, widths, mode="constant", constant_values=value)
-    return np.pad(x, widths, mode={"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode])
+    if mode == "reflect":
+        return np.pad(x, widths, mode="reflect")
+    if mode == "replicate":
+        return np.pad(x, widths, mode="edge")
+    return np.pad(x, widths, mode="wrap")  # circular

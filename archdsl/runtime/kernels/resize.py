@@ -9,24 +9,25 @@ def _resize_axis(x, axis, out, scale_factor, mode, align_corners):
     """One spatial axis of :func:`interpolate` (separable), PyTorch's index
     arithmetic (``UpSample.h``) in the input's precision."""
     size = x.shape[axis]
-    real = np.float32 if x.dtype == np.float32 else np.float64
+    real: type[np.floating] = np.float32 if x.dtype == np.float32 else np.float64
     if mode == "nearest":
         if out == size:
             return x
         if out == 2 * size:
             return np.take(x, np.arange(out) >> 1, axis=axis)
-        scale = np.float32(1.0 / scale_factor if scale_factor else np.float32(size) / np.float32(out))
-        index = np.floor(np.arange(out, dtype=np.float32) * scale).astype(np.int64)
+        step = np.float32(1.0 / scale_factor if scale_factor else np.float32(size) / np.float32(out))
+        index = np.floor(np.arange(out, dtype=np.float32) * step).astype(np.int64)
         return np.take(x, np.minimum(index, size - 1), axis=axis)
+    scale: np.floating
     if align_corners:
         scale = real((size - 1) / (out - 1)) if out > 1 else real(0)
     else:
         scale = real(1.0 / scale_factor) if scale_factor else real(real(size) / real(out))
-    dst = np.arange(out).astype(real)
+    dst: np.ndarray = np.arange(out).astype(real)
     shape = [1] * x.ndim
     shape[axis] = out
     if mode == "bicubic":
-        source = scale * dst if align_corners else scale * (dst + real(0.5)) - real(0.5)
+        source: np.ndarray = dst * scale if align_corners else (dst + real(0.5)) * scale - real(0.5)
         floor = np.floor(source)
         t = (source - floor).astype(real)
         a = real(-0.75)
@@ -46,7 +47,7 @@ def _resize_axis(x, axis, out, scale_factor, mode, align_corners):
         return y
     if out == size:
         return x
-    source = scale * dst if align_corners else np.maximum(scale * (dst + real(0.5)) - real(0.5), real(0))
+    source = dst * scale if align_corners else np.maximum((dst + real(0.5)) * scale - real(0.5), real(0))
     first = np.minimum(np.floor(source).astype(np.int64), size - 1)
     high = np.clip(source - first, 0, 1).astype(x.dtype)
     second = first + (first < size - 1)

@@ -30,7 +30,7 @@ def _product(values):
 def _offsets(kernel):
     """Every kernel tap ``(k_0, ..., k_{n-1})``, in row-major order (as
     ``np.ndindex``)."""
-    offsets = [()]
+    offsets: list[tuple[int, ...]] = [()]
     for size in kernel:
         offsets = [offset + (k,) for offset in offsets for k in range(size)]
     return offsets

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from .base import Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, numel, show_shape
+from .torch_lowering import TorchLowering, call
 
 
 class _Activation(OpSpec):
@@ -41,10 +42,20 @@ class ReLU(_Activation):
     op: Literal["relu"] = "relu"
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.relu``."""
+        return TorchLowering(call("F.relu", "{0}"))
+
+
 class ReLU6(_Activation):
     """``min(max(0, x), 6)``"""
 
     op: Literal["relu6"] = "relu6"
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.relu6``."""
+        return TorchLowering(call("F.relu6", "{0}"))
 
 
 class LeakyReLU(_Activation):
@@ -55,16 +66,31 @@ class LeakyReLU(_Activation):
     negative_slope: float = 0.01
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.leaky_relu``."""
+        return TorchLowering(call("F.leaky_relu", "{0}", negative_slope=self.negative_slope))
+
+
 class Sigmoid(_Activation):
     """``1 / (1 + exp(-x))``"""
 
     op: Literal["sigmoid"] = "sigmoid"
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``torch.sigmoid``."""
+        return TorchLowering(call("torch.sigmoid", "{0}"))
+
+
 class Tanh(_Activation):
     """``tanh(x)``"""
 
     op: Literal["tanh"] = "tanh"
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``torch.tanh``."""
+        return TorchLowering(call("torch.tanh", "{0}"))
 
 
 class GELU(_Activation):
@@ -74,11 +100,21 @@ class GELU(_Activation):
     approximate: Literal["none", "tanh"] = "none"
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.gelu`` (exact, or ``approximate="tanh"``)."""
+        return TorchLowering(call("F.gelu", "{0}", approximate=self.approximate))
+
+
 class SiLU(_Activation):
     """``x·sigmoid(x)``, also called swish."""
 
     op: Literal["silu"] = "silu"
     op_aliases = ("swish",)
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.silu``."""
+        return TorchLowering(call("F.silu", "{0}"))
 
 
 class Hardswish(_Activation):
@@ -87,10 +123,20 @@ class Hardswish(_Activation):
     op: Literal["hardswish"] = "hardswish"
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.hardswish``."""
+        return TorchLowering(call("F.hardswish", "{0}"))
+
+
 class Hardsigmoid(_Activation):
     """``relu6(x + 3)/6``"""
 
     op: Literal["hardsigmoid"] = "hardsigmoid"
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.hardsigmoid``."""
+        return TorchLowering(call("F.hardsigmoid", "{0}"))
 
 
 class Softmax(_Activation):
@@ -107,3 +153,8 @@ class Softmax(_Activation):
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         """exp, sum and divide: 3 per element."""
         return 3 * numel(output)
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.softmax`` along the same ``dim`` (batch is 0 in both)."""
+        return TorchLowering(call("F.softmax", "{0}", dim=self.dim))

@@ -16,6 +16,8 @@ from typing import Annotated, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
 
+from .torch_lowering import NoTorchLowering, TorchLowering
+
 
 class Family(str, Enum):
     """What an op does, for diagrams and summaries."""
@@ -321,3 +323,8 @@ class OpSpec(BaseModel):
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """How the NumPy runtime computes this op (archdsl/runtime/kernels.py)."""
         raise NotImplementedError(f"{self.kind()} has no NumPy kernel")
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """How an exported PyTorch module computes this op
+        (``archdsl/ops/torch_lowering.py``, ``archdsl/emit/torch_module.py``)."""
+        raise NoTorchLowering(self.kind(), "no lowering is defined for this op")

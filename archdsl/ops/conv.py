@@ -27,6 +27,7 @@ from .base import (
     show_shape,
     show_sizes,
 )
+from .torch_lowering import TorchLowering, keywords
 
 
 def check_channels(op: OpSpec, channels: int, declared: int | None, argument: str, groups: int = 1,
@@ -209,6 +210,15 @@ class _Conv(SpatialOp):
                           pack="pack_conv_weight", init=WEIGHT_INIT)
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``nn.Conv{1,2,3}d`` with the same arguments (padding "same"/"valid" as PyTorch takes them)."""
+        arguments = keywords({"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                              "dilation": self.dilation, "groups": self.groups, "bias": self.bias},
+                             {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True})
+        return TorchLowering("{module}({0})", f"nn.Conv{self.spatial_dims}d({inputs[0][0]}, {self.out_channels}, "
+                                              f"{arguments})")
+
+
 class Conv1d(_Conv):
     op: Literal["conv1d"] = "conv1d"
     spatial_dims = 1
@@ -330,6 +340,17 @@ class _ConvTranspose(SpatialOp):
         return KernelCall("conv_transpose", {**arguments, "groups": self.groups},
                           tensors={"weight": "weight", "bias": "bias" if self.bias else None},
                           pack="pack_conv_transpose_weight", init=WEIGHT_INIT)
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``nn.ConvTranspose{1,2,3}d`` with the same arguments."""
+        arguments = keywords({"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                              "output_padding": self.output_padding, "groups": self.groups, "bias": self.bias,
+                              "dilation": self.dilation},
+                             {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True,
+                              "dilation": 1})
+        return TorchLowering("{module}({0})", f"nn.ConvTranspose{self.spatial_dims}d({inputs[0][0]}, "
+                                              f"{self.out_channels}, {arguments})")
 
 
 class ConvTranspose1d(_ConvTranspose):

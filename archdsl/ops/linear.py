@@ -8,6 +8,7 @@ from pydantic import PositiveInt
 
 from .base import WEIGHT_INIT, Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, show_shape
 from .conv import check_channels
+from .torch_lowering import TorchLowering, keywords
 
 
 class Linear(OpSpec):
@@ -52,3 +53,10 @@ class Linear(OpSpec):
         """``kernels.linear``."""
         return KernelCall("linear", tensors={"weight": "weight", "bias": "bias" if self.bias else None},
                           init=WEIGHT_INIT)
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``nn.Linear``."""
+        arguments = keywords({"bias": self.bias}, {"bias": True})
+        return TorchLowering("{module}({0})", f"nn.Linear({inputs[0][0]}, {self.out_features}"
+                                              f"{', ' + arguments if arguments else ''})")

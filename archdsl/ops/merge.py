@@ -6,6 +6,7 @@ from typing import Literal
 
 from .activation import normalize_dim
 from .base import Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, numel, show_shape
+from .torch_lowering import TorchLowering, call
 
 
 class _Merge(OpSpec):
@@ -49,6 +50,11 @@ class Add(_Merge):
         return inputs[0]
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``a + b + ...``."""
+        return TorchLowering(" + ".join(f"{{{index}}}" for index in range(len(inputs))))
+
+
 class Mul(_Merge):
     """Elementwise product of tensors of one rank, broadcasting dims of size 1
     (squeeze-and-excitation: ``[C, H, W] * [C, 1, 1]``)."""
@@ -82,6 +88,11 @@ class Mul(_Merge):
         return tuple(result)
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``a * b * ...``: PyTorch broadcasts as the shape rule does (same rank, batch included)."""
+        return TorchLowering(" * ".join(f"{{{index}}}" for index in range(len(inputs))))
+
+
 class Concat(_Merge):
     """Concatenation along ``dim`` (batch is dim 0, so 1 is channels); the
     other dimensions must agree."""
@@ -101,6 +112,11 @@ class Concat(_Merge):
                     hint="crop, pad or resize one branch so the spatial sizes match",
                 )
         return tuple(sum(s[axis] for s in inputs) if i == axis else d for i, d in enumerate(first))
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``torch.cat`` along the same ``dim`` (batch is 0 in both)."""
+        return TorchLowering(call("torch.cat", "[{inputs}]", dim=self.dim))
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         return 0

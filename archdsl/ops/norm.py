@@ -8,6 +8,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 
 from .base import NORM_INIT, Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, Size, expand, numel, show_shape
 from .conv import check_channels
+from .torch_lowering import TorchLowering, call, keywords, literal
 
 
 class _BatchNorm(OpSpec):
@@ -57,6 +58,21 @@ class _BatchNorm(OpSpec):
                    "running_mean": "running_mean" if tracked else None,
                    "running_var": "running_var" if tracked else None}
         return KernelCall("batch_norm", {"eps": self.eps}, tensors=tensors, init=NORM_INIT)
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``nn.BatchNorm{1,2,3}d``: batch statistics in training (updating the
+        running ones), running statistics in eval, as PyTorch.  Without state
+        (no affine, no running statistics) ``F.batch_norm`` on the batch's
+        statistics, which is what the module does in both modes."""
+        if not self.affine and not self.track_running_stats:
+            return TorchLowering(call("F.batch_norm", "{0}", running_mean=None, running_var=None, training=True,
+                                      momentum=self.momentum, eps=self.eps))
+        arguments = keywords({"eps": self.eps, "momentum": self.momentum, "affine": self.affine,
+                              "track_running_stats": self.track_running_stats},
+                             {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True})
+        return TorchLowering("{module}({0})", f"nn.BatchNorm{self.spatial_dims}d({inputs[0][0]}"
+                                              f"{', ' + arguments if arguments else ''})")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -122,6 +138,16 @@ class LayerNorm(OpSpec):
                           tensors=tensors, init=NORM_INIT)
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``nn.LayerNorm`` over the same trailing dims; ``F.layer_norm`` without an affine."""
+        normalized = self._normalized(inputs[0])
+        if not self.elementwise_affine:
+            return TorchLowering(call("F.layer_norm", "{0}", normalized_shape=normalized, eps=self.eps))
+        arguments = keywords({"eps": self.eps, "bias": self.bias}, {"eps": 1e-5, "bias": True})
+        return TorchLowering("{module}({0})", f"nn.LayerNorm({literal(normalized)}"
+                                              f"{', ' + arguments if arguments else ''})")
+
+
 class LocalResponseNorm(OpSpec):
     """``b_c = a_c / (k + alpha/n · sum_{c' near c} a_c'^2)^beta`` over ``size``
     neighbouring channels (AlexNet: size 5, alpha 1e-4, beta 0.75, k 2)."""
@@ -142,3 +168,9 @@ class LocalResponseNorm(OpSpec):
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """``kernels.local_response_norm``."""
         return KernelCall("local_response_norm", self.arguments())
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.local_response_norm`` (the same ``alpha/size`` scaling)."""
+        return TorchLowering(call("F.local_response_norm", "{0}", size=self.size, alpha=self.alpha, beta=self.beta,
+                                  k=self.k))

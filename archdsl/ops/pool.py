@@ -19,6 +19,7 @@ from .base import (
     numel,
 )
 from .conv import SpatialOp, collapse_error, explain_window_sizes
+from .torch_lowering import TorchLowering, call
 
 
 class _Pool(SpatialOp):
@@ -99,6 +100,13 @@ class _MaxPool(_Pool):
                                        "dilation": dilation, "ceil_mode": self.ceil_mode})
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.max_pool{1,2,3}d`` with the same arguments (stride defaults to the kernel size in both)."""
+        return TorchLowering(call(f"F.max_pool{self.spatial_dims}d", "{0}", kernel_size=self.kernel_size,
+                                  stride=self.effective_stride, padding=self.padding, dilation=self.dilation,
+                                  ceil_mode=self.ceil_mode, defaults={"padding": 0, "dilation": 1, "ceil_mode": False}))
+
+
 class _AvgPool(_Pool):
     count_include_pad: bool = True
 
@@ -107,6 +115,14 @@ class _AvgPool(_Pool):
         kernel, stride, padding, _ = self._geometry()
         return KernelCall("avg_pool", {"kernel_size": kernel, "stride": stride, "padding": padding,
                                        "ceil_mode": self.ceil_mode, "count_include_pad": self.count_include_pad})
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.avg_pool{1,2,3}d`` with the same arguments."""
+        return TorchLowering(call(f"F.avg_pool{self.spatial_dims}d", "{0}", kernel_size=self.kernel_size,
+                                  stride=self.effective_stride, padding=self.padding, ceil_mode=self.ceil_mode,
+                                  count_include_pad=self.count_include_pad,
+                                  defaults={"padding": 0, "ceil_mode": False, "count_include_pad": True}))
 
 
 class MaxPool1d(_MaxPool):
@@ -167,6 +183,11 @@ class _AdaptiveAvgPool(SpatialOp):
                           view=True)
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.adaptive_avg_pool{1,2,3}d``."""
+        return TorchLowering(call(f"F.adaptive_avg_pool{self.spatial_dims}d", "{0}", output_size=self.output_size))
+
+
 class AdaptiveAvgPool1d(_AdaptiveAvgPool):
     op: Literal["adaptive_avgpool1d"] = "adaptive_avgpool1d"
     spatial_dims = 1
@@ -204,3 +225,8 @@ class GlobalAvgPool(OpSpec):
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """``kernels.global_avg_pool``."""
         return KernelCall("global_avg_pool")
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.adaptive_avg_pool{1,2,3}d`` to size 1 (the input's spatial rank)."""
+        return TorchLowering(call(f"F.adaptive_avg_pool{len(inputs[0]) - 1}d", "{0}", output_size=1))

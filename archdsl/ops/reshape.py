@@ -24,6 +24,7 @@ from .base import (
     show_shape,
     show_sizes,
 )
+from .torch_lowering import NoTorchLowering, TorchLowering, call, literal
 
 
 class Flatten(OpSpec):
@@ -49,6 +50,12 @@ class Flatten(OpSpec):
         return KernelCall("flatten", self.arguments(), view=True)
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``torch.flatten`` with the same dims (batch is 0 in both)."""
+        return TorchLowering(call("torch.flatten", "{0}", start_dim=self.start_dim, end_dim=self.end_dim,
+                                  defaults={"start_dim": 0, "end_dim": -1}))
+
+
 class Identity(OpSpec):
     """Passes its input through."""
 
@@ -58,6 +65,11 @@ class Identity(OpSpec):
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """``kernels.identity``: the input itself."""
         return KernelCall("identity", view=True)
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """The input itself."""
+        return TorchLowering("{0}")
 
 
 class Pad(OpSpec):
@@ -109,6 +121,23 @@ class Pad(OpSpec):
         while len(flat) > 2 and flat[-2:] == [0, 0]:
             flat = flat[:-2]
         return KernelCall("pad", {"pad": tuple(flat), "mode": self.mode, "value": self.value}, view=True)
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.pad`` with the same flat list.  PyTorch pads in the non-constant
+        modes only every spatial dimension of a batched [N, C, *spatial]
+        input, so the list covers them all (zero pairs change nothing)."""
+        pairs = self.pairs(inputs[0])
+        if self.mode == "constant":
+            flat = [v for before_after in reversed(pairs) for v in before_after]
+            while len(flat) > 2 and flat[-2:] == [0, 0]:
+                flat = flat[:-2]
+            return TorchLowering(call("F.pad", "{0}", pad=tuple(flat), mode=self.mode, value=self.value))
+        if pairs[0] != (0, 0) or not 1 <= len(pairs) - 1 <= 3:
+            raise NoTorchLowering(self.kind(), f'PyTorch pads in mode "{self.mode}" only the 1 to 3 spatial '
+                                               "dimensions, not the channels")
+        flat = [v for before_after in reversed(pairs[1:]) for v in before_after]
+        return TorchLowering(call("F.pad", "{0}", pad=tuple(flat), mode=self.mode))
 
 
 class Upsample(OpSpec):
@@ -182,6 +211,21 @@ class Upsample(OpSpec):
         return KernelCall("interpolate", arguments, view=True)
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.interpolate`` with the same ``size`` or ``scale_factor`` (which,
+        as in the NumPy kernel, also sets the sampling step)."""
+        n = len(inputs[0]) - 1
+        arguments: dict[str, object] = {"mode": self.mode}
+        if self.size is not None:
+            arguments["size"] = expand(self.size, n)
+        else:
+            scale = self.scale_factor
+            arguments["scale_factor"] = scale if isinstance(scale, tuple) else (scale,) * n
+        if self.align_corners is not None:
+            arguments["align_corners"] = self.align_corners
+        return TorchLowering(call("F.interpolate", "{0}", **arguments))
+
+
 class ChannelShuffle(OpSpec):
     """ShuffleNet's channel shuffle: ``[g, C/g] -> [C/g, g]`` over channels."""
 
@@ -201,6 +245,11 @@ class ChannelShuffle(OpSpec):
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """``kernels.channel_shuffle``."""
         return KernelCall("channel_shuffle", self.arguments(), view=True)
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``[N, g, C/g, ...] -> [N, C/g, g, ...]`` over channels, as torchvision's ShuffleNet writes it."""
+        return TorchLowering(f"{{0}}.unflatten(1, ({literal(self.groups)}, -1)).transpose(1, 2).flatten(1, 2)")
 
 
 class Narrow(OpSpec):
@@ -232,6 +281,11 @@ class Narrow(OpSpec):
         return KernelCall("narrow", {"dim": self.dim, "start": self.start, "length": self.length}, view=True)
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``torch.narrow`` with the same arguments."""
+        return TorchLowering(call("torch.narrow", "{0}", dim=self.dim, start=self.start, length=self.length))
+
+
 class Dropout(OpSpec):
     """Zeroes elements with probability p in training; identity at inference."""
 
@@ -243,3 +297,8 @@ class Dropout(OpSpec):
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """``kernels.dropout``: the input itself at inference."""
         return KernelCall("dropout", {"p": self.p}, view=True)
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.dropout``, active in training mode only (``self.training``), as ``nn.Dropout``."""
+        return TorchLowering(f"F.dropout({{0}}, p={literal(self.p)}, training=self.training)")

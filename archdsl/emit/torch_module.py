@@ -29,7 +29,7 @@ from pathlib import Path
 from .. import __version__
 from ..files import write_atomic
 from ..graph import Model
-from ..ops.base import Shape
+from ..ops.base import OpSpec, Shape
 from ..ops.torch_lowering import NoTorchLowering, TorchLowering
 from ..runtime.interpreter import Plan, make_plan
 from ..source import Span
@@ -88,15 +88,14 @@ def _lowerings(plan: Plan) -> dict[str, TorchLowering]:
     model = plan.model
     found = {}
     for step in plan.steps:
-        node = model.nodes[step.node]
+        spec: OpSpec = model.nodes[step.node].spec
+        shapes = [plan.shapes[source] for source in step.inputs]
         try:
-            lowering = node.spec.to_torch([plan.shapes[source] for source in node.inputs])
+            lowering = spec.to_torch(shapes)
         except NoTorchLowering as error:
             raise TorchExportError(step.span, step.node, str(error)) from None
-        shapes = [plan.shapes[source] for source in node.inputs]
-        stateful = bool(node.spec.parameter_shapes(shapes) or node.spec.buffer_shapes(shapes))
-        if stateful and lowering.module is None:
-            raise TorchExportError(step.span, step.node, f"{node.spec.kind()}'s PyTorch lowering has no module "
+        if (spec.parameter_shapes(shapes) or spec.buffer_shapes(shapes)) and lowering.module is None:
+            raise TorchExportError(step.span, step.node, f"{spec.kind()}'s PyTorch lowering has no module "
                                                          "for its weights")
         found[step.node] = lowering
     return found

@@ -215,15 +215,12 @@ class Upsample(OpSpec):
         """``F.interpolate`` with the same ``size`` or ``scale_factor`` (which,
         as in the NumPy kernel, also sets the sampling step)."""
         n = len(inputs[0]) - 1
-        arguments: dict[str, object] = {"mode": self.mode}
-        if self.size is not None:
-            arguments["size"] = expand(self.size, n)
-        else:
-            scale = self.scale_factor
-            arguments["scale_factor"] = scale if isinstance(scale, tuple) else (scale,) * n
-        if self.align_corners is not None:
-            arguments["align_corners"] = self.align_corners
-        return TorchLowering(call("F.interpolate", "{0}", **arguments))
+        size = None if self.size is None else expand(self.size, n)
+        scale = self.scale_factor
+        scales = scale if isinstance(scale, tuple) or scale is None else (scale,) * n
+        return TorchLowering(call("F.interpolate", "{0}", size=size, scale_factor=scales, mode=self.mode,
+                                  align_corners=self.align_corners,
+                                  defaults={"size": None, "scale_factor": None, "align_corners": None}))
 
 
 class ChannelShuffle(OpSpec):

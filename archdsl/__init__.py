@@ -17,7 +17,8 @@ from .graph import BlockInstance, Model, Node
 
 __version__ = "0.1.0"
 
-__all__ = ["Analysis", "analyze", "BlockInstance", "compile", "Diagnostic", "Limits", "Model", "Node", "Program", "Severity",
+__all__ = ["Analysis", "analyze", "BlockInstance", "compile", "Diagnostic", "Limits", "Model", "Node", "Program",
+           "Severity",
            "load", "loads"]
 
 

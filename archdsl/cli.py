@@ -395,8 +395,8 @@ def cmd_export(args) -> int:
         raise UsageError(f"no such directory: {output.parent}")
     if args.to != "onnx" and (args.opset is not None or args.dynamic_batch):
         raise UsageError("--opset and --dynamic-batch apply to --to onnx")
-    if args.to == "numpy" and args.weights is not None:
-        raise UsageError("--weights applies to --to onnx and torch (the NumPy module loads weights when it runs)")
+    if args.to != "onnx" and args.weights is not None:
+        raise UsageError("--weights applies to --to onnx (the NumPy and PyTorch modules load weights when they run)")
     if args.weights is not None and not Path(args.weights).is_file():
         raise UsageError(f"--weights: no such file: {args.weights}")
     if args.to == "onnx":
@@ -435,17 +435,18 @@ def _export_numpy(args, program, model, plan, output: Path) -> int:
 
 
 def _export_torch(args, program, model, plan, output: Path) -> int:
-    import importlib
+    from .diagnostics import Diagnostic
+    from .emit.torch_module import TorchExportError, write_torch_module
 
-    from .files import write_atomic
-
-    try:  # archdsl/emit/torch_module.py, when present
-        torch_module = importlib.import_module(".emit.torch_module", __package__)
-    except ModuleNotFoundError as error:
-        if error.name != f"{__package__}.emit.torch_module":
-            raise
-        raise UsageError("--to torch is not yet available") from None
-    write_atomic(output, torch_module.export_torch(model, plan=plan))
+    try:
+        write_torch_module(model, output, source_name=Path(args.file).name)
+    except TorchExportError as error:
+        diagnostic = Diagnostic.make("E701", f"{error.node} cannot be exported to PyTorch: {error.message}", error.span)
+        _print_diagnostics(program, args, sys.stderr, [diagnostic])
+        return EXIT_PROBLEMS
+    if not args.quiet:
+        print(f"wrote {output}: nn.Module {model.name}, {len(plan.steps)} layers, {_parameter_count(plan):,} "
+              "parameters; needs PyTorch (pip install 'archdsl[torch]')", file=sys.stderr)
     return EXIT_OK
 
 

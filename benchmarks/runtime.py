@@ -38,8 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import archdsl  # noqa: E402
-from archdsl.ops import Input  # noqa: E402
-from archdsl.ops.base import expand  # noqa: E402
 from archdsl.runtime.init import trained_like  # noqa: E402
 
 #: (label, candidate file names under models/); missing ones are skipped.
@@ -80,98 +78,23 @@ def gemm_gflops(repeat: int, n: int = 2048) -> float:
 
 
 def torch_forward(model: archdsl.Model, state: dict[str, np.ndarray]):
-    """A function running ``model`` in PyTorch (torch.nn.functional, eval
-    semantics) with the weights of ``state``: an independent check of the
-    NumPy kernels and a speed reference."""
+    """A function running ``model`` in PyTorch (eval mode, inference) with
+    the weights of ``state``: the module ``archdsl export --to torch``
+    writes, so the speed reference is the code a user would train."""
     import torch
-    import torch.nn.functional as F
 
-    weights = {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in state.items()}
+    from archdsl.emit.torch_module import export_torch
 
-    def tensor(node, name):
-        return weights.get(f"{node.name}.{name}")
-
-    def run_node(node, xs):
-        spec, op = node.spec, node.spec.op
-        x = xs[0]
-        n = x.dim() - 2
-        if op.startswith("conv_transpose"):
-            f = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[n - 1]
-            return f(x, tensor(node, "weight"), tensor(node, "bias"), spec.stride, spec.padding,
-                     spec.output_padding, spec.groups, spec.dilation)
-        if op.startswith("conv"):
-            f = (F.conv1d, F.conv2d, F.conv3d)[n - 1]
-            return f(x, tensor(node, "weight"), tensor(node, "bias"), spec.stride, spec.padding, spec.dilation,
-                     spec.groups)
-        if op.startswith("maxpool"):
-            f = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[n - 1]
-            return f(x, spec.kernel_size, spec.stride, spec.padding, spec.dilation, ceil_mode=spec.ceil_mode)
-        if op.startswith("avgpool"):
-            f = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[n - 1]
-            return f(x, spec.kernel_size, spec.stride, spec.padding, spec.ceil_mode, spec.count_include_pad)
-        if op.startswith("adaptive_avgpool"):
-            f = (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)[n - 1]
-            return f(x, spec.output_size)
-        if op == "global_avgpool":
-            return x.mean(dim=tuple(range(2, x.dim())), keepdim=True)
-        if op.startswith("batchnorm"):
-            tracked = spec.track_running_stats
-            return F.batch_norm(x, tensor(node, "running_mean"), tensor(node, "running_var"), tensor(node, "weight"),
-                                tensor(node, "bias"), training=not tracked, eps=spec.eps)
-        if op == "layernorm":
-            shape = tuple(x.shape[1:]) if spec.normalized_shape is None else expand(spec.normalized_shape, 1)
-            return F.layer_norm(x, shape, tensor(node, "weight"), tensor(node, "bias"), spec.eps)
-        if op == "local_response_norm":
-            return F.local_response_norm(x, spec.size, spec.alpha, spec.beta, spec.k)
-        simple = {"relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "silu": F.silu,
-                  "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid, "identity": lambda t: t,
-                  "dropout": lambda t: t}
-        if op in simple:
-            return simple[op](x)
-        if op == "leaky_relu":
-            return F.leaky_relu(x, spec.negative_slope)
-        if op == "gelu":
-            return F.gelu(x, approximate=spec.approximate)
-        if op == "softmax":
-            return torch.softmax(x, spec.dim)
-        if op == "linear":
-            return F.linear(x, tensor(node, "weight"), tensor(node, "bias"))
-        if op == "add":
-            result = xs[0]
-            for other in xs[1:]:
-                result = result + other
-            return result
-        if op == "mul":
-            result = xs[0]
-            for other in xs[1:]:
-                result = result * other
-            return result
-        if op == "concat":
-            return torch.cat(xs, spec.dim)
-        if op == "flatten":
-            return torch.flatten(x, spec.start_dim, spec.end_dim)
-        if op == "narrow":
-            return torch.narrow(x, spec.dim, spec.start, spec.length)
-        if op == "channel_shuffle":
-            return F.channel_shuffle(x, spec.groups)
-        if op == "pad":
-            pairs = spec.pairs(tuple(x.shape[1:]))
-            if pairs[0] == (0, 0):
-                pairs = pairs[1:]  # PyTorch's non-constant modes pad the spatial dims only
-            flat = [v for pair in reversed(pairs) for v in pair]
-            return F.pad(x, flat, spec.mode, spec.value if spec.mode == "constant" else None)
-        if op == "upsample":
-            return F.interpolate(x, size=spec.size, scale_factor=spec.scale_factor, mode=spec.mode,
-                                 align_corners=spec.align_corners)
-        raise NotImplementedError(op)
+    namespace: dict = {}
+    exec(compile(export_torch(model), f"<{model.name} torch module>", "exec"), namespace)  # our own generated code
+    module = namespace[model.name]()
+    module.load_state_dict({key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in state.items()})
+    module.eval()
 
     def forward(*inputs):
-        values = dict(zip(model.inputs, inputs))
         with torch.inference_mode():
-            for node in model.nodes.values():
-                if not isinstance(node.spec, Input):
-                    values[node.name] = run_node(node, [values[name] for name in node.inputs])
-        return [values[node] for node in model.outputs.values()]
+            result = module(*inputs)
+        return list(result.values()) if isinstance(result, dict) else [result]
 
     return forward
 
@@ -262,14 +185,14 @@ def worker(args) -> int:
         reference = torch_forward(model, net.state_dict())
         for batch in args.batch:
             tensors = [torch.from_numpy(x) for x in inputs_for(net, batch)]
-            results[batch] = best_time(lambda: reference(*tensors), args.repeat)
+            results[batch] = best_time(lambda tensors=tensors: reference(*tensors), args.repeat)
             for index, value in enumerate(reference(*tensors)):
                 outputs[f"{batch}_{index}"] = value.numpy()
         version = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
     else:
         for batch in args.batch:
             inputs = inputs_for(net, batch)
-            results[batch] = best_time(lambda: net(*inputs), args.repeat)
+            results[batch] = best_time(lambda inputs=inputs: net(*inputs), args.repeat)
             value = net(*inputs)
             for index, array in enumerate([value] if isinstance(value, np.ndarray) else list(value.values())):
                 outputs[f"{batch}_{index}"] = array

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs what the test suite needs and runs it.
 #   - Debian's graphviz (the `dot` program) when missing and we are root;
-#   - archdsl itself with its test extras;
-#   - then pytest over tests/.
+#   - archdsl itself with its test extras (onnx, onnxruntime, torch, atheris...);
+#   - then lint (ruff), types (mypy) and pytest over tests/.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -16,4 +16,8 @@ if ! command -v dot >/dev/null 2>&1; then
 fi
 
 python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+echo "ruff check"
+python3 -m ruff check archdsl tests benchmarks scripts
+echo "mypy"
+python3 -m mypy
 exec python3 -m pytest "$@"

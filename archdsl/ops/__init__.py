@@ -1,5 +1,7 @@
 """The op set.  To add an op: define its spec class in the family's module
-and list it in ``OPS`` below; ``tests/test_ops_contract.py`` does the rest."""
+and list it in that module's ``OPS`` tuple; ``docs/internals.md`` says the
+rest (its kernel, and a row in ``tests/test_ops_contract.py`` unless it is
+an activation without required arguments)."""
 
 from __future__ import annotations
 
@@ -7,41 +9,16 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field
 
-from .activation import GELU, Hardsigmoid, Hardswish, LeakyReLU, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Tanh
+from . import activation, conv, io, linear, merge, norm, pool, reshape
 from .base import ArgumentError, Family, OpSpec, expand
-from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .io import Input
-from .linear import Linear
-from .merge import Add, Concat, Mul
-from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm, LocalResponseNorm
-from .pool import (
-    AdaptiveAvgPool1d,
-    AdaptiveAvgPool2d,
-    AdaptiveAvgPool3d,
-    AvgPool1d,
-    AvgPool2d,
-    AvgPool3d,
-    GlobalAvgPool,
-    MaxPool1d,
-    MaxPool2d,
-    MaxPool3d,
-)
-from .reshape import ChannelShuffle, Dropout, Flatten, Identity, Narrow, Pad, PixelShuffle, Upsample
 
+#: Every op kind, by family.  Each family module lists its ops in its own
+#: ``OPS`` tuple (so an op is added in its module alone); the order here is
+#: the order of the docs and of the JSON schema's union.
 OPS: tuple[type[OpSpec], ...] = (
-    Input,
-    Conv1d, Conv2d, Conv3d,
-    ConvTranspose1d, ConvTranspose2d, ConvTranspose3d,
-    MaxPool1d, MaxPool2d, MaxPool3d,
-    AvgPool1d, AvgPool2d, AvgPool3d,
-    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
-    GlobalAvgPool,
-    BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm, LocalResponseNorm,
-    ReLU, ReLU6, LeakyReLU, Sigmoid, Tanh, GELU, SiLU, Mish, Hardswish, Hardsigmoid, Softmax,
-    Linear,
-    Add, Mul, Concat,
-    Flatten, Identity, Pad, Upsample, ChannelShuffle, PixelShuffle, Narrow, Dropout,
-)  # fmt: skip
+    *io.OPS, *conv.OPS, *pool.OPS, *norm.OPS, *activation.OPS, *linear.OPS, *merge.OPS, *reshape.OPS,
+)
 
 #: The discriminated union of every op's spec, tagged by ``op``.  It is built
 #: from the ``OPS`` tuple at run time, which a type checker cannot follow;

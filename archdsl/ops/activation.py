@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Literal
 
 from .base import Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, numel, show_shape
+from .torch_lowering import TorchLowering, call
 
 if TYPE_CHECKING:
     from ..emit.onnx import OnnxGraph
@@ -18,8 +19,8 @@ class _Activation(OpSpec):
     flops_per_element = 1
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """The function of ``runtime/kernels/activation.py`` named as the op
-        (``relu``, ``softmax``...), with the op's arguments."""
+        """``kernels.activation.{op}``: the kernel named as the op (``relu``,
+        ``softmax``...), with the op's arguments."""
         from ..runtime.kernels import activation
 
         return KernelCall(getattr(activation, self.kind()), self.arguments())
@@ -54,6 +55,10 @@ class ReLU(_Activation):
 
     onnx_ops = ("Relu",)
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.relu``."""
+        return TorchLowering(call("F.relu", "{0}"))
+
 
 class ReLU6(_Activation):
     """``min(max(0, x), 6)``"""
@@ -64,6 +69,10 @@ class ReLU6(_Activation):
 
     def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
         return g.node("Clip", [inputs[0], g.constant("min", 0.0), g.constant("max", 6.0)])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.relu6``."""
+        return TorchLowering(call("F.relu6", "{0}"))
 
 
 class LeakyReLU(_Activation):
@@ -78,6 +87,10 @@ class LeakyReLU(_Activation):
     def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
         return g.node("LeakyRelu", inputs[:1], alpha=self.negative_slope)
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.leaky_relu``."""
+        return TorchLowering(call("F.leaky_relu", "{0}", negative_slope=self.negative_slope))
+
 
 class Sigmoid(_Activation):
     """``1 / (1 + exp(-x))``"""
@@ -86,6 +99,10 @@ class Sigmoid(_Activation):
 
     onnx_ops = ("Sigmoid",)
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``torch.sigmoid``."""
+        return TorchLowering(call("torch.sigmoid", "{0}"))
+
 
 class Tanh(_Activation):
     """``tanh(x)``"""
@@ -93,6 +110,10 @@ class Tanh(_Activation):
     op: Literal["tanh"] = "tanh"
 
     onnx_ops = ("Tanh",)
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``torch.tanh``."""
+        return TorchLowering(call("torch.tanh", "{0}"))
 
 
 class GELU(_Activation):
@@ -118,6 +139,10 @@ class GELU(_Activation):
         half = g.node("Mul", [x, g.constant("half", 0.5)])
         return g.node("Mul", [half, g.node("Add", [core, g.constant("one", 1.0)])])
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.gelu`` (exact, or ``approximate="tanh"``)."""
+        return TorchLowering(call("F.gelu", "{0}", approximate=self.approximate))
+
 
 class SiLU(_Activation):
     """``x·sigmoid(x)``, also called swish."""
@@ -130,12 +155,20 @@ class SiLU(_Activation):
     def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
         return g.node("Mul", [inputs[0], g.node("Sigmoid", inputs[:1])])
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.silu``."""
+        return TorchLowering(call("F.silu", "{0}"))
+
 
 class Mish(_Activation):
     """``x·tanh(softplus(x))``, ``softplus(x) = log(1 + exp(x))`` (torch.nn.Mish)."""
 
     op: Literal["mish"] = "mish"
     onnx_ops = ("Mish",)
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.mish``."""
+        return TorchLowering(call("F.mish", "{0}"))
 
 
 class Hardswish(_Activation):
@@ -144,6 +177,10 @@ class Hardswish(_Activation):
     op: Literal["hardswish"] = "hardswish"
 
     onnx_ops = ("HardSwish",)
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.hardswish``."""
+        return TorchLowering(call("F.hardswish", "{0}"))
 
 
 class Hardsigmoid(_Activation):
@@ -157,6 +194,10 @@ class Hardsigmoid(_Activation):
         """ONNX's default slope is 0.2; PyTorch's is 1/6."""
         return g.node("HardSigmoid", inputs[:1], alpha=1 / 6, beta=0.5)
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.hardsigmoid``."""
+        return TorchLowering(call("F.hardsigmoid", "{0}"))
+
 
 class Softmax(_Activation):
     """``exp(x_i) / sum_j exp(x_j)`` along ``dim`` (batch is dim 0)."""
@@ -166,6 +207,7 @@ class Softmax(_Activation):
     dim: int = 1
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """The input's shape; ``dim`` must exist."""
         normalize_dim(self, self.dim, inputs[0])
         return inputs[0]
 
@@ -177,3 +219,23 @@ class Softmax(_Activation):
 
     def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
         return g.node("Softmax", inputs[:1], axis=normalize_dim(self, self.dim, shapes[0]) + 1)
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.softmax`` along the same ``dim`` (batch is 0 in both)."""
+        return TorchLowering(call("F.softmax", "{0}", dim=self.dim))
+
+
+#: This family's ops, in the order the registry (``archdsl.ops.OPS``) lists them.
+OPS: tuple[type[OpSpec], ...] = (
+    ReLU,
+    ReLU6,
+    LeakyReLU,
+    Sigmoid,
+    Tanh,
+    GELU,
+    SiLU,
+    Mish,
+    Hardswish,
+    Hardsigmoid,
+    Softmax,
+)

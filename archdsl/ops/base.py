@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
 
 if TYPE_CHECKING:
     from ..emit.onnx import OnnxGraph
+from .torch_lowering import NoTorchLowering, TorchLowering
 
 
 class Family(StrEnum):
@@ -357,26 +358,37 @@ class OpSpec(BaseModel):
         return None
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """The input's shape."""
         return inputs[0]
 
     def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
-        """Trainable tensors by PyTorch's name and layout ("weight", "bias")."""
+        """None.
+
+        Trainable tensors by PyTorch's name and layout ("weight", "bias")."""
         return {}
 
     def buffer_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
-        """Non-trainable state (batchnorm running statistics)."""
+        """None.
+
+        Non-trainable state (batchnorm running statistics)."""
         return {}
 
     def macs(self, inputs: list[Shape], output: Shape) -> int:
-        """Multiply-accumulates of one sample (conv, linear only)."""
+        """0: only convolutions and linear layers multiply-accumulate.
+
+        Multiply-accumulates of one sample (conv, linear only)."""
         return 0
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
-        """Floating-point operations of one sample (see docs/analysis.md)."""
+        """{flops_per_element} per output element.
+
+        Floating-point operations of one sample (see docs/analysis.md)."""
         return self.flops_per_element * numel(output)
 
     def window(self, inputs: list[Shape], output: Shape) -> Window | None:
-        """Sliding-window geometry, or None for a pointwise op."""
+        """None: pointwise (each output position reads the same input position).
+
+        Sliding-window geometry, or None for a pointwise op."""
         return None
 
     def explain_shape(self, inputs: list[Shape], output: Shape) -> list[str]:
@@ -404,3 +416,8 @@ class OpSpec(BaseModel):
         reading the values ``inputs`` of ``shapes`` (batch excluded); returns
         the name of the output value."""
         raise NoOnnxLowering(f"{self.kind()} has no ONNX lowering")
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """How an exported PyTorch module computes this op
+        (``archdsl/ops/torch_lowering.py``, ``archdsl/emit/torch_module.py``)."""
+        raise NoTorchLowering(self.kind(), "no lowering is defined for this op")

@@ -3,7 +3,9 @@ argument types and defaults, and its docstring (the formula)."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import re
 
 from . import CALLABLE, OPS, Input, OpSpec
 
@@ -111,6 +113,15 @@ def _first_paragraph(function) -> str:
     return " ".join(doc.split("\n\n")[0].split())
 
 
+def _own_doc(op: type[OpSpec], method: str) -> str:
+    """The first paragraph of the docstring of the function ``op`` runs for
+    ``method`` (its own, never one inherited from the method it overrides),
+    with ``{flops_per_element}`` filled in."""
+    function = getattr(op, method)
+    doc = " ".join((function.__doc__ or "").strip().split("\n\n")[0].split())
+    return doc.replace("{flops_per_element}", str(op.flops_per_element))
+
+
 def facet_rows(facet: str) -> list[tuple[list[str], str]]:
     """(op names, rule) per distinct implementation of ``facet``, in
     registry order; ops that share an implementation and a rule share a row."""
@@ -118,8 +129,8 @@ def facet_rows(facet: str) -> list[tuple[list[str], str]]:
     for op in OPS:
         if op is Input:
             continue
-        parts = [_first_paragraph(getattr(op, method)) for method in FACETS[facet]]
-        rule = " ".join(part for part in parts if part)
+        parts = [_own_doc(op, method) for method in FACETS[facet]]
+        rule = " ".join(part for part in parts if part != "None.") or "None."
         rows.setdefault(rule, []).append(op.kind())
     return [(names, rule) for rule, names in rows.items()]
 
@@ -130,8 +141,7 @@ def undocumented_facets() -> list[str]:
     for op in OPS:
         for methods in FACETS.values():
             for method in methods:
-                function = getattr(op, method)
-                if not (inspect.getdoc(function) or "").strip():
+                if not _own_doc(op, method):
                     missing.append(f"{op.kind()}.{method}")
     return missing
 
@@ -141,4 +151,60 @@ def facet_table(facet: str, heading: str) -> str:
     for names, rule in facet_rows(facet):
         escaped = rule.replace("|", "\\|")
         lines.append(f"| {', '.join(names)} | {escaped} |")
+    return "\n".join(lines) + "\n"
+
+
+#: How a ``kernel_call`` docstring names its kernel: ``kernels.<module>.<function>``
+#: (``{op}``: the op's own name), checked against the function it returns by
+#: tests/test_ops_contract.py.
+_KERNEL_REFERENCE = re.compile(r"``kernels\.(\w+)\.(\w+|\{op\})``")
+
+
+def kernel_of(op: type[OpSpec]):
+    """The NumPy kernel function ``op.kernel_call`` names in its docstring
+    (None for ``input``).  Imports the kernels, hence NumPy."""
+    if op is Input:
+        return None
+    match = _KERNEL_REFERENCE.search(inspect.getdoc(op.kernel_call) or "")
+    if match is None:
+        raise LookupError(f"{op.kind()}: kernel_call's docstring names no ``kernels.<module>.<function>``")
+    module = importlib.import_module(f"archdsl.runtime.kernels.{match.group(1)}")
+    return getattr(module, op.kind() if match.group(2) == "{op}" else match.group(2))
+
+
+def _semantics(function) -> str:
+    """A kernel docstring's first paragraph, and the next one when the first
+    ends by announcing it (a formula after a colon)."""
+    paragraphs = [" ".join(p.split()) for p in (inspect.getdoc(function) or "").split("\n\n")]
+    if paragraphs[0].endswith(":") and len(paragraphs) > 1:
+        return f"{paragraphs[0]} {paragraphs[1]}"
+    return paragraphs[0]
+
+
+def kernel_table() -> str:
+    """docs/runtime.md's table: each kernel, the ops that call it, its semantics."""
+    rows: dict[str, list[str]] = {}
+    kernels: dict[str, object] = {}
+    for op in OPS:
+        kernel = kernel_of(op)
+        if kernel is None:
+            continue
+        name = f"{kernel.__module__.rsplit('.', 1)[-1]}.{kernel.__name__}"
+        rows.setdefault(name, []).append(op.kind())
+        kernels[name] = kernel
+    lines = ["| op | kernel (`archdsl/runtime/kernels/`) | semantics |", "|---|---|---|"]
+    for name, names in rows.items():
+        semantics = _semantics(kernels[name]).replace("|", "\\|")
+        lines.append(f"| {', '.join(names)} | `{name}` | {semantics} |")
+    return "\n".join(lines) + "\n"
+
+
+def torch_table() -> str:
+    """docs/export.md's table: what each op becomes in an exported PyTorch module."""
+    rows: dict[str, list[str]] = {}
+    for op in OPS:
+        if op is not Input:
+            rows.setdefault(_first_paragraph(op.to_torch), []).append(f"`{op.kind()}`")
+    lines = ["| archdsl op | PyTorch |", "|---|---|"]
+    lines += [f"| {', '.join(names)} | {rule.replace('|', chr(92) + '|')} |" for rule, names in rows.items()]
     return "\n".join(lines) + "\n"

@@ -28,6 +28,7 @@ from .base import (
     show_shape,
     show_sizes,
 )
+from .torch_lowering import TorchLowering, keywords
 
 if TYPE_CHECKING:
     from ..emit.onnx import OnnxGraph
@@ -169,6 +170,9 @@ class _Conv(SpatialOp):
         return self.bias
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """``O = floor((I + 2P − D(K−1) − 1)/S) + 1`` per spatial dim (``ops/arith.py``); ``padding="same"``
+        keeps ``O = I`` (stride 1), the odd padding at the end; ``C_out = out_channels``; ``in_channels``
+        divisible by ``groups``."""
         channels, *spatial = inputs[0]
         check_channels(self, channels, self.in_channels, "in_channels", self.groups)
         if self.padding == "same":
@@ -183,6 +187,7 @@ class _Conv(SpatialOp):
         return (self.out_channels, *sizes)
 
     def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        """``weight [C_out, C_in/groups, *K]``, ``bias [C_out]`` (with ``bias``)."""
         kernel = expand(self.kernel_size, self.spatial_dims)
         shapes = {"weight": (self.out_channels, inputs[0][0] // self.groups, *kernel)}
         if self.bias:
@@ -195,9 +200,11 @@ class _Conv(SpatialOp):
         return numel(output) * (inputs[0][0] // self.groups) * numel(kernel)
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """``2·MACs``, plus one per output element for the bias (when bias counts in FLOPs)."""
         return 2 * self.macs(inputs, output) + (numel(output) if self.bias and conventions.bias else 0)
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
+        """Kernel ``D(K−1)+1``, stride ``S``, leading padding ``P`` (the "same" padding's leading half)."""
         kernel, stride, padding, dilation = self._geometry()
         return Window.sliding([effective_kernel(k, d) for k, d in zip(kernel, dilation)], stride, padding)
 
@@ -237,6 +244,15 @@ class _Conv(SpatialOp):
         tensors = [g.weight("weight"), *([g.weight("bias")] if self.bias else [])]
         return g.node("Conv", [inputs[0], *tensors], kernel_shape=list(kernel), strides=list(stride),
                       pads=spatial_pads(pairs), dilations=list(dilation), group=self.groups)
+
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``nn.Conv{1,2,3}d`` with the same arguments (padding "same"/"valid" as PyTorch takes them)."""
+        arguments = keywords({"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                              "dilation": self.dilation, "groups": self.groups, "bias": self.bias},
+                             {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True})
+        return TorchLowering("{module}({0})", f"nn.Conv{self.spatial_dims}d({inputs[0][0]}, {self.out_channels}, "
+                                              f"{arguments})")
 
 
 class Conv1d(_Conv):
@@ -291,6 +307,7 @@ class _ConvTranspose(SpatialOp):
 
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """``O = (I−1)S − 2P + D(K−1) + output_padding + 1`` per spatial dim; ``C_out = out_channels``."""
         channels, *spatial = inputs[0]
         check_channels(self, channels, self.in_channels, "in_channels", self.groups)
         n = self.spatial_dims
@@ -312,7 +329,7 @@ class _ConvTranspose(SpatialOp):
         return (self.out_channels, *sizes)
 
     def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
-        """Weight is ``[C_in, C_out/groups, *K]``: transposed, as in PyTorch."""
+        """``weight [C_in, C_out/groups, *K]`` (transposed, as in PyTorch), ``bias [C_out]`` (with ``bias``)."""
         kernel = expand(self.kernel_size, self.spatial_dims)
         shapes = {"weight": (inputs[0][0], self.out_channels // self.groups, *kernel)}
         if self.bias:
@@ -326,6 +343,7 @@ class _ConvTranspose(SpatialOp):
         return numel(inputs[0]) * (self.out_channels // self.groups) * numel(kernel)
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """``2·MACs``, plus one per output element for the bias (when bias counts in FLOPs)."""
         return 2 * self.macs(inputs, output) + (numel(output) if self.bias and conventions.bias else 0)
 
     def explain_shape(self, inputs: list[Shape], output: Shape) -> list[str]:
@@ -344,6 +362,8 @@ class _ConvTranspose(SpatialOp):
         return f"{dot(*inputs[0][1:], inputs[0][0])}·({per}) = {self.macs(inputs, output):,}  (per input element)"
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
+        """Step ``1/S``: each output position reads the input positions whose scattered kernels cover it (the
+        centre-aligned affine approximation of that staircase)."""
         n = self.spatial_dims
         kernel = tuple(effective_kernel(k, d) for k, d in zip(expand(self.kernel_size, n), expand(self.dilation, n)))
         stride = expand(self.stride, n)
@@ -380,6 +400,17 @@ class _ConvTranspose(SpatialOp):
                       group=self.groups)
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``nn.ConvTranspose{1,2,3}d`` with the same arguments."""
+        arguments = keywords({"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                              "output_padding": self.output_padding, "groups": self.groups, "bias": self.bias,
+                              "dilation": self.dilation},
+                             {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True,
+                              "dilation": 1})
+        return TorchLowering("{module}({0})", f"nn.ConvTranspose{self.spatial_dims}d({inputs[0][0]}, "
+                                              f"{self.out_channels}, {arguments})")
+
+
 class ConvTranspose1d(_ConvTranspose):
     op: Literal["conv_transpose1d"] = "conv_transpose1d"
     spatial_dims = 1
@@ -393,3 +424,14 @@ class ConvTranspose2d(_ConvTranspose):
 class ConvTranspose3d(_ConvTranspose):
     op: Literal["conv_transpose3d"] = "conv_transpose3d"
     spatial_dims = 3
+
+
+#: This family's ops, in the order the registry (``archdsl.ops.OPS``) lists them.
+OPS: tuple[type[OpSpec], ...] = (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+)

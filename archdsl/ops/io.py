@@ -22,6 +22,7 @@ class Input(OpSpec):
     shape: tuple[PositiveInt, ...]
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """The declared shape."""
         return self.shape
 
     onnx_ops = ("graph input",)
@@ -29,3 +30,9 @@ class Input(OpSpec):
     def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
         """A graph input named as the model's input (at the size exported)."""
         return g.graph_input()
+
+
+#: This family's ops, in the order the registry (``archdsl.ops.OPS``) lists them.
+OPS: tuple[type[OpSpec], ...] = (
+    Input,
+)

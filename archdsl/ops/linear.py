@@ -8,6 +8,7 @@ from pydantic import PositiveInt
 
 from .base import WEIGHT_INIT, Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, show_shape
 from .conv import check_channels
+from .torch_lowering import TorchLowering, keywords
 
 if TYPE_CHECKING:
     from ..emit.onnx import OnnxGraph
@@ -29,6 +30,7 @@ class Linear(OpSpec):
         return self.bias
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """``[F] → [out_features]`` over the last dim; ``in_features``, when given, must equal F."""
         shape = inputs[0]
         if len(shape) != 1:
             raise ShapeError(
@@ -41,18 +43,21 @@ class Linear(OpSpec):
         return (self.out_features,)
 
     def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        """``weight [out, in]``, ``bias [out]`` (with ``bias``)."""
         shapes: dict[str, Shape] = {"weight": (self.out_features, inputs[0][0])}
         if self.bias:
             shapes["bias"] = (self.out_features,)
         return shapes
 
     def macs(self, inputs: list[Shape], output: Shape) -> int:
+        """``in · out`` per position of the leading dims."""
         return inputs[0][0] * self.out_features
 
     def explain_macs(self, inputs: list[Shape], output: Shape) -> str:
         return f"{inputs[0][0]}·{self.out_features} = {self.macs(inputs, output):,}"
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """``2·MACs``, plus one per output element for the bias (when bias counts in FLOPs)."""
         return 2 * self.macs(inputs, output) + (self.out_features if self.bias and conventions.bias else 0)
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
@@ -68,3 +73,15 @@ class Linear(OpSpec):
         """``Gemm`` with ``transB=1``: the weight stays ``[out, in]`` as in the state_dict."""
         tensors = [g.weight("weight"), *([g.weight("bias")] if self.bias else [])]
         return g.node("Gemm", [inputs[0], *tensors], transB=1)
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``nn.Linear``."""
+        arguments = keywords({"bias": self.bias}, {"bias": True})
+        return TorchLowering("{module}({0})", f"nn.Linear({inputs[0][0]}, {self.out_features}"
+                                              f"{', ' + arguments if arguments else ''})")
+
+
+#: This family's ops, in the order the registry (``archdsl.ops.OPS``) lists them.
+OPS: tuple[type[OpSpec], ...] = (
+    Linear,
+)

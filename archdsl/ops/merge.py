@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from .activation import normalize_dim
 from .base import Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, numel, show_shape
+from .torch_lowering import TorchLowering, call
 
 if TYPE_CHECKING:
     from ..emit.onnx import OnnxGraph
@@ -21,7 +22,7 @@ class _Merge(OpSpec):
         return (len(inputs) - 1) * numel(output)
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``add``, ``mul``, ``concat`` of ``runtime/kernels/merge.py``: named as the op."""
+        """``kernels.merge.{op}``: the kernel named as the op (``add``, ``mul``, ``concat``)."""
         from ..runtime.kernels import merge
 
         return KernelCall(getattr(merge, self.kind()), self.arguments())
@@ -37,6 +38,7 @@ class Add(_Merge):
     op: Literal["add"] = "add"
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """Every input's shape, all equal."""
         for index, shape in enumerate(inputs[1:], start=1):
             if shape != inputs[0]:
                 first = inputs[0]
@@ -59,6 +61,11 @@ class Add(_Merge):
         return g.node("Add" if len(inputs) == 2 else "Sum", inputs)
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``a + b + ...``."""
+        return TorchLowering(" + ".join(f"{{{index}}}" for index in range(len(inputs))))
+
+
 class Mul(_Merge):
     """Elementwise product of tensors of one rank, broadcasting dims of size 1
     (squeeze-and-excitation: ``[C, H, W] * [C, 1, 1]``)."""
@@ -66,6 +73,7 @@ class Mul(_Merge):
     op: Literal["mul"] = "mul"
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """Inputs of one rank; dims of size 1 broadcast (``[C, H, W] * [C, 1, 1]``)."""
         # Ranks must agree: PyTorch aligns from the right *including the
         # batch*, so [C] against [C, H, W] would meet W, not C.
         for index, shape in enumerate(inputs[1:], start=1):
@@ -101,6 +109,11 @@ class Mul(_Merge):
         return value
 
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``a * b * ...``: PyTorch broadcasts as the shape rule does (same rank, batch included)."""
+        return TorchLowering(" * ".join(f"{{{index}}}" for index in range(len(inputs))))
+
+
 class Concat(_Merge):
     """Concatenation along ``dim`` (batch is dim 0, so 1 is channels); the
     other dimensions must agree."""
@@ -109,6 +122,7 @@ class Concat(_Merge):
     dim: int = 1
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """The sum along ``dim``; every other dim equal."""
         first = inputs[0]
         axis = normalize_dim(self, self.dim, first)
         for index, shape in enumerate(inputs[1:], start=1):
@@ -121,10 +135,24 @@ class Concat(_Merge):
                 )
         return tuple(sum(s[axis] for s in inputs) if i == axis else d for i, d in enumerate(first))
 
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``torch.cat`` along the same ``dim`` (batch is 0 in both)."""
+        return TorchLowering(call("torch.cat", "[{inputs}]", dim=self.dim))
+
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """0: a copy."""
         return 0
 
     onnx_ops = ("Concat",)
 
     def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
         return g.node("Concat", inputs, axis=normalize_dim(self, self.dim, shapes[0]) + 1)
+
+
+#: This family's ops, in the order the registry (``archdsl.ops.OPS``) lists them.
+OPS: tuple[type[OpSpec], ...] = (
+    Add,
+    Mul,
+    Concat,
+)

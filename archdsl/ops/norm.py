@@ -8,6 +8,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 
 from .base import NORM_INIT, Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, Size, expand, numel, show_shape
 from .conv import check_channels
+from .torch_lowering import TorchLowering, call, keywords, literal
 
 if TYPE_CHECKING:
     from ..emit.onnx import OnnxGraph
@@ -38,14 +39,18 @@ class _BatchNorm(OpSpec):
         return f"a {show_shape(shape)} input needs batchnorm{max(rank, 1)}d" if 0 <= rank <= 3 else None
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """The input's shape; ``num_features``, when given, must equal C."""
         check_channels(self, inputs[0][0], self.num_features, "num_features")
         return inputs[0]
 
     def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        """``weight [C]``, ``bias [C]`` (with ``affine``)."""
         channels = inputs[0][0]
         return {"weight": (channels,), "bias": (channels,)} if self.affine else {}
 
     def buffer_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        """``running_mean [C]``, ``running_var [C]``, ``num_batches_tracked`` (one element) with
+        ``track_running_stats``."""
         channels = inputs[0][0]
         if not self.track_running_stats:
             return {}
@@ -56,7 +61,7 @@ class _BatchNorm(OpSpec):
         return 0 if conventions.batchnorm == "folded" else 2 * numel(output)
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.batch_norm``: running statistics, or the batch's own
+        """``kernels.norm.batch_norm``: running statistics, or the batch's own
         without ``track_running_stats`` (as PyTorch in eval mode)."""
         from ..runtime.kernels.norm import batch_norm
 
@@ -87,6 +92,20 @@ class _BatchNorm(OpSpec):
         per_channel = g.ints("per_channel", [channels, *(1,) * (rank - 2)])
         y = g.node("Mul", [y, g.node("Reshape", [g.weight("weight"), per_channel])])
         return g.node("Add", [y, g.node("Reshape", [g.weight("bias"), per_channel])])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``nn.BatchNorm{1,2,3}d``: batch statistics in training (updating the
+        running ones), running statistics in eval, as PyTorch.  Without state
+        (no affine, no running statistics) ``F.batch_norm`` on the batch's
+        statistics, which is what the module does in both modes."""
+        if not self.affine and not self.track_running_stats:
+            return TorchLowering(call("F.batch_norm", "{0}", running_mean=None, running_var=None, training=True,
+                                      momentum=self.momentum, eps=self.eps))
+        arguments = keywords({"eps": self.eps, "momentum": self.momentum, "affine": self.affine,
+                              "track_running_stats": self.track_running_stats},
+                             {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True})
+        return TorchLowering("{module}({0})", f"nn.BatchNorm{self.spatial_dims}d({inputs[0][0]}"
+                                              f"{', ' + arguments if arguments else ''})")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -122,6 +141,7 @@ class LayerNorm(OpSpec):
         return expand(self.normalized_shape, 1)
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """The input's shape; ``normalized_shape`` must match its trailing dims."""
         shape = inputs[0]
         normalized = self._normalized(shape)
         if len(normalized) > len(shape) or shape[len(shape) - len(normalized):] != normalized:
@@ -135,6 +155,8 @@ class LayerNorm(OpSpec):
         return shape
 
     def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        """``weight``, ``bias`` of ``normalized_shape`` (with ``elementwise_affine``; ``bias`` unless
+        ``bias=false``)."""
         if not self.elementwise_affine:
             return {}
         normalized = self._normalized(inputs[0])
@@ -145,7 +167,7 @@ class LayerNorm(OpSpec):
         return (7 if self.elementwise_affine else 5) * numel(output)
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.layer_norm`` over the trailing ``len(normalized_shape)`` dims."""
+        """``kernels.norm.layer_norm`` over the trailing ``len(normalized_shape)`` dims."""
         from ..runtime.kernels.norm import layer_norm
 
         affine = self.elementwise_affine
@@ -165,6 +187,15 @@ class LayerNorm(OpSpec):
         scale = g.weight("weight") if affine else g.constant("scale", np.ones(normalized, np.float32))
         tensors = [inputs[0], scale, *([g.weight("bias")] if affine and self.bias else [])]
         return g.node("LayerNormalization", tensors, axis=-len(normalized), epsilon=self.eps)
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``nn.LayerNorm`` over the same trailing dims; ``F.layer_norm`` without an affine."""
+        normalized = self._normalized(inputs[0])
+        if not self.elementwise_affine:
+            return TorchLowering(call("F.layer_norm", "{0}", normalized_shape=normalized, eps=self.eps))
+        arguments = keywords({"eps": self.eps, "bias": self.bias}, {"eps": 1e-5, "bias": True})
+        return TorchLowering("{module}({0})", f"nn.LayerNorm({literal(normalized)}"
+                                              f"{', ' + arguments if arguments else ''})")
 
 
 class LocalResponseNorm(OpSpec):
@@ -213,3 +244,18 @@ class LocalResponseNorm(OpSpec):
         base = g.node("Add", [g.node("Mul", [total, g.constant("alpha", self.alpha / self.size)]),
                               g.constant("k", self.k)])
         return g.node("Div", [x, g.node("Pow", [base, g.constant("beta", self.beta)])])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.local_response_norm`` (the same ``alpha/size`` scaling)."""
+        return TorchLowering(call("F.local_response_norm", "{0}", size=self.size, alpha=self.alpha, beta=self.beta,
+                                  k=self.k))
+
+
+#: This family's ops, in the order the registry (``archdsl.ops.OPS``) lists them.
+OPS: tuple[type[OpSpec], ...] = (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    LayerNorm,
+    LocalResponseNorm,
+)

@@ -20,6 +20,7 @@ from .base import (
     numel,
 )
 from .conv import SpatialOp, collapse_error, explain_window_sizes
+from .torch_lowering import TorchLowering, call
 
 if TYPE_CHECKING:
     from ..emit.onnx import OnnxGraph
@@ -66,6 +67,8 @@ class _Pool(SpatialOp):
         return SlidingWindow(kernel, stride, padding, dilation, ceil_mode=self.ceil_mode)
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """``O = floor((I + 2P − D(K−1) − 1)/S) + 1`` (``ceil`` with ``ceil_mode``, less one if the last window
+        would start in the right padding); stride defaults to the kernel size; channels kept."""
         channels, *spatial = inputs[0]
         kernel, stride, padding, dilation = self._geometry()
         sizes = tuple(
@@ -81,6 +84,7 @@ class _Pool(SpatialOp):
         return numel(output) * numel(expand(self.kernel_size, self.spatial_dims))
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
+        """Kernel ``D(K−1)+1``, stride ``S``, leading padding ``P``."""
         kernel, stride, padding, dilation = self._geometry()
         return Window.sliding([effective_kernel(k, d) for k, d in zip(kernel, dilation)], stride, padding)
 
@@ -126,6 +130,12 @@ class _MaxPool(_Pool):
         return g.node("MaxPool", [inputs[0]], kernel_shape=list(kernel), strides=list(stride),
                       pads=spatial_pads(self._onnx_pairs(shapes)), dilations=list(dilation), ceil_mode=0)
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.max_pool{1,2,3}d`` with the same arguments (stride defaults to the kernel size in both)."""
+        return TorchLowering(call(f"F.max_pool{self.spatial_dims}d", "{0}", kernel_size=self.kernel_size,
+                                  stride=self.effective_stride, padding=self.padding, dilation=self.dilation,
+                                  ceil_mode=self.ceil_mode, defaults={"padding": 0, "dilation": 1, "ceil_mode": False}))
+
 
 class _AvgPool(_Pool):
     count_include_pad: bool = True
@@ -156,6 +166,13 @@ class _AvgPool(_Pool):
             pairs, include = [(0, after - p) for (_, after), p in zip(pairs, padding)], 0
         return g.node("AveragePool", [x], kernel_shape=list(kernel), strides=list(stride), pads=spatial_pads(pairs),
                       ceil_mode=0, count_include_pad=include)
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.avg_pool{1,2,3}d`` with the same arguments."""
+        return TorchLowering(call(f"F.avg_pool{self.spatial_dims}d", "{0}", kernel_size=self.kernel_size,
+                                  stride=self.effective_stride, padding=self.padding, ceil_mode=self.ceil_mode,
+                                  count_include_pad=self.count_include_pad,
+                                  defaults={"padding": 0, "ceil_mode": False, "count_include_pad": True}))
 
 
 class MaxPool1d(_MaxPool):
@@ -198,6 +215,7 @@ class _AdaptiveAvgPool(SpatialOp):
     output_size: Size
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """``O = output_size`` per spatial dim; channels kept."""
         return (inputs[0][0], *expand(self.output_size, self.spatial_dims))
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
@@ -247,6 +265,10 @@ class _AdaptiveAvgPool(SpatialOp):
             x = g.node("Transpose", [x], perm=perm)
         return x
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.adaptive_avg_pool{1,2,3}d``."""
+        return TorchLowering(call(f"F.adaptive_avg_pool{self.spatial_dims}d", "{0}", output_size=self.output_size))
+
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPool):
     op: Literal["adaptive_avgpool1d"] = "adaptive_avgpool1d"
@@ -272,13 +294,16 @@ class GlobalAvgPool(OpSpec):
     input_ranks = (2, 3, 4)
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """``[C, *S] → [C, 1, ...]``."""
         channels, *spatial = inputs[0]
         return (channels, *(1 for _ in spatial))
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """One add per input element, one divide per output element."""
         return numel(inputs[0]) + numel(output)
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
+        """The whole input."""
         spatial = inputs[0][1:]
         return Window.sliding(spatial, [1] * len(spatial), [0] * len(spatial))
 
@@ -292,3 +317,22 @@ class GlobalAvgPool(OpSpec):
 
     def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
         return g.node("GlobalAveragePool", inputs[:1])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.adaptive_avg_pool{1,2,3}d`` to size 1 (the input's spatial rank)."""
+        return TorchLowering(call(f"F.adaptive_avg_pool{len(inputs[0]) - 1}d", "{0}", output_size=1))
+
+
+#: This family's ops, in the order the registry (``archdsl.ops.OPS``) lists them.
+OPS: tuple[type[OpSpec], ...] = (
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    GlobalAvgPool,
+)

@@ -24,6 +24,7 @@ from .base import (
     show_shape,
     show_sizes,
 )
+from .torch_lowering import NoTorchLowering, TorchLowering, call, literal
 
 if TYPE_CHECKING:
     from ..emit.onnx import OnnxGraph
@@ -39,6 +40,7 @@ class Flatten(OpSpec):
     end_dim: int = -1
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """Dims ``start_dim..end_dim`` merged (batch is dim 0): ``[C, H, W] → [C·H·W]``."""
         shape = inputs[0]
         start = normalize_dim(self, self.start_dim, shape, "start_dim")
         end = normalize_dim(self, self.end_dim, shape, "end_dim")
@@ -65,6 +67,11 @@ class Flatten(OpSpec):
             return g.node("Flatten", inputs[:1], axis=1)
         return g.node("Reshape", [inputs[0], g.ints("shape", [0, *self.infer(shapes)])])
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``torch.flatten`` with the same dims (batch is 0 in both)."""
+        return TorchLowering(call("torch.flatten", "{0}", start_dim=self.start_dim, end_dim=self.end_dim,
+                                  defaults={"start_dim": 0, "end_dim": -1}))
+
 
 class Identity(OpSpec):
     """Passes its input through."""
@@ -82,6 +89,10 @@ class Identity(OpSpec):
 
     def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
         return g.node("Identity", inputs[:1])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """The input itself."""
+        return TorchLowering("{0}")
 
 
 class Pad(OpSpec):
@@ -112,6 +123,7 @@ class Pad(OpSpec):
         return [(0, 0)] * (rank - len(given)) + given[::-1]
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """Each dim plus its (before, after) padding; negative values crop."""
         shape = inputs[0]
         pairs = self.pairs(shape)
         sizes = tuple(d + a + b for d, (a, b) in zip(shape, pairs))
@@ -124,6 +136,7 @@ class Pad(OpSpec):
         return sizes
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
+        """One pixel, offset by the leading padding."""
         pairs = self.pairs(inputs[0])[1:]
         return Window.sliding([1] * len(pairs), [1] * len(pairs), [a for a, _ in pairs])
 
@@ -154,6 +167,22 @@ class Pad(OpSpec):
             arguments.append(g.constant("value", self.value))
         return g.node("Pad", arguments, mode=self._ONNX_MODES[self.mode])
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.pad`` with the same flat list.  PyTorch pads in the non-constant
+        modes only every spatial dimension of a batched [N, C, *spatial]
+        input, so the list covers them all (zero pairs change nothing)."""
+        pairs = self.pairs(inputs[0])
+        if self.mode == "constant":
+            flat = [v for before_after in reversed(pairs) for v in before_after]
+            while len(flat) > 2 and flat[-2:] == [0, 0]:
+                flat = flat[:-2]
+            return TorchLowering(call("F.pad", "{0}", pad=tuple(flat), mode=self.mode, value=self.value))
+        if pairs[0] != (0, 0) or not 1 <= len(pairs) - 1 <= 3:
+            raise NoTorchLowering(self.kind(), f'PyTorch pads in mode "{self.mode}" only the 1 to 3 spatial '
+                                               "dimensions, not the channels")
+        flat = [v for before_after in reversed(pairs[1:]) for v in before_after]
+        return TorchLowering(call("F.pad", "{0}", pad=tuple(flat), mode=self.mode))
+
 
 class Upsample(OpSpec):
     """Resize spatial dims to ``size`` or by ``scale_factor`` (``floor(I·s)``)."""
@@ -177,6 +206,7 @@ class Upsample(OpSpec):
     input_ranks = (2, 3, 4)
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """``O = size``, or ``floor(I · scale_factor)`` per spatial dim."""
         channels, *spatial = inputs[0]
         n = len(spatial)
         wanted = self._MODE_RANK.get(self.mode)
@@ -211,6 +241,8 @@ class Upsample(OpSpec):
         return per * numel(output)
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
+        """Step ``1/scale`` (``I/O``): one input pixel per output pixel for nearest, the interpolation taps
+        otherwise (centre-aligned)."""
         n = len(output) - 1
         # Output o samples input coordinate (o + 1/2)·I/O - 1/2 (PyTorch,
         # align_corners=False); interpolation reads neighbours around it.
@@ -258,6 +290,17 @@ class Upsample(OpSpec):
                       coordinate_transformation_mode=coordinates, nearest_mode=rounding,
                       cubic_coeff_a=-0.75 if mode == "cubic" else None, exclude_outside=0)
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.interpolate`` with the same ``size`` or ``scale_factor`` (which,
+        as in the NumPy kernel, also sets the sampling step)."""
+        n = len(inputs[0]) - 1
+        size = None if self.size is None else expand(self.size, n)
+        scale = self.scale_factor
+        scales = scale if isinstance(scale, tuple) or scale is None else (scale,) * n
+        return TorchLowering(call("F.interpolate", "{0}", size=size, scale_factor=scales, mode=self.mode,
+                                  align_corners=self.align_corners,
+                                  defaults={"size": None, "scale_factor": None, "align_corners": None}))
+
 
 class ChannelShuffle(OpSpec):
     """ShuffleNet's channel shuffle: ``[g, C/g] -> [C/g, g]`` over channels."""
@@ -269,6 +312,7 @@ class ChannelShuffle(OpSpec):
     input_ranks = (2, 3, 4)
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """The input's shape; ``groups`` must divide C."""
         channels = inputs[0][0]
         if channels % self.groups:
             raise ShapeError("E403", f"channel_shuffle: groups={self.groups} does not divide {channels} channels",
@@ -290,6 +334,10 @@ class ChannelShuffle(OpSpec):
         swapped = g.node("Transpose", [grouped], perm=[0, 2, 1, *range(3, len(spatial) + 3)])
         return g.node("Reshape", [swapped, g.ints("shape", [0, channels, *spatial])])
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``[N, g, C/g, ...] -> [N, C/g, g, ...]`` over channels, as torchvision's ShuffleNet writes it."""
+        return TorchLowering(f"{{0}}.unflatten(1, ({literal(self.groups)}, -1)).transpose(1, 2).flatten(1, 2)")
+
 
 class PixelShuffle(OpSpec):
     """Sub-pixel upsampling (torch.nn.PixelShuffle): ``[C·r², H, W] -> [C, H·r, W·r]``,
@@ -302,6 +350,7 @@ class PixelShuffle(OpSpec):
     input_ranks = (3,)
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """``[C·r², H, W] → [C, H·r, W·r]``; C must be divisible by ``r²``."""
         channels, height, width = inputs[0]
         r = self.upscale_factor
         if channels % (r * r):
@@ -329,6 +378,10 @@ class PixelShuffle(OpSpec):
         offset ``(i, j)`` of channel ``c``, as torch.nn.PixelShuffle."""
         return g.node("DepthToSpace", [inputs[0]], blocksize=self.upscale_factor, mode="CRD")
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.pixel_shuffle``."""
+        return TorchLowering(call("F.pixel_shuffle", "{0}", upscale_factor=self.upscale_factor))
+
 
 class Narrow(OpSpec):
     """Keeps ``length`` elements from ``start`` along ``dim`` (batch is dim 0),
@@ -342,6 +395,7 @@ class Narrow(OpSpec):
     dim: int = 1
 
     def infer(self, inputs: list[Shape]) -> Shape:
+        """``length`` along ``dim``; the rest kept."""
         shape = inputs[0]
         axis = normalize_dim(self, self.dim, shape)
         if self.start + self.length > shape[axis]:
@@ -367,6 +421,10 @@ class Narrow(OpSpec):
         return g.node("Slice", [inputs[0], g.ints("start", [self.start]), g.ints("end", [self.start + self.length]),
                                 g.ints("axis", [axis])])
 
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``torch.narrow`` with the same arguments."""
+        return TorchLowering(call("torch.narrow", "{0}", dim=self.dim, start=self.start, length=self.length))
+
 
 class Dropout(OpSpec):
     """Zeroes elements with probability p in training; identity at inference."""
@@ -387,3 +445,20 @@ class Dropout(OpSpec):
     def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
         """Identity: the export is for inference."""
         return g.node("Identity", inputs[:1])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.dropout``, active in training mode only (``self.training``), as ``nn.Dropout``."""
+        return TorchLowering(f"F.dropout({{0}}, p={literal(self.p)}, training=self.training)")
+
+
+#: This family's ops, in the order the registry (``archdsl.ops.OPS``) lists them.
+OPS: tuple[type[OpSpec], ...] = (
+    Flatten,
+    Identity,
+    Pad,
+    Upsample,
+    ChannelShuffle,
+    PixelShuffle,
+    Narrow,
+    Dropout,
+)

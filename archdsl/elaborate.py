@@ -266,7 +266,7 @@ class Loader:
             self.diagnostics.append(Diagnostic.error(
                 "E901", "the file nests expressions too deeply to analyse", source.span(0, 0)))
             return None
-        self.definitions += [d.span for d in (*module.blocks, *module.models)]
+        self.definitions += [d.span for d in module.blocks] + [d.span for d in module.models]
         self.check_definitions(module)
         return module
 
@@ -751,6 +751,7 @@ class _ModelBuilder:
         """A label as a name: templates have their {expressions} filled in."""
         if label is None or isinstance(label, str):
             return label
+        assert span is not None, "a label template is always parsed with its span"
         parts = re.split(r"(\{[^{}]*\})", label.text)
         out = []
         for part in parts:
@@ -850,7 +851,7 @@ class _ModelBuilder:
                     raise _LimitExceeded()
             iteration_env = Env(env)
             if core.index is not None:
-                iteration_env.vars[core.index] = _Binding(i, core.index_span, used=True)
+                iteration_env.vars[core.index] = _Binding(i, core.index_span or core.span, used=True)
             for s in core.steps:
                 value = self.step(s, value, iteration_env, inner)
         return value
@@ -977,7 +978,7 @@ class _ModelBuilder:
             else:
                 seen_keyword = arg
                 name = aliases.get(arg.name, arg.name)
-                span = arg.name_span
+                span = arg.name_span or arg.span
                 if name not in accepted:
                     self.report("E301", f"{what} has no argument '{arg.name}'", arg.name_span,
                                 hint=did_you_mean(arg.name, [*accepted, *aliases])

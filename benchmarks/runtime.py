@@ -12,10 +12,12 @@ GEMM plus im2col, and everything else (batchnorm, activations, pooling) is
 extra memory traffic.
 
 Where PyTorch is importable (optional, never required) the same model also
-runs in PyTorch, built from the same layer graph through
-torch.nn.functional with the same weights and the same thread count; the
-script prints PyTorch's time, the time ratio, and the largest difference
-between the two outputs relative to the largest output.  Weights are random
+runs in PyTorch, as the module ``archdsl export --to torch`` writes (eval
+mode, inference mode) with the same weights and the same thread count; where
+onnx and onnxruntime are importable it also runs in onnxruntime (CPU, the
+same intra-op threads), from the file ``archdsl export --to onnx`` writes.
+For each the script prints the time, the time ratio, and the largest
+difference between the outputs relative to the largest output.  Weights are random
 at a trained network's scale (``archdsl.runtime.init.trained_like``).
 
 Each side is timed in its own process (see ``main``): in one process,
@@ -97,6 +99,27 @@ def torch_forward(model: archdsl.Model, state: dict[str, np.ndarray]):
         return list(result.values()) if isinstance(result, dict) else [result]
 
     return forward
+
+
+def onnx_forward(model: archdsl.Model, state: dict[str, np.ndarray], shapes, threads: int):
+    """A function running ``model`` in onnxruntime (CPU, ``threads`` intra-op
+    threads, all graph optimisations) from the file ``archdsl export --to
+    onnx`` writes, batch dimension symbolic."""
+    import onnxruntime
+
+    from archdsl.emit.onnx import build
+
+    proto = build(model, shapes, state, dynamic_batch=True)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    names = [value.name for value in session.get_inputs()]
+
+    def forward(*inputs):
+        return session.run(None, dict(zip(names, inputs)))
+
+    return forward, f"onnxruntime {onnxruntime.__version__} ({threads} threads)"
 
 
 # --------------------------------------------------------------------- main
@@ -189,6 +212,13 @@ def worker(args) -> int:
             for index, value in enumerate(reference(*tensors)):
                 outputs[f"{batch}_{index}"] = value.numpy()
         version = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    elif args.worker == "onnx":
+        run, version = onnx_forward(model, net.state_dict(), net.plan.shapes, threads)
+        for batch in args.batch:
+            inputs = inputs_for(net, batch)
+            results[batch] = best_time(lambda inputs=inputs: run(*inputs), args.repeat)
+            for index, array in enumerate(run(*inputs)):
+                outputs[f"{batch}_{index}"] = array
     else:
         for batch in args.batch:
             inputs = inputs_for(net, batch)
@@ -201,6 +231,13 @@ def worker(args) -> int:
         np.savez(args.save, **outputs)
     print(json.dumps({"seconds": results, "version": version}))
     return 0
+
+
+def relative_difference(ours_file: str, theirs_file: str, batch: int) -> float:
+    """max |ours - theirs| / max |theirs| over the outputs at ``batch``."""
+    with np.load(ours_file) as a, np.load(theirs_file) as b:
+        keys = [k for k in a.files if k.startswith(f"{batch}_")]
+        return max(float(np.max(np.abs(a[k] - b[k])) / np.max(np.abs(b[k]))) for k in keys)
 
 
 def run_worker(kind: str, args, threads: str, path: Path | None = None, save: str | None = None,
@@ -230,7 +267,8 @@ def main(argv=None) -> int:
                         help="NumPy and PyTorch workers alternate this many times per model; each side's best counts")
     parser.add_argument("--models", nargs="+", help="file stems under models/, e.g. resnet50 (default: the list above)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when it is installed")
-    parser.add_argument("--worker", choices=["gemm", "numpy", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--no-onnx", action="store_true", help="skip onnxruntime even when it is installed")
+    parser.add_argument("--worker", choices=["gemm", "numpy", "torch", "onnx"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     parser.add_argument("--threads", help=argparse.SUPPRESS)
@@ -242,6 +280,7 @@ def main(argv=None) -> int:
     import tempfile
 
     has_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
+    has_onnx = not args.no_onnx and all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
     cases = [(stem, (f"{stem}.cnn",)) for stem in args.models] if args.models else list(MODELS)
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count())
     gemm = run_worker("gemm", args, threads)
@@ -258,9 +297,11 @@ def main(argv=None) -> int:
     header = f"{'model':<12} {'batch':>5} {'ms':>9} {'GFLOP/s':>8} {'of GEMM':>8}"
     if has_torch:
         header += f" {'torch ms':>9} {'numpy/torch':>11} {'rel. diff':>10}"
+    if has_onnx:
+        header += f" {'ort ms':>9} {'numpy/ort':>10} {'rel. diff':>10}"
     print(header)
     print("-" * len(header))
-    torch_version = None
+    torch_version = ort_version = None
     with tempfile.TemporaryDirectory() as directory:
         for label, names in cases:
             path = model_path(names)
@@ -268,8 +309,9 @@ def main(argv=None) -> int:
                 print(f"{label:<12} (no {' or '.join(names)} in models/: skipped)")
                 continue
             ours_file, theirs_file = str(Path(directory) / "numpy.npz"), str(Path(directory) / "torch.npz")
+            ort_file = str(Path(directory) / "onnx.npz")
             ours = {batch: float("inf") for batch in args.batch}
-            theirs = dict(ours)
+            theirs, ort = dict(ours), dict(ours)
             for _ in range(max(1, args.rounds)):
                 result = run_worker("numpy", args, threads, path, ours_file)
                 ours = {b: min(ours[b], result["seconds"][str(b)]) for b in args.batch}
@@ -277,6 +319,10 @@ def main(argv=None) -> int:
                     result = run_worker("torch", args, threads, path, theirs_file, {"OPENBLAS_NUM_THREADS": "1"})
                     theirs = {b: min(theirs[b], result["seconds"][str(b)]) for b in args.batch}
                     torch_version = result["version"]
+                if has_onnx:
+                    result = run_worker("onnx", args, threads, path, ort_file)
+                    ort = {b: min(ort[b], result["seconds"][str(b)]) for b in args.batch}
+                    ort_version = result["version"]
             model = archdsl.load(path).model()
             for batch in args.batch:
                 seconds = ours[batch]
@@ -284,13 +330,16 @@ def main(argv=None) -> int:
                 line = f"{label:<12} {batch:>5} {seconds * 1e3:>9.1f} {flops / seconds / 1e9:>8.1f} " \
                        f"{flops / seconds / 1e9 / gemm['gemm']:>8.2f}"
                 if has_torch:
-                    with np.load(ours_file) as a, np.load(theirs_file) as b:
-                        keys = [k for k in a.files if k.startswith(f"{batch}_")]
-                        diff = max(float(np.max(np.abs(a[k] - b[k])) / np.max(np.abs(b[k]))) for k in keys)
+                    diff = relative_difference(ours_file, theirs_file, batch)
                     line += f" {theirs[batch] * 1e3:>9.1f} {seconds / theirs[batch]:>11.2f} {diff:>10.1e}"
+                if has_onnx:
+                    diff = relative_difference(ours_file, ort_file, batch)
+                    line += f" {ort[batch] * 1e3:>9.1f} {seconds / ort[batch]:>10.2f} {diff:>10.1e}"
                 print(line, flush=True)
     if torch_version:
         print(f"PyTorch: {torch_version}")
+    if ort_version:
+        print(f"ONNX: {ort_version}")
     return 0
 
 

@@ -1,0 +1,41 @@
+"""`archdsl check` and `archdsl summary` load only what they use: no NumPy,
+networkx, Graphviz, onnx or torch (those belong to run/export/render), so a
+CI lint step starts in a fraction of a second.  The check runs the command
+in a fresh interpreter and reads ``sys.modules`` at exit."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import MODELS, ROOT
+
+DENYLIST = ("numpy", "networkx", "graphviz", "onnx", "onnxruntime", "torch")
+
+PROBE = """
+import json, sys
+from archdsl.cli import main
+code = main(sys.argv[1:])
+loaded = sorted({name.split(".")[0] for name in sys.modules})
+print(json.dumps({"code": code, "loaded": loaded}))
+"""
+
+
+@pytest.mark.parametrize("command", [["check", str(MODELS / "resnet18.cnn")],
+                                     ["summary", str(MODELS / "resnet18.cnn")],
+                                     ["check", str(MODELS)]])
+def test_check_and_summary_import_no_heavy_module(command):
+    done = subprocess.run([sys.executable, "-c", PROBE, *command], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["code"] in (0, 1), done.stderr
+    heavy = [name for name in DENYLIST if name in report["loaded"]]
+    assert heavy == [], f"archdsl {command[0]} imported {heavy}"
+
+
+def test_the_probe_sees_a_heavy_import():
+    """The probe itself works: `run` does need NumPy."""
+    done = subprocess.run([sys.executable, "-c", PROBE.replace("code = main(sys.argv[1:])",
+                                                               "import archdsl.runtime; code = 0")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "numpy" in json.loads(done.stdout.strip().splitlines()[-1])["loaded"]

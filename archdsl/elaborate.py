@@ -23,6 +23,7 @@ import functools
 import math
 import operator
 import re
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from ._gc import paused_gc
 from .diagnostics import Diagnostic, DiagnosticError, Label, did_you_mean, merge_repeats
 from .graph import FIGURES, BlockInstance, Expectation, Model, Node
 from .ops import CALLABLE, ArgumentError, Input, OpSpec
+from .ops.base import Shape, ShapeError, show_shape
 from .source import SourceFile, Span
 from .values import Tensor, show_value
 
@@ -497,6 +499,39 @@ BUILTINS = {
 }
 
 
+def _spatial(shape: Shape, name: str) -> int | None:
+    """A named spatial size: length of [C, L], depth of [C, D, H, W],
+    height and width of [C, H, W] and [C, D, H, W]."""
+    rank = len(shape)
+    if name == "length":
+        return shape[1] if rank == 2 else None
+    if name == "depth":
+        return shape[1] if rank == 4 else None
+    if rank not in (3, 4):
+        return None
+    return shape[-2] if name == "height" else shape[-1]
+
+
+#: What ``tensor.<name>`` reads from the tensor's shape (batch excluded);
+#: None where the name does not fit the rank.
+TENSOR_ATTRIBUTES: dict[str, Callable[[Shape], Any]] = {
+    "channels": lambda shape: shape[0],
+    "shape": tuple,
+    "rank": len,
+    "length": lambda shape: _spatial(shape, "length"),
+    "depth": lambda shape: _spatial(shape, "depth"),
+    "height": lambda shape: _spatial(shape, "height"),
+    "width": lambda shape: _spatial(shape, "width"),
+}
+
+_ATTRIBUTE_RANKS = {
+    "length": "'length' is the L of a [C, L] tensor",
+    "depth": "'depth' is the D of a [C, D, H, W] tensor",
+    "height": "'height' is the H of a [C, H, W] or [C, D, H, W] tensor",
+    "width": "'width' is the W of a [C, H, W] or [C, D, H, W] tensor",
+}
+
+
 class _LimitExceeded(Exception):
     pass
 
@@ -518,6 +553,9 @@ class _ModelBuilder:
         self.steps = 0
         self.block_sizes: dict[str, int] = {}  # nodes made by a block's last expansion
         self.unused_reported: set[Span] = set()
+        self.shapes: dict[str, Shape | None] = {}  # computed on first use (shape_of)
+        self.shape_causes: dict[str, str] = {}  # node of unknown shape -> the node with the shape error
+        self.unknown_shapes_reported: set[str] = set()
 
     # ---------------------------------------------------------------- reporting
 
@@ -1239,6 +1277,19 @@ class _ModelBuilder:
             if operand is POISON:
                 return POISON
             return self.unary(expr, operand)
+        if isinstance(expr, ast.Attribute):
+            value = self.evaluate(expr.value, env, scope)
+            if value is POISON:
+                return POISON
+            return self.attribute(expr, value)
+        if isinstance(expr, ast.Index):
+            value = self.evaluate(expr.value, env, scope)
+            if value is POISON:
+                return POISON
+            index = self.evaluate(expr.index, env, scope)
+            if index is POISON:
+                return POISON
+            return self.item(expr, value, index)
         assert isinstance(expr, ast.Binary)
         left = self.evaluate(expr.left, env, scope)
         if left is POISON:
@@ -1253,6 +1304,90 @@ class _ModelBuilder:
         if right is POISON:
             return POISON
         return self.binary(expr, left, right)
+
+    def attribute(self, expr: ast.Attribute, value: Any) -> Any:
+        """``x.channels``, ``x.shape``...: a tensor's shape, known as soon as
+        the tensor is made (``shape_of``)."""
+        if not isinstance(value, Tensor):
+            return self.report("E213", f"{_kind_of(value)} ({show_value(value)}) has no attribute '{expr.name}'",
+                               expr.name_span, hint="attributes describe a tensor's shape: 'x.channels', 'x.shape'")
+        read = TENSOR_ATTRIBUTES.get(expr.name)
+        if read is None:
+            return self.report("E213", f"a tensor has no attribute '{expr.name}'", expr.name_span,
+                               hint=did_you_mean(expr.name, TENSOR_ATTRIBUTES)
+                               or f"a tensor has: {', '.join(TENSOR_ATTRIBUTES)}")
+        shape = self.shape_of(value.node, expr.span)
+        if shape is None:
+            return POISON
+        result = read(shape)
+        if result is None:
+            return self.report("E213", f"'{expr.name}' is not defined for a tensor of rank {len(shape)} "
+                               f"({show_shape(shape)})", expr.name_span,
+                               hint=_ATTRIBUTE_RANKS.get(expr.name))
+        return result
+
+    def shape_of(self, node: str, use: Span) -> Shape | None:
+        """The output shape of ``node``, by each op's shape rule, computed
+        once per node on first use (inputs before their consumers, so the
+        cost over a whole model is that of one shape pass).  None, reported
+        once per failing node at the first use, when an upstream node has a
+        shape error (the shape pass reports that error itself)."""
+        if node not in self.shapes:
+            pending = [node]
+            while pending:
+                current = pending[-1]
+                if current in self.shapes:
+                    pending.pop()
+                    continue
+                made = self.nodes[current]
+                missing = [name for name in made.inputs if name not in self.shapes]
+                if missing:
+                    pending += missing
+                    continue
+                pending.pop()
+                self.shapes[current] = self.node_shape(made)
+        shape = self.shapes[node]
+        if shape is None:
+            cause = self.shape_causes[node]
+            if cause not in self.unknown_shapes_reported:
+                self.unknown_shapes_reported.add(cause)
+                culprit = "it" if cause == node else f"'{cause}' upstream"
+                self.report("E409", f"the shape of '{node}' is unknown: {culprit} has a shape error", use,
+                            labels=[Label(self.nodes[cause].span, "the shape error is here")],
+                            hint="fix the shape error reported there; this use depends on it")
+        return shape
+
+    def node_shape(self, node: Node) -> Shape | None:
+        """One node's shape from its inputs' (all known or failed already)."""
+        if isinstance(node.spec, Input):
+            return tuple(node.spec.shape)
+        inputs = []
+        for name in node.inputs:
+            shape = self.shapes[name]
+            if shape is None:
+                self.shape_causes[node.name] = self.shape_causes[name]
+                return None
+            inputs.append(shape)
+        try:
+            return node.spec.output_shape(inputs)
+        except ShapeError:
+            self.shape_causes[node.name] = node.name
+            return None
+
+    def item(self, expr: ast.Index, value: Any, index: Any) -> Any:
+        """``value[index]``: an item of a tuple or list, counting from 0 (from
+        the end with a negative index)."""
+        if not isinstance(value, tuple):
+            hint = "a tensor's dimensions are 'x.shape[i]'" if isinstance(value, Tensor) else None
+            return self.report("E210", f"cannot index {_kind_of(value)}", expr.value.span, hint=hint)
+        if isinstance(index, bool) or not isinstance(index, int):
+            return self.report("E210", f"an index must be an integer, not {_kind_of(index)} ({show_value(index)})",
+                               expr.index.span)
+        if not -len(value) <= index < len(value):
+            return self.report("E214", f"index {index} is out of range for {len(value)} "
+                               f"item{'s' if len(value) != 1 else ''}", expr.index.span,
+                               labels=[Label(expr.value.span, f"this is {show_value(value)}")])
+        return value[index]
 
     def condition(self, expr: ast.Conditional, test: Any) -> Any:
         """A conditional's test: a bool, or POISON (reported unless it already was)."""

@@ -99,6 +99,25 @@ class Conditional(_Tree):
 
 
 @dataclass(eq=False, repr=False, slots=True)
+class Attribute(_Tree):
+    """``value.name``: a tensor's shape at compile time (``in.channels``)."""
+
+    value: Expr
+    name: str
+    span: Span
+    name_span: Span
+
+
+@dataclass(eq=False, repr=False, slots=True)
+class Index(_Tree):
+    """``value[index]``: an item of a tuple or list."""
+
+    value: Expr
+    index: Expr
+    span: Span
+
+
+@dataclass(eq=False, repr=False, slots=True)
 class ChainExpr(_Tree):
     """A chain written as an argument: ``concat(a, b -> relu)``."""
 
@@ -107,7 +126,7 @@ class ChainExpr(_Tree):
     span: Span
 
 
-Expr = Literal | Name | Call | TupleExpr | Unary | Binary | Conditional | ChainExpr
+Expr = Literal | Name | Call | TupleExpr | Unary | Binary | Conditional | ChainExpr | Attribute | Index
 
 
 @dataclass(eq=False, repr=False, slots=True)
@@ -1184,6 +1203,14 @@ class _Builder:
     @_reads("ADD_OP unary")
     def r_unary(self, span: Span, op: Entry, operand: Entry) -> Unary:
         return Unary(op[_VALUE], operand[_VALUE], span)
+
+    @_reads('postfix "." NAME')
+    def r_attribute(self, span: Span, value: Entry, name: Entry) -> Attribute:
+        return Attribute(value[_VALUE], name[_VALUE], span, self.span(name))
+
+    @_reads('postfix "[" expr "]"')
+    def r_index(self, span: Span, value: Entry, index: Entry) -> Index:
+        return Index(value[_VALUE], index[_VALUE], span)
 
     @_reads("INT")
     def r_int_literal(self, span: Span, token: Entry) -> Literal:

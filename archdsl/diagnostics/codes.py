@@ -83,6 +83,13 @@ CODES: tuple[Code, ...] = (
          "A statement or label where it has no meaning: 'return' in a model, 'input' "
          "or 'output' in a block, a label on a plain value.",
          "model M { input x: [3, 8, 8]  return x }"),
+    Code("E213", "invalid-attribute", _E,
+         "An attribute a value does not have: only tensors have attributes (their shape: channels, "
+         "shape, rank, length, depth, height, width), and the spatial ones only at a rank that has them.",
+         "input x: [3, 100]  y = x -> conv1d(x.height, 3)   # [C, L] has a length, not a height"),
+    Code("E214", "index-out-of-range", _E,
+         "An index past either end of a tuple or list.",
+         "cfg = (16, 32)  x -> conv2d(cfg[2], 3)"),
     Code("E301", "unknown-argument", _E,
          "A keyword argument the op or block does not take.",
          "conv2d(64, 3, strid=2)"),
@@ -128,6 +135,10 @@ CODES: tuple[Code, ...] = (
     Code("E408", "invalid-dim", _E,
          "A dim argument (concat, softmax, flatten) or per-dim list does not fit the input's rank.",
          "x -> softmax(dim=5)"),
+    Code("E409", "unknown-shape", _E,
+         "A compile-time expression reads the shape of a tensor whose shape is unknown because of a "
+         "shape error upstream (reported once, at the first such use; the shape error is reported too).",
+         "y = x -> conv2d(8, 99)  z = y -> conv2d(y.channels, 1)"),
     Code("E901", "limit-exceeded", _E,
          "A resource limit was reached: file size, bracket nesting, node count, repeat "
          "expansion, block or import nesting, number of imports, integer or dimension "

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +58,8 @@ class Limits:
     max_nesting: int = 100  # brackets and braces inside each other
     max_integer: int = 2**62
     max_dimension: int = 2**31
+    max_list_length: int = 100_000  # items of one list or tuple, characters of a joined string
+    max_list_nesting: int = 32  # lists inside lists
 
 
 # --------------------------------------------------------------------------
@@ -474,13 +475,6 @@ def _load_text(text: str, name: str, resolved: Path, limits: Limits) -> Program:
     return Program(name, models, diagnostics, loader.sources, loader.definitions)
 
 
-def _tuple_or_poison(items: list[Any]) -> Any:
-    """A tuple expression's value: POISON if any item failed."""
-    if any(item is POISON for item in items):
-        return POISON
-    return tuple(items)
-
-
 # --------------------------------------------------------------------------
 # Builtin functions usable in expressions.
 
@@ -489,13 +483,70 @@ def _builtin_round(x, ndigits=None):
     return round(x) if ndigits is None else round(x, ndigits)
 
 
-BUILTINS = {
-    "min": min,
-    "max": max,
-    "abs": abs,
-    "int": int,
-    "float": float,
-    "round": _builtin_round,
+def _builtin_sum(items):
+    if not isinstance(items, tuple) or not all(_is_number(v) for v in items):
+        raise TypeError("sum() adds the numbers of a list")
+    return sum(items)
+
+
+def _builtin_pow(base, exponent):
+    """``base ** exponent``: exact for integers (bounded first: the exponent
+    alone could make Python compute for hours), floats otherwise."""
+    if not (_is_number(base) and _is_number(exponent)):
+        raise TypeError("pow() takes numbers")
+    if isinstance(base, int) and isinstance(exponent, int) and exponent >= 0:
+        if abs(base) > 1 and exponent * math.log2(abs(base)) > 64:
+            raise _TooLarge()
+        return base**exponent
+    return math.pow(base, exponent)
+
+
+def _builtin_range(*bounds):
+    if not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
+        raise TypeError("range() takes integers")
+    return tuple(range(*bounds))
+
+
+def _builtin_enumerate(items):
+    if not isinstance(items, tuple):
+        raise TypeError("enumerate() takes a list")
+    return tuple(enumerate(items))
+
+
+class _TooLarge(OverflowError):
+    """An integer result far beyond ``Limits.max_integer``, refused before it is computed."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A function of compile-time values: at least ``least`` and at most
+    ``most`` arguments (None: any number)."""
+
+    function: Callable[..., Any]
+    least: int
+    most: int | None
+
+
+BUILTINS: dict[str, Builtin] = {
+    "min": Builtin(min, 1, None),
+    "max": Builtin(max, 1, None),
+    "abs": Builtin(abs, 1, 1),
+    "int": Builtin(int, 1, 1),
+    "float": Builtin(float, 1, 1),
+    "round": Builtin(_builtin_round, 1, 2),
+    "len": Builtin(len, 1, 1),
+    "sum": Builtin(_builtin_sum, 1, 1),
+    "pow": Builtin(_builtin_pow, 2, 2),
+    "log": Builtin(math.log, 1, 2),  # natural, or to the base given
+    "sqrt": Builtin(math.sqrt, 1, 1),
+    "ceil": Builtin(math.ceil, 1, 1),
+    "floor": Builtin(math.floor, 1, 1),
+    "range": Builtin(_builtin_range, 1, 3),
+    "enumerate": Builtin(_builtin_enumerate, 1, 1),
 }
 
 
@@ -532,6 +583,17 @@ _ATTRIBUTE_RANKS = {
 }
 
 
+def _arity(function: Builtin) -> str:
+    """How many arguments a builtin takes, in words."""
+    if function.most is None:
+        count = f"at least {function.least}"
+    elif function.most == function.least:
+        count = str(function.least)
+    else:
+        count = f"{function.least} to {function.most}"
+    return f"{count} argument{'' if function.least == 1 and function.most in (1, None) else 's'}"
+
+
 class _LimitExceeded(Exception):
     pass
 
@@ -553,6 +615,7 @@ class _ModelBuilder:
         self.steps = 0
         self.block_sizes: dict[str, int] = {}  # nodes made by a block's last expansion
         self.unused_reported: set[Span] = set()
+        self.depths: dict[int, tuple[tuple, int]] = {}  # id -> (list, how deep lists nest in it)
         self.shapes: dict[str, Shape | None] = {}  # computed on first use (shape_of)
         self.shape_causes: dict[str, str] = {}  # node of unknown shape -> the node with the shape error
         self.unknown_shapes_reported: set[str] = set()
@@ -795,6 +858,7 @@ class _ModelBuilder:
             if not (part.startswith("{") and part.endswith("}")):
                 out.append(part)
                 continue
+            assert span is not None  # a label always has its span
             try:
                 expr = ast.parse_expression(part[1:-1], span)
             except DiagnosticError as error:
@@ -862,15 +926,11 @@ class _ModelBuilder:
         return NameScope(scope.child(label, ""), sequential=True, block=scope.block)
 
     def repeat(self, core: ast.Repeat, label: str | None, value: Any, env: Env, scope: NameScope) -> Any:
-        count = self.evaluate(core.count, env, scope)
-        if count is POISON:
+        counted = self.evaluate(core.count, env, scope)
+        items = self.repeat_items(core, counted)
+        if items is None:
             return POISON
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            return self.report("E210", f"a repeat count must be a non-negative integer, not {show_value(count)}",
-                               core.count.span)
-        if count > self.limits.max_repeat:
-            return self.report("E901", f"repeat {count} is more than the limit of {self.limits.max_repeat}",
-                               core.count.span)
+        count = len(items)
         inner = self.sequential_scope(scope, label)
         before, steps_before = len(self.nodes), self.steps
         for i in range(count):
@@ -887,11 +947,51 @@ class _ModelBuilder:
                                 f"more than the limit of {self.limits.max_steps:,}", core.count.span)
                     raise _LimitExceeded()
             iteration_env = Env(env)
-            if core.index is not None:
-                iteration_env.vars[core.index] = _Binding(i, core.index_span, used=True)
+            if not self.bind_iteration(core, items[i], i, iteration_env):
+                return POISON
             for s in core.steps:
                 value = self.step(s, value, iteration_env, inner)
         return value
+
+    def repeat_items(self, core: ast.Repeat, counted: Any) -> Sequence[Any] | None:
+        """What a repeat iterates over: ``range(N)`` for a count, the items
+        of a list; None (reported unless already) when it is neither."""
+        if counted is POISON:
+            return None
+        if isinstance(counted, tuple):
+            return counted
+        if isinstance(counted, bool) or not isinstance(counted, int) or counted < 0:
+            self.report("E210", f"a repeat count must be a non-negative integer, not {show_value(counted)}",
+                        core.count.span)
+            return None
+        if counted > self.limits.max_repeat:
+            self.report("E901", f"repeat {counted} is more than the limit of {self.limits.max_repeat}",
+                        core.count.span)
+            return None
+        if core.unpack is not None:
+            self.report("E215", f"'repeat {counted}' counts; only the items of a list can be taken apart",
+                        core.index_span, hint=f"write 'repeat {counted} as i', or iterate over a list")
+            return None
+        return range(counted)
+
+    def bind_iteration(self, core: ast.Repeat, item: Any, position: int, env: Env) -> bool:
+        """Binds the loop's names for one item: the item (or count) itself,
+        or its parts (``as (a, b)``); False after reporting a mismatch."""
+        where = core.index_span
+        assert where is not None or (core.index is None and core.unpack is None)
+        if core.index is not None and where is not None:
+            env.vars[core.index] = _Binding(item, where, used=True)
+        if core.unpack is None or where is None:
+            return True
+        names = core.unpack
+        if not isinstance(item, tuple) or len(item) != len(names):
+            parts = f"{len(item)} items" if isinstance(item, tuple) else _kind_of(item)
+            self.report("E215", f"item {position} of the list has {parts}, but is taken apart into {len(names)} "
+                        f"names", where, labels=[Label(core.count.span, f"item {position} is {show_value(item)}")])
+            return False
+        for name, part in zip(names, item):
+            env.vars[name] = _Binding(part, where, used=True)
+        return True
 
     # ---------------------------------------------------------------- calls
 
@@ -951,7 +1051,7 @@ class _ModelBuilder:
         return self.report("E207", f"{call.func} has no input", call.func_span,
                            hint=f"apply it to a value: 'x -> {call.func}(...)'")
 
-    def builtin(self, call: ast.Call, function, env: Env, scope: NameScope | None) -> Any:
+    def builtin(self, call: ast.Call, function: Builtin, env: Env, scope: NameScope | None) -> Any:
         values = []
         for arg in call.args:
             if arg.name is not None:
@@ -962,11 +1062,45 @@ class _ModelBuilder:
             if isinstance(value, Tensor):
                 return self.report("E209", f"{call.func}() works on compile-time values, not tensors", arg.span)
             values.append(value)
+        takes = _arity(function)
+        if len(values) < function.least:
+            return self.report("E302", f"{call.func}() takes {takes}, got {len(values)}", call.span)
+        if function.most is not None and len(values) > function.most:
+            return self.report("E304", f"{call.func}() takes {takes}, got {len(values)}",
+                               call.args[function.most].span)
         try:
-            return self.checked_number(function(*values), call.span, f"result of {call.func}()")
+            result = function.function(*values)
+        except _TooLarge:
+            return self.report("E901", f"integer result of {call.func}() is larger than the limit of "
+                               f"{self.limits.max_integer}", call.span)
         except (TypeError, ValueError, OverflowError) as error:
             return self.report("E210", f"{call.func}({', '.join(show_value(v) for v in values)}) failed: {error}",
                                call.span)
+        if isinstance(result, tuple):
+            return self.sequence(result, call.span)
+        return self.checked_number(result, call.span, f"result of {call.func}()")
+
+    def sequence(self, items: tuple, span: Span) -> Any:
+        """A tuple or list made by the file, within the limits of length and
+        nesting (nested values are shared, so these bound its memory too)."""
+        if len(items) > self.limits.max_list_length:
+            return self.report("E901", f"a list of {len(items):,} items is longer than the limit of "
+                               f"{self.limits.max_list_length:,}", span)
+        depth = 1 + max((self.nesting(item) for item in items), default=0)
+        if depth > self.limits.max_list_nesting:
+            return self.report("E901", f"lists nest deeper than the limit of {self.limits.max_list_nesting}", span)
+        self.depths[id(items)] = (items, depth)
+        return items
+
+    def nesting(self, value: Any) -> int:
+        """How deep lists nest in ``value`` (0 for anything else); known for
+        every list the file made (``sequence``)."""
+        if not isinstance(value, tuple):
+            return 0
+        known = self.depths.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        return 1 + max((self.nesting(item) for item in value), default=0)
 
     def bind_arguments(self, args: list[ast.Argument], positional: tuple[str, ...], accepted: AbstractSet[str],
                        aliases: dict[str, str], what: str, env: Env, scope: NameScope,
@@ -1015,6 +1149,7 @@ class _ModelBuilder:
             else:
                 seen_keyword = arg
                 name = aliases.get(arg.name, arg.name)
+                assert arg.name_span is not None  # a keyword argument has its name's span
                 span = arg.name_span
                 if name not in accepted:
                     self.report("E301", f"{what} has no argument '{arg.name}'", arg.name_span,
@@ -1266,7 +1401,10 @@ class _ModelBuilder:
                 value = self.step(step, value, env, scope)
             return value
         if isinstance(expr, ast.TupleExpr):
-            return _tuple_or_poison([self.evaluate(item, env, scope) for item in expr.items])
+            items = tuple([self.evaluate(item, env, scope) for item in expr.items])
+            if any(item is POISON for item in items):
+                return POISON
+            return self.sequence(items, expr.span)
         if isinstance(expr, ast.Conditional):
             test = self.condition(expr, self.evaluate(expr.test, env, scope))
             if test is POISON:
@@ -1452,8 +1590,13 @@ class _ModelBuilder:
                 return self.report("E210", f"cannot compare {_kind_of(left)} and {_kind_of(right)} with '{op}'",
                                    expr.op_span)
             return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
-        if op == "+" and isinstance(left, (str, tuple)) and type(left) is type(right):
-            return operator.add(left, right)  # joins two strings or two tuples
+        if op == "+" and isinstance(left, tuple) and isinstance(right, tuple):
+            return self.sequence(left + right, expr.span)
+        if op == "+" and isinstance(left, str) and isinstance(right, str):
+            if len(left) + len(right) > self.limits.max_list_length:
+                return self.report("E901", f"a string of {len(left) + len(right):,} characters is longer than the "
+                                   f"limit of {self.limits.max_list_length:,}", expr.span)
+            return left + right
         if not numbers:
             return self.report("E210", f"cannot apply '{op}' to {_kind_of(left)} and {_kind_of(right)}",
                                expr.op_span)

@@ -156,3 +156,120 @@ def test_attribute_errors_are_located_at_the_attribute(expression, column, messa
 def test_a_misspelt_attribute_gets_a_suggestion():
     (d,) = archdsl.loads("model M { input x: [3, 8, 8]\n x -> conv2d(x.chanels, 1) }").diagnostics
     assert d.hint == "did you mean 'channels'?"
+
+
+# --------------------------------------------------------------------------
+# Lists, tuples, indexing, iteration.
+
+
+def test_a_repeat_iterates_over_a_config_list_taking_each_item_apart():
+    m = load_ok("""
+        model M {
+            input x: [3, 32, 32]
+            cfg = [(3, 16, 1), (5, 24, 2), (3, 40, 2)]     # (kernel, channels, stride)
+            x -> features: repeat cfg as (k, c, s) { conv2d(c, k, stride=s, padding=k // 2) -> relu }
+        }
+    """).model()
+    convs = [n for n in m.nodes.values() if n.op == "conv2d"]
+    assert [n.name for n in convs] == ["features.0", "features.2", "features.4"]
+    assert [(a["out_channels"], a["kernel_size"], a["stride"], a["padding"])
+            for a in (n.spec.arguments() for n in convs)] == [(16, 3, 1, 1), (24, 5, 2, 2), (40, 3, 2, 1)]
+
+
+def test_repeat_as_a_name_binds_each_item_and_without_as_runs_once_per_item():
+    m = load_ok("""
+        model M {
+            input x: [3, 8, 8]
+            x -> a: repeat [4, 6] as c { conv2d(c, 1) } -> b: repeat [7, 7, 7] { relu }
+              -> c: repeat enumerate([5, 9]) as (i, w) { "conv{i}": conv2d(w, 1) }
+              -> d: repeat range(2) as i { conv2d(i + 1, 1) }
+        }
+    """).model()
+    assert [out_channels(m, n) for n in ("a.0", "a.1", "c.conv0", "c.conv1", "d.0", "d.1")] == [4, 6, 5, 9, 1, 2]
+    assert [n for n in m.nodes if n.startswith("b.")] == ["b.0", "b.1", "b.2"]
+
+
+def test_lists_and_tuples_are_one_kind_of_value_with_len_indexing_and_joining():
+    m = load_ok("""
+        model M {
+            input x: [3, 8, 8]
+            widths = [8, 16] + (32,)
+            nested = [[1, 2], [3, 4, 5]]
+            x -> a: conv2d(widths[-1] + len(widths), 1)          # 32 + 3
+              -> b: conv2d(len(nested[1]) * 10 + nested[0][1], 1) # 30 + 2
+              -> c: conv2d(if [1, 2] == (1, 2) then 1 else 2, 1)
+              -> d: conv2d(len([]) + 1, kernel_size=[1, 1])
+        }
+    """).model()
+    assert [out_channels(m, n) for n in "abcd"] == [35, 32, 1, 1]
+    assert m.node("d").spec.arguments()["kernel_size"] == (1, 1)
+
+
+def test_math_builtins():
+    # Python's math module is the reference: ceil(2.1) = 3, floor(2.9) = 2,
+    # sqrt(16) = 4.0, log(8, 2) = 3.0 (within float rounding), pow exact on integers.
+    m = load_ok("""
+        model M {
+            input x: [3, 8, 8]
+            x -> a: conv2d(pow(2, 10), 1) -> b: conv2d(ceil(2.1) * 10 + floor(2.9), 1)
+              -> c: conv2d(int(sqrt(16)) + round(log(8, 2)) + round(log(1)), 1)
+              -> d: conv2d(sum([1, 2, 3]) + sum([]), 1)
+              -> e: conv2d(int(pow(4, 0.5)) + max([3, 9, 4]) + min(5, 2), 1)
+        }
+    """).model()
+    assert [out_channels(m, n) for n in "abcde"] == [1024, 32, 7, 6, 13]
+
+
+@pytest.mark.parametrize(("statement", "code", "column", "message"), [
+    ("x -> repeat [(3, 16), (5, 24, 2)] as (k, c) { conv2d(c, k) }", "E215", 41,
+     "item 1 of the list has 3 items, but is taken apart into 2 names"),
+    ("x -> repeat [3, 4] as (k, c) { conv2d(c, k) }", "E215", 26,
+     "item 0 of the list has an int, but is taken apart into 2 names"),
+    ("x -> repeat 3 as (a, b) { relu }", "E215", 21, "'repeat 3' counts; only the items of a list can be taken apart"),
+    ("x -> conv2d([1, 2][2], 1)", "E214", 22, "index 2 is out of range for 2 items"),
+    ("x -> conv2d([1, 2][-3], 1)", "E214", 22, "index -3 is out of range for 2 items"),
+    ("x -> conv2d([1, 2][true], 1)", "E210", 22, "an index must be an integer, not a bool (true)"),
+    ("x -> conv2d(3[0], 1)", "E210", 15, "cannot index an int"),
+    ("x -> conv2d(pow(2), 1)", "E302", 15, "pow() takes 2 arguments, got 1"),
+    ("x -> conv2d(sqrt(4, 5), 1)", "E304", 23, "sqrt() takes 1 argument, got 2"),
+    ("x -> conv2d(min(), 1)", "E302", 15, "min() takes at least 1 argument, got 0"),
+    ("x -> conv2d(round(1, 2, 3), 1)", "E304", 27, "round() takes 1 to 2 arguments, got 3"),
+    ("x -> conv2d(sqrt(-1), 1)", "E210", 15, "sqrt(-1) failed: math domain error"),
+    ("x -> conv2d(len(3), 1)", "E210", 15, "len(3) failed: object of type 'int' has no len()"),
+    ("x -> conv2d(sum([1, \"a\"]), 1)", "E210", 15, 'sum((1, "a")) failed: sum() adds the numbers of a list'),
+    ("x -> conv2d(pow(10, 100), 1)", "E901", 15, "integer result of pow() is larger than the limit of 2^62"),
+])
+def test_list_and_builtin_errors_are_located(statement, code, column, message):
+    text = f"model M {{\n  input x: [3, 8, 8]\n  {statement}\n}}\n"
+    diagnostics = archdsl.loads(text).diagnostics
+    message = message.replace("2^62", str(2**62))
+    assert [(d.code, d.span.line, d.span.column, d.message) for d in diagnostics] == [(code, 3, column, message)]
+
+
+def test_the_item_that_does_not_fit_is_shown_next_to_the_list():
+    (d,) = archdsl.loads("model M { input x: [3, 8, 8]\n x -> repeat [(1, 2), (3,)] as (a, b) { relu } }").diagnostics
+    assert [(label.span.column, label.message) for label in d.labels] == [(14, "item 1 is (3,)")]
+
+
+def test_lists_are_bounded_in_length_and_nesting():
+    limits = archdsl.Limits(max_list_length=4, max_list_nesting=3)
+    long = archdsl.loads("model M { input x: [3]\n a = [1, 2, 3] + [4, 5]\n x }", limits=limits).diagnostics
+    assert [(d.code, d.span.line, d.message) for d in long] == [
+        ("E901", 2, "a list of 5 items is longer than the limit of 4")]
+    ranged = archdsl.loads("model M { input x: [3]\n a = range(10)\n x }", limits=limits).diagnostics
+    assert [d.message for d in ranged] == ["a list of 10 items is longer than the limit of 4"]
+    # Nesting grows one level per name, which the bracket limit of the
+    # source text does not bound.
+    deep = archdsl.loads("model M { input x: [3]\n a = [1]\n b = [a]\n c = [b]\n d = [c]\n x }",
+                         limits=limits).diagnostics
+    assert [(d.code, d.span.line, d.message) for d in deep] == [
+        ("E901", 5, "lists nest deeper than the limit of 3")]
+    text = archdsl.loads('model M { input x: [3]\n a = "abc" + "de"\n x }', limits=limits).diagnostics
+    assert [d.message for d in text] == ["a string of 5 characters is longer than the limit of 4"]
+
+
+def test_doubling_a_list_by_names_stops_at_the_default_limit():
+    lines = ["a0 = [0, 0]"] + [f"a{i} = a{i - 1} + a{i - 1}" for i in range(1, 40)]
+    text = "model M { input x: [3]\n" + "\n".join(lines) + "\n x }"
+    errors = [d for d in archdsl.loads(text).diagnostics if d.code == "E901"]
+    assert len(errors) == 1 and errors[0].message.startswith("a list of 131,072 items is longer than the limit")

@@ -37,7 +37,7 @@ from .graph import FIGURES, BlockInstance, Expectation, Model, Node
 from .ops import CALLABLE, ArgumentError, Input, OpSpec
 from .ops.base import Shape, ShapeError, show_shape
 from .source import SourceFile, Span
-from .values import Tensor, show_value
+from .values import OpValue, Tensor, show_value
 
 # --------------------------------------------------------------------------
 # Limits: elaboration runs on untrusted files, so expansion is bounded.
@@ -97,6 +97,8 @@ def _kind_of(value: Any) -> str:
         return "a string"
     if isinstance(value, tuple):
         return "a tuple"
+    if isinstance(value, OpValue):
+        return "an op"
     return type(value).__name__
 
 
@@ -784,7 +786,10 @@ class _ModelBuilder:
         result: Any = None
         for stmt in stmts:
             if isinstance(stmt, ast.Assign):
-                value = self.chain(stmt.chain, env, scope)
+                if stmt.chain.steps or stmt.chain.label is not None:
+                    value = self.chain(stmt.chain, env, scope)
+                else:  # a single expression, which may be an op as a value: act = relu
+                    value = self.value(stmt.chain.head, env, scope)
                 self.bind(env, stmt.name, stmt.name_span, value)
                 result = value
             elif isinstance(stmt, ast.ChainStmt):
@@ -1005,6 +1010,14 @@ class _ModelBuilder:
         if entry is not None:
             return self.block_call(entry, args, value, label, span, name_span, env, scope, label_span)
         binding = env.find(name)
+        if binding is not None and binding.value is POISON:
+            binding.used = True
+            return POISON  # reported where it failed
+        if binding is not None and isinstance(binding.value, OpValue):
+            binding.used = True
+            op_value = binding.value
+            return self.apply(op_value.name, name_span, [*op_value.args, *args], value, label, span, env, scope,
+                              label_span)
         if binding is not None:
             binding.used = True  # it was referenced, if wrongly: no "unused" warning on top
             return self.report("E201", f"'{name}' is a value, not an op or block", name_span,
@@ -1035,6 +1048,53 @@ class _ModelBuilder:
             return self.report("E209", f"'{call.func}' is a value and cannot be called", call.func_span)
         return self.report("E201", f"unknown op, block or function '{call.func}'", call.func_span,
                            hint=did_you_mean(call.func, [*CALLABLE, *self.blocks, *BUILTINS]))
+
+    def value(self, expr: ast.Expr, env: Env, scope: NameScope | None) -> Any:
+        """An expression where an op or block may be a value: a bound name's
+        right side, a block's argument or default, a list's item.  A bare op
+        or block name, or an op called with compile-time arguments only
+        (``leaky_relu(0.1)``), is an :class:`OpValue` there."""
+        if isinstance(expr, ast.Name) and env.find(expr.id) is None and self.is_applicable(expr.id):
+            return OpValue(expr.id, (), expr.id)
+        bound = env.find(expr.func) if isinstance(expr, ast.Call) else None
+        if isinstance(expr, ast.Call) and bound is not None and isinstance(bound.value, OpValue):
+            bound.used = True  # more arguments for an op value: act(negative_slope=0.3)
+            return self.partial(expr, env, scope, bound.value)
+        if (isinstance(expr, ast.Call) and env.find(expr.func) is None and expr.func in CALLABLE
+                and not CALLABLE[expr.func].is_merge()
+                and not any(isinstance(arg.value, ast.ChainExpr) for arg in expr.args)):
+            return self.partial(expr, env, scope)
+        if isinstance(expr, ast.TupleExpr):
+            items = tuple([self.value(item, env, scope) for item in expr.items])
+            if any(item is POISON for item in items):
+                return POISON
+            return self.sequence(items, expr.span)
+        return self.evaluate(expr, env, scope)
+
+    def is_applicable(self, name: str) -> bool:
+        """An op that takes one input from a chain, or a block."""
+        op = CALLABLE.get(name)
+        return (op is not None and not op.is_merge()) or name in self.blocks
+
+    def partial(self, call: ast.Call, env: Env, scope: NameScope | None, base: OpValue | None = None) -> Any:
+        """``leaky_relu(0.1)`` as a value: the op with its arguments so far,
+        validated when it is applied.  A tensor argument is the old mistake
+        of passing the input as an argument (E207)."""
+        args = [] if base is None else list(base.args)
+        name = call.func if base is None else base.name
+        for arg in call.args:
+            value = self.evaluate(arg.value, env, None)
+            if value is POISON:
+                return POISON
+            if isinstance(value, Tensor):
+                if scope is None:
+                    return self.report("E207", f"{call.func} takes its input from the chain, not as an argument",
+                                       call.func_span)
+                return self.input_as_argument(call, env, scope)
+            args.append(ast.Argument(arg.name, ast.Literal(value, arg.value.span), arg.span, arg.name_span))
+        shown = [f"{arg.name}=" * (arg.name is not None) + show_value(arg.value.value) for arg in args
+                 if isinstance(arg.value, ast.Literal)]
+        return OpValue(name, tuple(args), f"{name}({', '.join(shown)})")
 
     def input_as_argument(self, call: ast.Call, env: Env, scope: NameScope) -> _Poison:
         """E207 for ``relu(y)`` at a chain's head: the input comes from the
@@ -1104,7 +1164,8 @@ class _ModelBuilder:
 
     def bind_arguments(self, args: list[ast.Argument], positional: tuple[str, ...], accepted: AbstractSet[str],
                        aliases: dict[str, str], what: str, env: Env, scope: NameScope,
-                       extra_positional: list | None = None) -> tuple[dict[str, Any], dict[str, Span], bool | None]:
+                       extra_positional: list | None = None, op_values: bool = False,
+                       ) -> tuple[dict[str, Any], dict[str, Span], bool | None]:
         """Evaluates arguments and binds them to names.  Positional arguments
         beyond ``positional`` go to ``extra_positional`` when it is a list
         (a merge's inputs) and are an error otherwise.  Arguments that fail
@@ -1164,7 +1225,7 @@ class _ModelBuilder:
                 ok = False
                 continue
             spans[name] = arg.span
-            value = self.evaluate(arg.value, env, scope)
+            value = self.value(arg.value, env, scope) if op_values else self.evaluate(arg.value, env, scope)
             if value is POISON:
                 ok = False
                 continue
@@ -1298,7 +1359,7 @@ class _ModelBuilder:
         if len(params) != len(definition.params):
             return POISON  # a parameter declared twice: reported once, at the definition, by the loader
         values, spans, ok = self.bind_arguments(args, tuple(params), set(params), {}, f"block {definition.name}",
-                                                env, scope)
+                                                env, scope, op_values=True)
         if ok is None:
             return POISON
         # Parameters that failed are bound to POISON so that the body is still
@@ -1313,7 +1374,7 @@ class _ModelBuilder:
             elif param.name in spans:
                 bound = POISON
             elif param.default is not None:
-                bound = self.evaluate(param.default, body_env, None)
+                bound = self.value(param.default, body_env, None)
             else:
                 self.report("E302", f"block {definition.name} needs argument '{param.name}'", span,
                             labels=[Label(param.span, "parameter declared here")])

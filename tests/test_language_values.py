@@ -273,3 +273,54 @@ def test_doubling_a_list_by_names_stops_at_the_default_limit():
     text = "model M { input x: [3]\n" + "\n".join(lines) + "\n x }"
     errors = [d for d in archdsl.loads(text).diagnostics if d.code == "E901"]
     assert len(errors) == 1 and errors[0].message.startswith("a list of 131,072 items is longer than the limit")
+
+
+# --------------------------------------------------------------------------
+# Ops and blocks as values.
+
+
+def test_ops_and_blocks_are_values_with_partial_arguments_applied_with_an_arrow():
+    program = load_ok("""
+        block Unit(out, act = relu) {
+            return in -> conv2d(out, 1) -> act
+        }
+        block Pair(first, second) { return in -> first -> second }
+        block Act(f = relu6) { return in -> f }
+        model M {
+            input x: [3, 8, 8]
+            act = leaky_relu(0.1)
+            lrelu = leaky_relu                      # an op as a value, given its argument later
+            cfg = [(4, relu), (5, leaky_relu(0.2)), (6, hardswish)]
+            x -> act -> Unit(8) -> Unit(8, act) -> Unit(8, act=sigmoid)
+              -> s: repeat cfg as (c, f) { conv2d(c, 1) -> f }
+              -> Pair(relu, Act) -> Pair(lrelu(0.3), batchnorm2d)
+        }
+    """)
+    m = program.model()
+    ops = {name: (node.op, node.spec.arguments().get("negative_slope")) for name, node in m.nodes.items()}
+    assert ops["leaky_relu_1"] == ("leaky_relu", 0.1)
+    assert ops["unit_1.relu_1"][0] == "relu"  # the default
+    assert ops["unit_2.leaky_relu_1"] == ("leaky_relu", 0.1)
+    assert ops["unit_3.sigmoid_1"][0] == "sigmoid"
+    assert [ops[f"s.{i}"] for i in (1, 3, 5)] == [("relu", None), ("leaky_relu", 0.2), ("hardswish", None)]
+    # A block as a value: Act applied inside Pair, with its default f.
+    assert ops["pair_1.act_1.relu6_1"][0] == "relu6"
+    assert ops["pair_2.leaky_relu_1"] == ("leaky_relu", 0.3)
+    assert m.blocks["unit_2"].arguments == {"out": "8", "act": "leaky_relu(0.1)"}
+
+
+def test_an_op_value_s_arguments_are_validated_where_it_is_applied():
+    text = "model M {\n  input x: [3, 8, 8]\n  act = leaky_relu(\"a\")\n  x -> act\n}\n"
+    assert [(d.code, d.span.line) for d in archdsl.loads(text).diagnostics] == [("E303", 3)]
+
+
+def test_an_op_value_takes_compile_time_arguments_only():
+    text = "block B(f) { return in -> f }\nmodel M {\n  input x: [3, 8, 8]\n  x -> B(relu(x))\n}\n"
+    assert [(d.code, d.span.line, d.message) for d in archdsl.loads(text).diagnostics] == [
+        ("E207", 4, "relu takes its input from the chain, not as an argument")]
+
+
+def test_an_argument_an_op_value_already_has_cannot_be_given_again():
+    text = "model M {\n  input x: [3, 8, 8]\n  act = leaky_relu(0.1)\n  x -> act(negative_slope=0.2)\n}\n"
+    assert [(d.code, d.span.line, d.message) for d in archdsl.loads(text).diagnostics] == [
+        ("E305", 4, "argument 'negative_slope' of leaky_relu is given twice")]

@@ -65,7 +65,7 @@ CODES: tuple[Code, ...] = (
     Code("E207", "missing-input", _E,
          "An op or block that needs an input tensor has none: it starts a chain, or "
          "'in' is used outside a block or in a block called without input.",
-         "y = conv2d(64, 3)"),
+         "y = conv2d(64, 3) -> relu"),
     Code("E208", "missing-output", _E,
          "A block has no 'return', a model has no output, or 'return' appears in a model.",
          "block B() { x = in -> relu }"),

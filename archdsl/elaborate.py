@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 import re
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +35,9 @@ from ._gc import paused_gc
 from .diagnostics import Diagnostic, DiagnosticError, Label, did_you_mean, merge_repeats
 from .graph import FIGURES, BlockInstance, Expectation, Model, Node
 from .ops import CALLABLE, ArgumentError, Input, OpSpec
+from .ops.base import Shape, ShapeError, show_shape
 from .source import SourceFile, Span
-from .values import Tensor, show_value
+from .values import OpValue, Tensor, show_value
 
 # --------------------------------------------------------------------------
 # Limits: elaboration runs on untrusted files, so expansion is bounded.
@@ -57,6 +58,8 @@ class Limits:
     max_nesting: int = 100  # brackets and braces inside each other
     max_integer: int = 2**62
     max_dimension: int = 2**31
+    max_list_length: int = 100_000  # items of one list or tuple, characters of a joined string
+    max_list_nesting: int = 32  # lists inside lists
 
 
 # --------------------------------------------------------------------------
@@ -71,6 +74,19 @@ class _Poison:
 
 
 POISON = _Poison()
+
+
+def _poisoned_in_poisoned_out(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A check on evaluated operands that returns POISON, reporting nothing
+    more, when an operand already failed (it was reported where it failed)."""
+
+    @functools.wraps(method)
+    def checked(self: Any, expr: Any, *operands: Any) -> Any:
+        if any(operand is POISON for operand in operands):
+            return POISON
+        return method(self, expr, *operands)
+
+    return checked
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,8 @@ def _kind_of(value: Any) -> str:
         return "a string"
     if isinstance(value, tuple):
         return "a tuple"
+    if isinstance(value, OpValue):
+        return "an op"
     return type(value).__name__
 
 
@@ -472,13 +490,6 @@ def _load_text(text: str, name: str, resolved: Path, limits: Limits) -> Program:
     return Program(name, models, diagnostics, loader.sources, loader.definitions)
 
 
-def _tuple_or_poison(items: list[Any]) -> Any:
-    """A tuple expression's value: POISON if any item failed."""
-    if any(item is POISON for item in items):
-        return POISON
-    return tuple(items)
-
-
 # --------------------------------------------------------------------------
 # Builtin functions usable in expressions.
 
@@ -487,14 +498,115 @@ def _builtin_round(x, ndigits=None):
     return round(x) if ndigits is None else round(x, ndigits)
 
 
-BUILTINS = {
-    "min": min,
-    "max": max,
-    "abs": abs,
-    "int": int,
-    "float": float,
-    "round": _builtin_round,
+def _builtin_sum(items):
+    if not isinstance(items, tuple) or not all(_is_number(v) for v in items):
+        raise TypeError("sum() adds the numbers of a list")
+    return sum(items)
+
+
+def _builtin_pow(base, exponent):
+    """``base ** exponent``: exact for integers (bounded first: the exponent
+    alone could make Python compute for hours), floats otherwise."""
+    if not (_is_number(base) and _is_number(exponent)):
+        raise TypeError("pow() takes numbers")
+    if isinstance(base, int) and isinstance(exponent, int) and exponent >= 0:
+        if abs(base) > 1 and exponent * math.log2(abs(base)) > 64:
+            raise _TooLarge()
+        return base**exponent
+    return math.pow(base, exponent)
+
+
+def _builtin_range(*bounds):
+    if not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
+        raise TypeError("range() takes integers")
+    return tuple(range(*bounds))
+
+
+def _builtin_enumerate(items):
+    if not isinstance(items, tuple):
+        raise TypeError("enumerate() takes a list")
+    return tuple(enumerate(items))
+
+
+class _TooLarge(OverflowError):
+    """An integer result far beyond ``Limits.max_integer``, refused before it is computed."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A function of compile-time values: at least ``least`` and at most
+    ``most`` arguments (None: any number)."""
+
+    function: Callable[..., Any]
+    least: int
+    most: int | None
+
+
+BUILTINS: dict[str, Builtin] = {
+    "min": Builtin(min, 1, None),
+    "max": Builtin(max, 1, None),
+    "abs": Builtin(abs, 1, 1),
+    "int": Builtin(int, 1, 1),
+    "float": Builtin(float, 1, 1),
+    "round": Builtin(_builtin_round, 1, 2),
+    "len": Builtin(len, 1, 1),
+    "sum": Builtin(_builtin_sum, 1, 1),
+    "pow": Builtin(_builtin_pow, 2, 2),
+    "log": Builtin(math.log, 1, 2),  # natural, or to the base given
+    "sqrt": Builtin(math.sqrt, 1, 1),
+    "ceil": Builtin(math.ceil, 1, 1),
+    "floor": Builtin(math.floor, 1, 1),
+    "range": Builtin(_builtin_range, 1, 3),
+    "enumerate": Builtin(_builtin_enumerate, 1, 1),
 }
+
+
+def _spatial(shape: Shape, name: str) -> int | None:
+    """A named spatial size: length of [C, L], depth of [C, D, H, W],
+    height and width of [C, H, W] and [C, D, H, W]."""
+    rank = len(shape)
+    if name == "length":
+        return shape[1] if rank == 2 else None
+    if name == "depth":
+        return shape[1] if rank == 4 else None
+    if rank not in (3, 4):
+        return None
+    return shape[-2] if name == "height" else shape[-1]
+
+
+#: What ``tensor.<name>`` reads from the tensor's shape (batch excluded);
+#: None where the name does not fit the rank.
+TENSOR_ATTRIBUTES: dict[str, Callable[[Shape], Any]] = {
+    "channels": lambda shape: shape[0],
+    "shape": tuple,
+    "rank": len,
+    "length": lambda shape: _spatial(shape, "length"),
+    "depth": lambda shape: _spatial(shape, "depth"),
+    "height": lambda shape: _spatial(shape, "height"),
+    "width": lambda shape: _spatial(shape, "width"),
+}
+
+_ATTRIBUTE_RANKS = {
+    "length": "'length' is the L of a [C, L] tensor",
+    "depth": "'depth' is the D of a [C, D, H, W] tensor",
+    "height": "'height' is the H of a [C, H, W] or [C, D, H, W] tensor",
+    "width": "'width' is the W of a [C, H, W] or [C, D, H, W] tensor",
+}
+
+
+def _arity(function: Builtin) -> str:
+    """How many arguments a builtin takes, in words."""
+    if function.most is None:
+        count = f"at least {function.least}"
+    elif function.most == function.least:
+        count = str(function.least)
+    else:
+        count = f"{function.least} to {function.most}"
+    return f"{count} argument{'' if function.least == 1 and function.most in (1, None) else 's'}"
 
 
 class _LimitExceeded(Exception):
@@ -518,6 +630,10 @@ class _ModelBuilder:
         self.steps = 0
         self.block_sizes: dict[str, int] = {}  # nodes made by a block's last expansion
         self.unused_reported: set[Span] = set()
+        self.depths: dict[int, tuple[tuple, int]] = {}  # id -> (list, how deep lists nest in it)
+        self.shapes: dict[str, Shape | None] = {}  # computed on first use (shape_of)
+        self.shape_causes: dict[str, str] = {}  # node of unknown shape -> the node with the shape error
+        self.unknown_shapes_reported: set[str] = set()
 
     # ---------------------------------------------------------------- reporting
 
@@ -683,7 +799,10 @@ class _ModelBuilder:
         result: Any = None
         for stmt in stmts:
             if isinstance(stmt, ast.Assign):
-                value = self.chain(stmt.chain, env, scope)
+                if stmt.chain.steps or stmt.chain.label is not None:
+                    value = self.chain(stmt.chain, env, scope)
+                else:  # a single expression, which may be an op as a value: act = relu
+                    value = self.value(stmt.chain.head, env, scope)
                 self.bind(env, stmt.name, stmt.name_span, value)
                 result = value
             elif isinstance(stmt, ast.ChainStmt):
@@ -758,6 +877,7 @@ class _ModelBuilder:
             if not (part.startswith("{") and part.endswith("}")):
                 out.append(part)
                 continue
+            assert span is not None  # a label always has its span
             try:
                 expr = ast.parse_expression(part[1:-1], span)
             except DiagnosticError as error:
@@ -825,15 +945,11 @@ class _ModelBuilder:
         return NameScope(scope.child(label, ""), sequential=True, block=scope.block)
 
     def repeat(self, core: ast.Repeat, label: str | None, value: Any, env: Env, scope: NameScope) -> Any:
-        count = self.evaluate(core.count, env, scope)
-        if count is POISON:
+        counted = self.evaluate(core.count, env, scope)
+        items = self.repeat_items(core, counted)
+        if items is None:
             return POISON
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            return self.report("E210", f"a repeat count must be a non-negative integer, not {show_value(count)}",
-                               core.count.span)
-        if count > self.limits.max_repeat:
-            return self.report("E901", f"repeat {count} is more than the limit of {self.limits.max_repeat}",
-                               core.count.span)
+        count = len(items)
         inner = self.sequential_scope(scope, label)
         before, steps_before = len(self.nodes), self.steps
         for i in range(count):
@@ -850,11 +966,51 @@ class _ModelBuilder:
                                 f"more than the limit of {self.limits.max_steps:,}", core.count.span)
                     raise _LimitExceeded()
             iteration_env = Env(env)
-            if core.index is not None:
-                iteration_env.vars[core.index] = _Binding(i, core.index_span or core.span, used=True)
+            if not self.bind_iteration(core, items[i], i, iteration_env):
+                return POISON
             for s in core.steps:
                 value = self.step(s, value, iteration_env, inner)
         return value
+
+    def repeat_items(self, core: ast.Repeat, counted: Any) -> Sequence[Any] | None:
+        """What a repeat iterates over: ``range(N)`` for a count, the items
+        of a list; None (reported unless already) when it is neither."""
+        if counted is POISON:
+            return None
+        if isinstance(counted, tuple):
+            return counted
+        if isinstance(counted, bool) or not isinstance(counted, int) or counted < 0:
+            self.report("E210", f"a repeat count must be a non-negative integer, not {show_value(counted)}",
+                        core.count.span)
+            return None
+        if counted > self.limits.max_repeat:
+            self.report("E901", f"repeat {counted} is more than the limit of {self.limits.max_repeat}",
+                        core.count.span)
+            return None
+        if core.unpack is not None:
+            self.report("E215", f"'repeat {counted}' counts; only the items of a list can be taken apart",
+                        core.index_span, hint=f"write 'repeat {counted} as i', or iterate over a list")
+            return None
+        return range(counted)
+
+    def bind_iteration(self, core: ast.Repeat, item: Any, position: int, env: Env) -> bool:
+        """Binds the loop's names for one item: the item (or count) itself,
+        or its parts (``as (a, b)``); False after reporting a mismatch."""
+        where = core.index_span
+        assert where is not None or (core.index is None and core.unpack is None)
+        if core.index is not None and where is not None:
+            env.vars[core.index] = _Binding(item, where, used=True)
+        if core.unpack is None or where is None:
+            return True
+        names = core.unpack
+        if not isinstance(item, tuple) or len(item) != len(names):
+            parts = f"{len(item)} items" if isinstance(item, tuple) else _kind_of(item)
+            self.report("E215", f"item {position} of the list has {parts}, but is taken apart into {len(names)} "
+                        f"names", where, labels=[Label(core.count.span, f"item {position} is {show_value(item)}")])
+            return False
+        for name, part in zip(names, item):
+            env.vars[name] = _Binding(part, where, used=True)
+        return True
 
     # ---------------------------------------------------------------- calls
 
@@ -868,6 +1024,14 @@ class _ModelBuilder:
         if entry is not None:
             return self.block_call(entry, args, value, label, span, name_span, env, scope, label_span)
         binding = env.find(name)
+        if binding is not None and binding.value is POISON:
+            binding.used = True
+            return POISON  # reported where it failed
+        if binding is not None and isinstance(binding.value, OpValue):
+            binding.used = True
+            op_value = binding.value
+            return self.apply(op_value.name, name_span, [*op_value.args, *args], value, label, span, env, scope,
+                              label_span)
         if binding is not None:
             binding.used = True  # it was referenced, if wrongly: no "unused" warning on top
             return self.report("E201", f"'{name}' is a value, not an op or block", name_span,
@@ -899,6 +1063,53 @@ class _ModelBuilder:
         return self.report("E201", f"unknown op, block or function '{call.func}'", call.func_span,
                            hint=did_you_mean(call.func, [*CALLABLE, *self.blocks, *BUILTINS]))
 
+    def value(self, expr: ast.Expr, env: Env, scope: NameScope | None) -> Any:
+        """An expression where an op or block may be a value: a bound name's
+        right side, a block's argument or default, a list's item.  A bare op
+        or block name, or an op called with compile-time arguments only
+        (``leaky_relu(0.1)``), is an :class:`OpValue` there."""
+        if isinstance(expr, ast.Name) and env.find(expr.id) is None and self.is_applicable(expr.id):
+            return OpValue(expr.id, (), expr.id)
+        bound = env.find(expr.func) if isinstance(expr, ast.Call) else None
+        if isinstance(expr, ast.Call) and bound is not None and isinstance(bound.value, OpValue):
+            bound.used = True  # more arguments for an op value: act(negative_slope=0.3)
+            return self.partial(expr, env, scope, bound.value)
+        if (isinstance(expr, ast.Call) and env.find(expr.func) is None and expr.func in CALLABLE
+                and not CALLABLE[expr.func].is_merge()
+                and not any(isinstance(arg.value, ast.ChainExpr) for arg in expr.args)):
+            return self.partial(expr, env, scope)
+        if isinstance(expr, ast.TupleExpr):
+            items = tuple([self.value(item, env, scope) for item in expr.items])
+            if any(item is POISON for item in items):
+                return POISON
+            return self.sequence(items, expr.span)
+        return self.evaluate(expr, env, scope)
+
+    def is_applicable(self, name: str) -> bool:
+        """An op that takes one input from a chain, or a block."""
+        op = CALLABLE.get(name)
+        return (op is not None and not op.is_merge()) or name in self.blocks
+
+    def partial(self, call: ast.Call, env: Env, scope: NameScope | None, base: OpValue | None = None) -> Any:
+        """``leaky_relu(0.1)`` as a value: the op with its arguments so far,
+        validated when it is applied.  A tensor argument is the old mistake
+        of passing the input as an argument (E207)."""
+        args = [] if base is None else list(base.args)
+        name = call.func if base is None else base.name
+        for arg in call.args:
+            value = self.evaluate(arg.value, env, None)
+            if value is POISON:
+                return POISON
+            if isinstance(value, Tensor):
+                if scope is None:
+                    return self.report("E207", f"{call.func} takes its input from the chain, not as an argument",
+                                       call.func_span)
+                return self.input_as_argument(call, env, scope)
+            args.append(ast.Argument(arg.name, ast.Literal(value, arg.value.span), arg.span, arg.name_span))
+        shown = [f"{arg.name}=" * (arg.name is not None) + show_value(arg.value.value) for arg in args
+                 if isinstance(arg.value, ast.Literal)]
+        return OpValue(name, tuple(args), f"{name}({', '.join(shown)})")
+
     def input_as_argument(self, call: ast.Call, env: Env, scope: NameScope) -> _Poison:
         """E207 for ``relu(y)`` at a chain's head: the input comes from the
         chain.  Its arguments are still evaluated (they are used, not unused)."""
@@ -914,7 +1125,7 @@ class _ModelBuilder:
         return self.report("E207", f"{call.func} has no input", call.func_span,
                            hint=f"apply it to a value: 'x -> {call.func}(...)'")
 
-    def builtin(self, call: ast.Call, function, env: Env, scope: NameScope | None) -> Any:
+    def builtin(self, call: ast.Call, function: Builtin, env: Env, scope: NameScope | None) -> Any:
         values = []
         for arg in call.args:
             if arg.name is not None:
@@ -925,15 +1136,50 @@ class _ModelBuilder:
             if isinstance(value, Tensor):
                 return self.report("E209", f"{call.func}() works on compile-time values, not tensors", arg.span)
             values.append(value)
+        takes = _arity(function)
+        if len(values) < function.least:
+            return self.report("E302", f"{call.func}() takes {takes}, got {len(values)}", call.span)
+        if function.most is not None and len(values) > function.most:
+            return self.report("E304", f"{call.func}() takes {takes}, got {len(values)}",
+                               call.args[function.most].span)
         try:
-            return self.checked_number(function(*values), call.span, f"result of {call.func}()")
+            result = function.function(*values)
+        except _TooLarge:
+            return self.report("E901", f"integer result of {call.func}() is larger than the limit of "
+                               f"{self.limits.max_integer}", call.span)
         except (TypeError, ValueError, OverflowError) as error:
             return self.report("E210", f"{call.func}({', '.join(show_value(v) for v in values)}) failed: {error}",
                                call.span)
+        if isinstance(result, tuple):
+            return self.sequence(result, call.span)
+        return self.checked_number(result, call.span, f"result of {call.func}()")
+
+    def sequence(self, items: tuple, span: Span) -> Any:
+        """A tuple or list made by the file, within the limits of length and
+        nesting (nested values are shared, so these bound its memory too)."""
+        if len(items) > self.limits.max_list_length:
+            return self.report("E901", f"a list of {len(items):,} items is longer than the limit of "
+                               f"{self.limits.max_list_length:,}", span)
+        depth = 1 + max((self.nesting(item) for item in items), default=0)
+        if depth > self.limits.max_list_nesting:
+            return self.report("E901", f"lists nest deeper than the limit of {self.limits.max_list_nesting}", span)
+        self.depths[id(items)] = (items, depth)
+        return items
+
+    def nesting(self, value: Any) -> int:
+        """How deep lists nest in ``value`` (0 for anything else); known for
+        every list the file made (``sequence``)."""
+        if not isinstance(value, tuple):
+            return 0
+        known = self.depths.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        return 1 + max((self.nesting(item) for item in value), default=0)
 
     def bind_arguments(self, args: list[ast.Argument], positional: tuple[str, ...], accepted: AbstractSet[str],
                        aliases: dict[str, str], what: str, env: Env, scope: NameScope,
-                       extra_positional: list | None = None) -> tuple[dict[str, Any], dict[str, Span], bool | None]:
+                       extra_positional: list | None = None, op_values: bool = False,
+                       ) -> tuple[dict[str, Any], dict[str, Span], bool | None]:
         """Evaluates arguments and binds them to names.  Positional arguments
         beyond ``positional`` go to ``extra_positional`` when it is a list
         (a merge's inputs) and are an error otherwise.  Arguments that fail
@@ -978,7 +1224,8 @@ class _ModelBuilder:
             else:
                 seen_keyword = arg
                 name = aliases.get(arg.name, arg.name)
-                span = arg.name_span or arg.span
+                assert arg.name_span is not None  # a keyword argument has its name's span
+                span = arg.name_span
                 if name not in accepted:
                     self.report("E301", f"{what} has no argument '{arg.name}'", arg.name_span,
                                 hint=did_you_mean(arg.name, [*accepted, *aliases])
@@ -992,7 +1239,7 @@ class _ModelBuilder:
                 ok = False
                 continue
             spans[name] = arg.span
-            value = self.evaluate(arg.value, env, scope)
+            value = self.value(arg.value, env, scope) if op_values else self.evaluate(arg.value, env, scope)
             if value is POISON:
                 ok = False
                 continue
@@ -1126,7 +1373,7 @@ class _ModelBuilder:
         if len(params) != len(definition.params):
             return POISON  # a parameter declared twice: reported once, at the definition, by the loader
         values, spans, ok = self.bind_arguments(args, tuple(params), set(params), {}, f"block {definition.name}",
-                                                env, scope)
+                                                env, scope, op_values=True)
         if ok is None:
             return POISON
         # Parameters that failed are bound to POISON so that the body is still
@@ -1141,7 +1388,7 @@ class _ModelBuilder:
             elif param.name in spans:
                 bound = POISON
             elif param.default is not None:
-                bound = self.evaluate(param.default, body_env, None)
+                bound = self.value(param.default, body_env, None)
             else:
                 self.report("E302", f"block {definition.name} needs argument '{param.name}'", span,
                             labels=[Label(param.span, "parameter declared here")])
@@ -1229,17 +1476,22 @@ class _ModelBuilder:
                 value = self.step(step, value, env, scope)
             return value
         if isinstance(expr, ast.TupleExpr):
-            return _tuple_or_poison([self.evaluate(item, env, scope) for item in expr.items])
+            items = tuple([self.evaluate(item, env, scope) for item in expr.items])
+            if any(item is POISON for item in items):
+                return POISON
+            return self.sequence(items, expr.span)
         if isinstance(expr, ast.Conditional):
             test = self.condition(expr, self.evaluate(expr.test, env, scope))
             if test is POISON:
                 return POISON
             return self.evaluate(expr.then if test else expr.orelse, env, scope)
+        # The checks after a recursion return POISON for a failed operand.
         if isinstance(expr, ast.Unary):
-            operand = self.evaluate(expr.operand, env, scope)
-            if operand is POISON:
-                return POISON
-            return self.unary(expr, operand)
+            return self.unary(expr, self.evaluate(expr.operand, env, scope))
+        if isinstance(expr, ast.Attribute):
+            return self.attribute(expr, self.evaluate(expr.value, env, scope))
+        if isinstance(expr, ast.Index):
+            return self.item(expr, self.evaluate(expr.value, env, scope), self.evaluate(expr.index, env, scope))
         assert isinstance(expr, ast.Binary)
         left = self.evaluate(expr.left, env, scope)
         if left is POISON:
@@ -1250,10 +1502,93 @@ class _ModelBuilder:
             if (expr.op == "and") != left:
                 return left
             return self.logical_operand(expr, self.evaluate(expr.right, env, scope))
-        right = self.evaluate(expr.right, env, scope)
-        if right is POISON:
+        return self.binary(expr, left, self.evaluate(expr.right, env, scope))
+
+    @_poisoned_in_poisoned_out
+    def attribute(self, expr: ast.Attribute, value: Any) -> Any:
+        """``x.channels``, ``x.shape``...: a tensor's shape, known as soon as
+        the tensor is made (``shape_of``)."""
+        if not isinstance(value, Tensor):
+            return self.report("E213", f"{_kind_of(value)} ({show_value(value)}) has no attribute '{expr.name}'",
+                               expr.name_span, hint="attributes describe a tensor's shape: 'x.channels', 'x.shape'")
+        read = TENSOR_ATTRIBUTES.get(expr.name)
+        if read is None:
+            return self.report("E213", f"a tensor has no attribute '{expr.name}'", expr.name_span,
+                               hint=did_you_mean(expr.name, TENSOR_ATTRIBUTES)
+                               or f"a tensor has: {', '.join(TENSOR_ATTRIBUTES)}")
+        shape = self.shape_of(value.node, expr.span)
+        if shape is None:
             return POISON
-        return self.binary(expr, left, right)
+        result = read(shape)
+        if result is None:
+            return self.report("E213", f"'{expr.name}' is not defined for a tensor of rank {len(shape)} "
+                               f"({show_shape(shape)})", expr.name_span,
+                               hint=_ATTRIBUTE_RANKS.get(expr.name))
+        return result
+
+    def shape_of(self, node: str, use: Span) -> Shape | None:
+        """The output shape of ``node``, by each op's shape rule, computed
+        once per node on first use (inputs before their consumers, so the
+        cost over a whole model is that of one shape pass).  None, reported
+        once per failing node at the first use, when an upstream node has a
+        shape error (the shape pass reports that error itself)."""
+        if node not in self.shapes:
+            pending = [node]
+            while pending:
+                current = pending[-1]
+                if current in self.shapes:
+                    pending.pop()
+                    continue
+                made = self.nodes[current]
+                missing = [name for name in made.inputs if name not in self.shapes]
+                if missing:
+                    pending += missing
+                    continue
+                pending.pop()
+                self.shapes[current] = self.node_shape(made)
+        shape = self.shapes[node]
+        if shape is None:
+            cause = self.shape_causes[node]
+            if cause not in self.unknown_shapes_reported:
+                self.unknown_shapes_reported.add(cause)
+                culprit = "it" if cause == node else f"'{cause}' upstream"
+                self.report("E409", f"the shape of '{node}' is unknown: {culprit} has a shape error", use,
+                            labels=[Label(self.nodes[cause].span, "the shape error is here")],
+                            hint="fix the shape error reported there; this use depends on it")
+        return shape
+
+    def node_shape(self, node: Node) -> Shape | None:
+        """One node's shape from its inputs' (all known or failed already)."""
+        if isinstance(node.spec, Input):
+            return tuple(node.spec.shape)
+        inputs = []
+        for name in node.inputs:
+            shape = self.shapes[name]
+            if shape is None:
+                self.shape_causes[node.name] = self.shape_causes[name]
+                return None
+            inputs.append(shape)
+        try:
+            return node.spec.output_shape(inputs)
+        except ShapeError:
+            self.shape_causes[node.name] = node.name
+            return None
+
+    @_poisoned_in_poisoned_out
+    def item(self, expr: ast.Index, value: Any, index: Any) -> Any:
+        """``value[index]``: an item of a tuple or list, counting from 0 (from
+        the end with a negative index)."""
+        if not isinstance(value, tuple):
+            hint = "a tensor's dimensions are 'x.shape[i]'" if isinstance(value, Tensor) else None
+            return self.report("E210", f"cannot index {_kind_of(value)}", expr.value.span, hint=hint)
+        if isinstance(index, bool) or not isinstance(index, int):
+            return self.report("E210", f"an index must be an integer, not {_kind_of(index)} ({show_value(index)})",
+                               expr.index.span)
+        if not -len(value) <= index < len(value):
+            return self.report("E214", f"index {index} is out of range for {len(value)} "
+                               f"item{'s' if len(value) != 1 else ''}", expr.index.span,
+                               labels=[Label(expr.value.span, f"this is {show_value(value)}")])
+        return value[index]
 
     def condition(self, expr: ast.Conditional, test: Any) -> Any:
         """A conditional's test: a bool, or POISON (reported unless it already was)."""
@@ -1296,6 +1631,7 @@ class _ModelBuilder:
                                hint=f"pipe a value into it: 'x -> {value.block}(...)'")
         return value
 
+    @_poisoned_in_poisoned_out
     def unary(self, expr: ast.Unary, operand: Any) -> Any:
         if expr.op == "not":
             if not isinstance(operand, bool):
@@ -1305,6 +1641,7 @@ class _ModelBuilder:
             return self.report("E210", f"unary '{expr.op}' needs a number, not {_kind_of(operand)}", expr.span)
         return -operand if expr.op == "-" else operand
 
+    @_poisoned_in_poisoned_out
     def binary(self, expr: ast.Binary, left: Any, right: Any) -> Any:
         op = expr.op
         if isinstance(left, Tensor) or isinstance(right, Tensor):
@@ -1318,8 +1655,13 @@ class _ModelBuilder:
                 return self.report("E210", f"cannot compare {_kind_of(left)} and {_kind_of(right)} with '{op}'",
                                    expr.op_span)
             return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
-        if op == "+" and isinstance(left, (str, tuple)) and type(left) is type(right):
-            return operator.add(left, right)  # joins two strings or two tuples
+        if op == "+" and isinstance(left, tuple) and isinstance(right, tuple):
+            return self.sequence(left + right, expr.span)
+        if op == "+" and isinstance(left, str) and isinstance(right, str):
+            if len(left) + len(right) > self.limits.max_list_length:
+                return self.report("E901", f"a string of {len(left) + len(right):,} characters is longer than the "
+                                   f"limit of {self.limits.max_list_length:,}", expr.span)
+            return left + right
         if not numbers:
             return self.report("E210", f"cannot apply '{op}' to {_kind_of(left)} and {_kind_of(right)}",
                                expr.op_span)

@@ -72,6 +72,7 @@ class Call(_Tree):
 class TupleExpr(_Tree):
     items: list[Expr]
     span: Span
+    is_list: bool = False  # written [a, b]: the same value as (a, b)
 
 
 @dataclass(eq=False, repr=False, slots=True)
@@ -99,6 +100,25 @@ class Conditional(_Tree):
 
 
 @dataclass(eq=False, repr=False, slots=True)
+class Attribute(_Tree):
+    """``value.name``: a tensor's shape at compile time (``in.channels``)."""
+
+    value: Expr
+    name: str
+    span: Span
+    name_span: Span
+
+
+@dataclass(eq=False, repr=False, slots=True)
+class Index(_Tree):
+    """``value[index]``: an item of a tuple or list."""
+
+    value: Expr
+    index: Expr
+    span: Span
+
+
+@dataclass(eq=False, repr=False, slots=True)
 class ChainExpr(_Tree):
     """A chain written as an argument: ``concat(a, b -> relu)``."""
 
@@ -107,7 +127,7 @@ class ChainExpr(_Tree):
     span: Span
 
 
-Expr = Literal | Name | Call | TupleExpr | Unary | Binary | Conditional | ChainExpr
+Expr = Literal | Name | Call | TupleExpr | Unary | Binary | Conditional | ChainExpr | Attribute | Index
 
 
 @dataclass(eq=False, repr=False, slots=True)
@@ -128,11 +148,13 @@ class OpCall(_Tree):
 
 @dataclass(eq=False, repr=False, slots=True)
 class Repeat(_Tree):
-    count: Expr
+    count: Expr  # a count, or a list to iterate over
     index: str | None
     index_span: Span | None
     steps: list[Step]
     span: Span
+    #: ``repeat cfg as (a, b) {...}``: the names each item is taken apart into.
+    unpack: list[str] | None = None
 
 
 @dataclass(eq=False, repr=False, slots=True)
@@ -899,6 +921,8 @@ def _picker(layout: list | None, trailing: int, spliced: bool) -> Callable[[list
         return lambda children: ()
     if len(slots) == 1:
         slot = slots[0]
+        if slot == -1:  # only a placeholder (`[]`: an empty optional between tokens)
+            return lambda children: (None,)
         return lambda children: (children[slot],)
     getter = operator.itemgetter(*slots)
     if -1 not in slots:
@@ -1131,6 +1155,14 @@ class _Builder:
             return Repeat(count[_VALUE], None, None, steps[_VALUE], span)
         return Repeat(count[_VALUE], index[_VALUE], self.span(index), steps[_VALUE], span)
 
+    @_reads('"repeat" expr "as" "(" NAME ("," NAME)* [","] ")" "{" steps "}"')
+    def r_repeat_unpack(self, span: Span, count: Entry, *names_and_steps: Entry | None) -> Repeat:
+        *names, steps = names_and_steps
+        assert steps is not None
+        present = [e for e in names if e is not None]
+        where = self.extent(present[0], present[-1])
+        return Repeat(count[_VALUE], None, where, steps[_VALUE], span, unpack=[e[_VALUE] for e in present])
+
     @_reads('"(" steps ")"')
     def r_group(self, span: Span, steps: Entry) -> Group:
         return Group(steps[_VALUE], span)
@@ -1185,6 +1217,14 @@ class _Builder:
     def r_unary(self, span: Span, op: Entry, operand: Entry) -> Unary:
         return Unary(op[_VALUE], operand[_VALUE], span)
 
+    @_reads('postfix "." NAME')
+    def r_attribute(self, span: Span, value: Entry, name: Entry) -> Attribute:
+        return Attribute(value[_VALUE], name[_VALUE], span, self.span(name))
+
+    @_reads('postfix "[" expr "]"')
+    def r_index(self, span: Span, value: Entry, index: Entry) -> Index:
+        return Index(value[_VALUE], index[_VALUE], span)
+
     @_reads("INT")
     def r_int_literal(self, span: Span, token: Entry) -> Literal:
         text = token[_VALUE].replace("_", "")
@@ -1223,6 +1263,10 @@ class _Builder:
     @_reads('"(" expr "," [expr ("," expr)* [","]] ")"')
     def r_tuple(self, span: Span, *items: Entry | None) -> TupleExpr:
         return TupleExpr(_values(items), span)
+
+    @_reads('"[" [expr ("," expr)* [","]] "]"')
+    def r_list(self, span: Span, *items: Entry | None) -> TupleExpr:
+        return TupleExpr(_values(items), span, is_list=True)
 
 
 

@@ -313,7 +313,7 @@ def test_the_builders_state_the_grammar_as_it_is():
     ("model M {\n  input x: [3]\n  y = x -> repeat 2 from 1 { relu }\n  output y\n}\n", 3, 21,
      "expected 'as' or '{', found 'from'"),
     ("model M {\n  input x: [3]\n  y = x -> repeat 2 as { relu }\n  output y\n}\n", 3, 24,
-     "expected a name, found '{'"),
+     "expected '(' or a name, found '{'"),  # a name, or names to take each item apart into
 ])
 def test_constructs_the_grammar_lacks_are_located_syntax_errors(text, line, column, message):
     (d,) = archdsl.loads(text, name="r.cnn").diagnostics

@@ -65,7 +65,7 @@ CODES: tuple[Code, ...] = (
     Code("E207", "missing-input", _E,
          "An op or block that needs an input tensor has none: it starts a chain, or "
          "'in' is used outside a block or in a block called without input.",
-         "y = conv2d(64, 3)"),
+         "y = conv2d(64, 3) -> relu"),
     Code("E208", "missing-output", _E,
          "A block has no 'return', a model has no output, or 'return' appears in a model.",
          "block B() { x = in -> relu }"),
@@ -83,18 +83,29 @@ CODES: tuple[Code, ...] = (
          "A statement or label where it has no meaning: 'return' in a model, 'input' "
          "or 'output' in a block, a label on a plain value.",
          "model M { input x: [3, 8, 8]  return x }"),
+    Code("E213", "invalid-attribute", _E,
+         "An attribute a value does not have: only tensors have attributes (their shape: channels, "
+         "shape, rank, length, depth, height, width), and the spatial ones only at a rank that has them.",
+         "input x: [3, 100]  y = x -> conv1d(x.height, 3)   # [C, L] has a length, not a height"),
+    Code("E214", "index-out-of-range", _E,
+         "An index past either end of a tuple or list.",
+         "cfg = (16, 32)  x -> conv2d(cfg[2], 3)"),
+    Code("E215", "unpack-mismatch", _E,
+         "A repeat takes each item of a list apart into names, but an item has another number of "
+         "parts (or the repeat counts instead of iterating over a list).",
+         "repeat [(3, 16), (5, 24, 2)] as (k, c) { conv2d(c, k) }"),
     Code("E301", "unknown-argument", _E,
          "A keyword argument the op or block does not take.",
          "conv2d(64, 3, strid=2)"),
     Code("E302", "missing-argument", _E,
-         "A required argument of an op or block is not given.",
+         "A required argument of an op or block is not given, or a builtin function gets too few.",
          "conv2d(kernel_size=3)"),
     Code("E303", "invalid-argument", _E,
          "An argument has the wrong type or an out-of-range value.",
          "conv2d(64, 0)   # kernel_size must be positive"),
     Code("E304", "too-many-arguments", _E,
-         "More positional arguments than the op or block takes, or a positional argument after a "
-         "keyword argument.",
+         "More positional arguments than the op, block or builtin function takes, or a positional "
+         "argument after a keyword argument.",
          "relu(1)"),
     Code("E305", "duplicate-argument", _E,
          "The same argument is given twice, by position and keyword or twice by keyword.",
@@ -128,6 +139,10 @@ CODES: tuple[Code, ...] = (
     Code("E408", "invalid-dim", _E,
          "A dim argument (concat, softmax, flatten) or per-dim list does not fit the input's rank.",
          "x -> softmax(dim=5)"),
+    Code("E409", "unknown-shape", _E,
+         "A compile-time expression reads the shape of a tensor whose shape is unknown because of a "
+         "shape error upstream (reported once, at the first such use; the shape error is reported too).",
+         "y = x -> conv2d(8, 99)  z = y -> conv2d(y.channels, 1)"),
     Code("E901", "limit-exceeded", _E,
          "A resource limit was reached: file size, bracket nesting, node count, repeat "
          "expansion, block or import nesting, number of imports, integer or dimension "

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .files import UnsafePath
 from .importers.cli import add_import_command
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -43,18 +44,36 @@ def _cnn_files(paths: Sequence[str]) -> list[Path]:
             files += found
         elif path.is_file():
             files.append(path)
+        elif os.path.lexists(raw):
+            raise UsageError(f"{raw} is not a regular file (a FIFO, a device or a broken symlink?)")
         else:
             raise UsageError(f"no such file or directory: {raw}")
     return files
 
 
-def _load(path: Path):
+def _load(path: Path, output: str | None = None):
+    """The program in ``path``; with ``output``, a usage error if that is
+    the file or one of its imports (docs/security.md, "Outputs")."""
     from .elaborate import load
 
     try:
-        return load(path)
+        program = load(path)
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"cannot read {path}: {error}") from None
+    if output is not None:
+        _check_output(Path(output), path, *program.sources)
+    return program
+
+
+def _check_output(output: Path, *inputs: str | Path | None) -> None:
+    """A usage error unless ``output`` can be written (files.check_output)
+    and is none of ``inputs``."""
+    from .files import UnsafePath, check_output
+
+    try:
+        check_output(output, [i for i in inputs if i is not None])
+    except UnsafePath as error:
+        raise UsageError(str(error)) from None
 
 
 def _print_diagnostics(program, args, stream, diagnostics=None) -> None:
@@ -186,7 +205,7 @@ def _analyses(args):
     from .analysis import analyze
     from .ops.base import Conventions
 
-    program = _load(Path(args.file))
+    program = _load(Path(args.file), getattr(args, "output", None))
     if not program.models and program.ok:
         raise UsageError(f"{args.file} defines no model")
     shapes = _input_shapes(args.input)
@@ -285,8 +304,7 @@ def cmd_render(args) -> int:
     if fmt not in RENDER_FORMATS:
         raise UsageError(f"cannot tell the format of {output}; use one of .{', .'.join(RENDER_FORMATS)} "
                          "or --format")
-    if not output.parent.is_dir():
-        raise UsageError(f"no such directory: {output.parent}")
+    _check_output(output)
     show = tuple(s for s in (args.show or "").split(",") if s)
     unknown = set(show) - set(FIGURES)
     if unknown:
@@ -358,7 +376,7 @@ class _RunError(Exception):
 def _one_model(args):
     """The model of FILE that ``--model`` names (or its only one), with the
     file's diagnostics printed; None when the file has errors."""
-    program = _load(Path(args.file))
+    program = _load(Path(args.file), args.output)
     _print_diagnostics(program, args, sys.stderr)
     if not program.ok:
         return None
@@ -391,8 +409,7 @@ def cmd_export(args) -> int:
     suffix = EXPORT_SUFFIXES[args.to]
     if output.suffix != suffix:
         raise UsageError(f"-o {args.output}: the {args.to} export writes a {suffix} file")
-    if not output.parent.is_dir():
-        raise UsageError(f"no such directory: {output.parent}")
+    _check_output(output, args.weights)
     if args.to != "onnx" and (args.opset is not None or args.dynamic_batch):
         raise UsageError("--opset and --dynamic-batch apply to --to onnx")
     if args.to != "onnx" and args.weights is not None:
@@ -609,8 +626,7 @@ def cmd_run(args) -> int:
     output = Path(args.output)
     if output.suffix not in (".npy", ".npz"):
         raise UsageError(f"-o {args.output}: write .npy (one output) or .npz (outputs by name)")
-    if not output.parent.is_dir():
-        raise UsageError(f"no such directory: {output.parent}")
+    _check_output(output, args.weights, *(part for raw in args.input or () for part in (raw, raw.partition("=")[2])))
     if args.weights is not None and not Path(args.weights).is_file():
         raise UsageError(f"--weights: no such file: {args.weights}")
     loaded = _one_model(args)
@@ -628,6 +644,7 @@ def cmd_run(args) -> int:
             print(f"archdsl: error: {model.name} cannot run at input size "
                   + ", ".join(f"{name} {list(shape)}" for name, shape in sizes.items()), file=sys.stderr)
             return EXIT_PROBLEMS
+        _check_memory(plan, arrays, args)
         weights = None
         if args.weights is not None:
             weights = _read_array_file(Path(args.weights))
@@ -637,7 +654,7 @@ def cmd_run(args) -> int:
         try:
             net = CompiledModel(plan, seed=args.seed, dtype=args.dtype, weights=weights)
         except ValueError as error:
-            raise _RunError(f"{args.weights}: {error}") from None
+            raise _RunError(f"{args.weights}: {error}" if args.weights else str(error)) from None
         result = net(**arrays)
     except _RunError as error:
         print(f"archdsl: error: {error}", file=sys.stderr)
@@ -656,6 +673,44 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def _check_memory(plan, arrays: dict, args) -> None:
+    """Refuses (exit 1) a run whose estimated memory is over ``--max-memory``,
+    before anything is allocated (archdsl/runtime/budget.py)."""
+    from .runtime.budget import DEFAULT_MAX_MEMORY, gib, memory_estimate
+
+    limit = args.max_memory or DEFAULT_MAX_MEMORY
+    batch = max((int(array.shape[0]) for array in arrays.values()), default=1)
+    needed = memory_estimate(plan, batch=batch, dtype=args.dtype)
+    if needed > limit:
+        raise _RunError(f"{plan.model.name} would need about {gib(needed)} at batch {batch} "
+                        + ", ".join(f"{name} {list(shape)}" for name, shape in plan.inputs.items())
+                        + f" ({args.dtype}), more than the limit of {gib(limit)}; "
+                        "raise it with --max-memory if the machine has it")
+
+
+def _memory_size(text: str) -> int:
+    """``--max-memory``: bytes, or a number with K, M, G or T (powers of 1024)."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    raw = text.strip().upper().removesuffix("B").removesuffix("I")
+    try:
+        value = float(raw[:-1]) * units[raw[-1]] if raw and raw[-1] in units else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 16G or 500M, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive size, got {text!r}")
+    return int(value)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer ≥ 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be ≥ 0, got {value}")
+    return value
+
+
 def _runtime_commands(add, color_option) -> None:
     """The parser entries of ``export`` and ``run``."""
     p = add("export", cmd_export, "Write the model as a standalone NumPy module (.py) or an ONNX file (.onnx).")
@@ -671,7 +726,7 @@ def _runtime_commands(add, color_option) -> None:
     p.add_argument("--weights", metavar="FILE",
                    help="weights by state_dict key: .npz, or a PyTorch checkpoint (.pt/.pth, needs torch; "
                         "read with weights_only=True); default: seeded init")
-    p.add_argument("--seed", type=int, default=0, help="seed of the default initialisation (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the default initialisation (default 0)")
     p.add_argument("-q", "--quiet", action="store_true")
     color_option(p)
 
@@ -682,8 +737,11 @@ def _runtime_commands(add, color_option) -> None:
                         "or an .npz of arrays named by input")
     p.add_argument("-o", "--output", required=True, help=".npy for the output, or .npz for outputs by name")
     p.add_argument("--weights", metavar="NPZ", help="weights by PyTorch state_dict key (default: seeded init)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the default initialisation (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the default initialisation (default 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--max-memory", type=_memory_size, metavar="SIZE",
+                   help="refuse a run estimated to need more memory than this (default 8G; K, M, G, T are "
+                        "powers of 1024)")
     p.add_argument("--model", help="the model to run when the file has several")
     p.add_argument("-q", "--quiet", action="store_true")
     color_option(p)
@@ -799,7 +857,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # reach so interpreter shutdown does not scan it (15-30 ms per run).
         gc.freeze()
         return status
-    except UsageError as error:
+    except (UsageError, UnsafePath) as error:  # UnsafePath: an output that turned unwritable after its check
         print(f"archdsl: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:

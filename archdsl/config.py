@@ -5,6 +5,7 @@
 select = ["E", "W", "I"]        # code prefixes to report (errors are always reported)
 ignore = ["W202"]               # code prefixes to drop
 strict = false                  # exit 1 on warnings too
+paths = ["../shared/blocks"]    # library folders imports search (relative to this file)
 
 [tool.archdsl.severity]         # re-grade warnings and info
 W204 = "error"
@@ -53,6 +54,9 @@ class Config:
     severity: dict[str, Severity] = field(default_factory=dict)
     inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
     budgets: tuple[Budget, ...] = ()
+    #: Library folders that imports search after the importing file's folder
+    #: (and may read: they widen the import confinement, docs/security.md).
+    paths: tuple[Path, ...] = ()
 
     def enabled(self, code: str) -> bool:
         """Errors always; warnings and info as select/ignore say."""
@@ -110,7 +114,7 @@ def _codes(value, where: str) -> tuple[str, ...]:
 
 def parse_config(table: dict, path: Path | None) -> Config:
     where = f"{path}: [tool.archdsl]" if path else "[tool.archdsl]"
-    known = {"select", "ignore", "strict", "severity", "inputs", "budgets"}
+    known = {"select", "ignore", "strict", "severity", "inputs", "budgets", "paths"}
     unknown = set(table) - known
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
@@ -161,7 +165,19 @@ def parse_config(table: dict, path: Path | None) -> Config:
             limits[key] = parse_quantity(value, f"{place}.{key}")
         budgets.append(Budget(limits, glob))
     kwargs["budgets"] = tuple(budgets)
+    kwargs["paths"] = _library_paths(table.get("paths", []), path, f"{where}.paths")
     return Config(**kwargs)
+
+
+def _library_paths(value, path: Path | None, where: str) -> tuple[Path, ...]:
+    """``paths``: folders relative to the configuration file's folder."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v and "\0" not in v for v in value):
+        raise ConfigError(f"{where}: expected a list of folder names such as [\"../shared/blocks\"]")
+    base = path.parent if path else Path.cwd()
+    try:
+        return tuple((base / folder).resolve() for folder in value)
+    except (OSError, RuntimeError) as error:  # a symlink loop
+        raise ConfigError(f"{where}: {error}") from None
 
 
 @functools.cache
@@ -169,10 +185,7 @@ def _config_in(directory: Path) -> Config:
     for folder in (directory, *directory.parents):
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
-            try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-                raise ConfigError(f"{candidate}: {error}") from None
+            data = _read_toml(candidate)
             table = data.get("tool", {}).get("archdsl")
             if table is not None:
                 if not isinstance(table, dict):
@@ -189,8 +202,21 @@ def find_config(file: Path) -> Config:
 
 def load_config(path: Path) -> Config:
     """An explicitly named configuration file (``--config``)."""
+    return parse_config(_read_toml(path).get("tool", {}).get("archdsl", {}), path)
+
+
+#: The largest configuration file read.
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def _read_toml(path: Path) -> dict:
+    """A TOML file: regular (not a FIFO or a device), at most MAX_CONFIG_BYTES."""
+    from .files import read_capped
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = read_capped(path, MAX_CONFIG_BYTES)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than the limit of {MAX_CONFIG_BYTES:,} bytes")
+        return tomllib.loads(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"{path}: {error}") from None
-    return parse_config(data.get("tool", {}).get("archdsl", {}), path)

@@ -148,6 +148,8 @@ def checkout_revision(revision: str, path: Path, into: Path) -> Path:
     folder ``into`` (so that imports resolve as they did then) and returns
     the path of the same file there."""
     folder = path.resolve().parent
+    if revision.startswith("-"):  # git would read it as an option
+        raise GitError("a revision cannot start with '-'")
     try:
         top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True,
                              text=True, check=True).stdout.strip()

@@ -20,6 +20,7 @@ Node names (see docs/language.md, "Names"):
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -33,9 +34,11 @@ from pydantic import ValidationError
 from . import syntax as ast
 from ._gc import paused_gc
 from .diagnostics import Diagnostic, DiagnosticError, Label, did_you_mean, merge_repeats
+from .files import UnsafePath, read_capped, resolved
 from .graph import FIGURES, BlockInstance, Expectation, Model, Node
 from .ops import CALLABLE, ArgumentError, Input, OpSpec
 from .ops.base import Shape, ShapeError, show_shape
+from .search_path import STD_PREFIX, ImportPolicy, import_policy
 from .source import SourceFile, Span
 from .values import OpValue, Tensor, show_value
 
@@ -253,8 +256,9 @@ class _BlockEntry:
 class Loader:
     """Reads files and their imports, once each, detecting cycles."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, policy: ImportPolicy) -> None:
         self.limits = limits
+        self.policy = policy
         self.sources: dict[str, SourceFile] = {}
         self.modules: dict[Path, ast.Module | None] = {}
         self.diagnostics: list[Diagnostic] = []
@@ -263,9 +267,18 @@ class Loader:
         self._imports: dict[int, list[ast.Module]] = {}
 
     def parse_text(self, text: str, name: str) -> ast.Module | None:
+        text = _normalised(text)
+        not_unicode = _lone_surrogate(text)
+        if not_unicode is not None:  # only loads() can be given one: a file is decoded strictly
+            source = SourceFile(name, text[:not_unicode] + "\ufffd")
+            self.sources[name] = source
+            self.diagnostics.append(Diagnostic.error(
+                "E103", f"the text is not valid Unicode: a lone surrogate U+{ord(text[not_unicode]):04X} at offset "
+                f"{not_unicode}", source.span(not_unicode, not_unicode + 1)))
+            return None
         source = SourceFile(name, text)
         self.sources[name] = source
-        if len(text.encode("utf-8", "surrogatepass")) > self.limits.max_file_bytes:
+        if len(text.encode("utf-8")) > self.limits.max_file_bytes:
             self.diagnostics.append(
                 Diagnostic.error("E901", f"file is larger than the limit of {self.limits.max_file_bytes} bytes",
                                  source.span(0, 0))
@@ -291,7 +304,9 @@ class Loader:
     def resolve_imports(self, module: ast.Module, directory: Path, stack: tuple[Path, ...]) -> None:
         imported: list[ast.Module] = []
         for imp in module.imports:
-            target = (directory / imp.path).resolve()
+            target = self.locate(imp, directory)
+            if target is None:
+                continue
             if target in stack:
                 chain = " -> ".join(p.name for p in (*stack[stack.index(target):], target))
                 self.diagnostics.append(
@@ -311,15 +326,8 @@ class Loader:
                     self.diagnostics.append(Diagnostic.error(
                         "E901", f"more than the limit of {self.limits.max_imports} imported files", imp.span))
                     continue
-                try:
-                    text = target.read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError) as error:
-                    reason = "no such file" if isinstance(error, FileNotFoundError) else str(error)
-                    self.diagnostics.append(
-                        Diagnostic.error("E205", f"cannot import \"{imp.path}\": {reason}", imp.span,
-                                         hint="paths are relative to the importing file's folder "
-                                              f"({_display(directory)})")
-                    )
+                text = self.read_import(imp, target, directory)
+                if text is None:
                     continue
                 child = self.parse_text(text, _display(target))
                 self.modules[target] = child
@@ -329,6 +337,68 @@ class Loader:
             if child is not None:
                 imported.append(child)
         self._imports[id(module)] = imported
+
+    def cannot_import(self, imp: ast.Import, reason: str, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic.error("E205", f"cannot import {_quoted(imp.path)}: {reason}", imp.span,
+                                                 hint=hint))
+
+    def locate(self, imp: ast.Import, directory: Path) -> Path | None:
+        """The resolved file an import names: ``std/...`` in the standard
+        library, else relative to the importing file's folder, then to each
+        library folder; confined to the policy's folders (E205 otherwise,
+        before anything outside them is even looked at)."""
+        path = imp.path
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+            self.cannot_import(imp, "the path contains a control character")
+            return None
+        if not path.endswith(".cnn"):
+            self.cannot_import(imp, "only .cnn files can be imported")
+            return None
+        if path.startswith(STD_PREFIX):
+            if self.policy.std is None:
+                self.cannot_import(imp, "the standard block library is not installed")
+                return None
+            candidates = [self.policy.std / path[len(STD_PREFIX):]]
+        else:
+            candidates = [directory / path, *(folder / path for folder in self.policy.library)]
+        outside = False
+        for candidate in candidates:
+            try:
+                target = resolved(candidate)
+            except UnsafePath as error:
+                self.cannot_import(imp, str(error))
+                return None
+            if not self.policy.allows(target):
+                outside = True
+            elif target.exists():
+                return target
+        if outside:
+            self.cannot_import(imp, "the file is outside the project", hint=(
+                f"imports may read {_display(self.policy.root)} and the library folders; add a folder to "
+                "[tool.archdsl] paths or ARCHDSL_PATH to allow more (docs/security.md)"))
+        else:
+            self.cannot_import(imp, "no such file", hint=(
+                f"paths are relative to the importing file's folder ({_display(directory)}), then to the library "
+                "folders; \"std/...\" names the standard block library"))
+        return None
+
+    def read_import(self, imp: ast.Import, target: Path, directory: Path) -> str | None:
+        """The text of an imported file, or None after E205/E901."""
+        try:
+            data = read_capped(target, self.limits.max_file_bytes)
+        except OSError as error:  # UnsafePath too: a FIFO, a device, a directory
+            self.cannot_import(imp, str(error) if isinstance(error, UnsafePath) else _os_reason(error))
+            return None
+        if len(data) > self.limits.max_file_bytes:
+            self.diagnostics.append(Diagnostic.error(
+                "E901", f"the imported file is larger than the limit of {self.limits.max_file_bytes} bytes", imp.span))
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            self.cannot_import(imp, f"the file is not valid UTF-8 (byte 0x{data[error.start]:02x} at offset "
+                                    f"{error.start})")
+            return None
 
     def visible_blocks(self, module: ast.Module) -> dict[str, _BlockEntry]:
         """Blocks a module may call: its own and, transitively, its imports'."""
@@ -423,19 +493,68 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def load(path: str | Path, *, limits: Limits | None = None) -> Program:
+def load(path: str | Path, *, limits: Limits | None = None, root: str | Path | None = None,
+         paths: tuple[Path, ...] | None = None) -> Program:
     """Parse and elaborate a ``.cnn`` file and the files it imports.
 
-    Raises ``OSError`` if the file itself cannot be read (a usage error);
-    every problem inside the files is a diagnostic in the result.
+    Imports are confined to ``root`` (default: the file's project root) and
+    the library folders ``paths`` (default: ``ARCHDSL_PATH`` and
+    ``[tool.archdsl] paths``); see :mod:`archdsl.search_path`.
+
+    Raises ``OSError`` if the file itself cannot be read, and
+    :class:`~archdsl.files.UnsafePath` (an ``OSError``) if it is not a
+    regular file (usage errors); every problem inside the files is a
+    diagnostic in the result.
     """
     path = Path(path)
-    data = path.read_bytes()
+    limits = limits or Limits()
+    data = read_capped(path, limits.max_file_bytes)
+    target = resolved(path)
+    policy = import_policy(target.parent, root=Path(root) if root is not None else None, paths=paths)
+    if len(data) > limits.max_file_bytes:  # not decoded: the cut may fall inside a character
+        source = SourceFile(str(path), "")
+        diagnostic = Diagnostic.error("E901", f"file is larger than the limit of {limits.max_file_bytes} bytes",
+                                      source.span(0, 0))
+        return Program(str(path), [], [diagnostic], {str(path): source})
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         return _undecodable(str(path), data, error)
-    return _load_text(text, str(path), path.resolve(), limits or Limits())
+    return _load_text(text, str(path), target, limits, policy)
+
+
+def _normalised(text: str) -> str:
+    """The text as the parser reads it: without a byte-order mark, and with
+    old Mac line ends (a lone CR) as LF, so that lines are counted as
+    editors count them. Both keep every other offset where it was (a BOM is
+    not a character of the program)."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return _LONE_CR.sub("\n", text) if "\r" in text else text
+
+
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def _lone_surrogate(text: str) -> int | None:
+    """The offset of the first lone surrogate (not UTF-8-encodable), if any."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return error.start
+    return None
+
+
+def _quoted(path: str) -> str:
+    """An import path as a message shows it: quoted, control characters
+    escaped (a newline in it must not forge a line of output)."""
+    return json.dumps(path, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _os_reason(error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "no such file"
+    return (error.strerror or type(error).__name__).lower()
 
 
 def _decode_error(data: bytes, name: str, error: UnicodeDecodeError) -> Diagnostic:
@@ -453,19 +572,23 @@ def _undecodable(name: str, data: bytes, error: UnicodeDecodeError) -> Program:
     return Program(name, [], [diagnostic], {name: SourceFile(name, prefix + "\ufffd")})
 
 
-def loads(text: str, name: str = "<string>", *, limits: Limits | None = None, directory: str | Path = ".") -> Program:
-    """Like :func:`load`, from a string; imports resolve against ``directory``."""
-    return _load_text(text, name, (Path(directory) / name).resolve(), limits or Limits())
+def loads(text: str, name: str = "<string>", *, limits: Limits | None = None, directory: str | Path = ".",
+          root: str | Path | None = None, paths: tuple[Path, ...] | None = None) -> Program:
+    """Like :func:`load`, from a string; imports resolve against ``directory``
+    (and are confined to its project root, or ``root``)."""
+    folder = resolved(directory)
+    policy = import_policy(folder, root=Path(root) if root is not None else None, paths=paths)
+    return _load_text(text, name, folder / name, limits or Limits(), policy)
 
 
 @paused_gc
-def _load_text(text: str, name: str, resolved: Path, limits: Limits) -> Program:
-    loader = Loader(limits)
+def _load_text(text: str, name: str, path: Path, limits: Limits, policy: ImportPolicy) -> Program:
+    loader = Loader(limits, policy)
     module = loader.parse_text(text, name)
     models: list[Model] = []
     if module is not None:
-        loader.modules[resolved] = module
-        loader.resolve_imports(module, resolved.parent, (resolved,))
+        loader.modules[path] = module
+        loader.resolve_imports(module, path.parent, (path,))
         blocks = loader.visible_blocks(module)
         seen: dict[str, Span] = {}
         for definition in module.models:

@@ -20,14 +20,81 @@ _COLOURS = {
 _BOLD, _BLUE, _RESET = "\x1b[1m", "\x1b[1;34m", "\x1b[0m"
 
 
+#: ``render_text`` shows this many diagnostics of one code, then a count of the rest.
+MAX_PER_CODE = 50
+#: A snippet line longer than this (in printed characters) is clipped around the caret.
+MAX_SNIPPET_WIDTH = 120
+#: Of a clipped line, this many characters are shown before the marked region.
+_CONTEXT_BEFORE = 40
+_ELLIPSIS = "…"
+
+
 def render_text(diagnostics: Iterable[Diagnostic], sources: Mapping[str, SourceFile], *,
                 color: bool = False) -> str:
-    return "".join(render_one(d, sources, color=color) for d in diagnostics)
+    """The diagnostics as a compiler prints them; past :data:`MAX_PER_CODE`
+    of one code, one line says how many more there are (a 10,000-step
+    chain must not print 10,000 snippets)."""
+    shown: dict[str, int] = {}
+    out = []
+    for d in diagnostics:
+        shown[d.code] = shown.get(d.code, 0) + 1
+        if shown[d.code] <= MAX_PER_CODE:
+            out.append(render_one(d, sources, color=color))
+    for code, count in shown.items():
+        if count > MAX_PER_CODE:
+            out.append(f"... and {count - MAX_PER_CODE:,} more {code} like this\n")
+    return "".join(out)
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal or in a CI log: control
+    characters (an escape sequence, NUL, a carriage return) and lone
+    surrogates are shown as escapes (``\\x1b``); a tab as a space."""
+    if text.isprintable():
+        return text
+    return "".join(_printable_char(ch) for ch in text)
+
+
+def _printable_char(ch: str) -> str:
+    if ch == "\t":
+        return " "
+    if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF:
+        return ch
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _snippet(line: str, column: int, end_column: int, first: int | None = None) -> tuple[str, int, int, int]:
+    """A source line as printed: escaped (:func:`printable`, char by char
+    so the marks stay under their characters), then clipped to about
+    :data:`MAX_SNIPPET_WIDTH` around the marked columns with an ellipsis.
+    ``first`` keeps the window of a previous mark on the same line.
+    Returns the text, the marked region's start and length in it, and the
+    window's first character."""
+    pieces = [_printable_char(ch) for ch in line]
+    before = sum(len(p) for p in pieces[: max(0, column - 1)])
+    marked = max(1, sum(len(p) for p in pieces[max(0, column - 1): max(0, end_column - 1)]))
+    text = "".join(pieces)
+    if len(text) <= MAX_SNIPPET_WIDTH:
+        return text, before, marked, 0
+    first = max(0, before - _CONTEXT_BEFORE) if first is None else first
+    last = min(len(text), first + MAX_SNIPPET_WIDTH)
+    head = _ELLIPSIS if first > 0 else ""
+    tail = _ELLIPSIS if last < len(text) else ""
+    start = before - first + len(head)
+    if not first <= before <= last:  # a second mark outside the first one's window: at the edge
+        start = len(head) if before < first else len(head) + last - first
+        return head + text[first:last] + tail, start, 1, first
+    length = max(1, min(marked, last - before + (1 if tail else 0)))
+    return head + text[first:last] + tail, start, length, first
 
 
 def render_one(d: Diagnostic, sources: Mapping[str, SourceFile], *, color: bool = False) -> str:
     def paint(text: str, style: str) -> str:
-        return f"{style}{text}{_RESET}" if color else text
+        text = printable(text)
+        return f"{style}{text}{_RESET}" if color and style else text
 
     where = f"{d.span}: " if d.span else ""
     head = paint(f"{d.severity.value}[{d.code}]", _COLOURS[d.severity])
@@ -41,29 +108,30 @@ def render_one(d: Diagnostic, sources: Mapping[str, SourceFile], *, color: bool 
     gutter = " " * width
     bar = paint("|", _BLUE)
     previous_file = d.span.file if d.span else None
+    window = 0
     for index, (span, mark, label) in enumerate(snippets):
         source = sources.get(span.file)
         if source is None:
             continue
         if span.file != previous_file:
-            out.append(f"{gutter}{paint('-->', _BLUE)} {span}\n")
+            out.append(f"{gutter}{paint('-->', _BLUE)} {paint(str(span), '')}\n")
             previous_file = span.file
-        text = source.line_text(span.line).expandtabs(1)
-        end = span.end_column if span.end_line == span.line else len(text) + 1
-        length = max(1, end - span.column)
-        underline = " " * (span.column - 1) + mark * length
+        line = source.line_text(span.line)
+        end = span.end_column if span.end_line == span.line else len(line) + 1
+        new_line = (index == 0 or snippets[index - 1][0].line != span.line
+                    or snippets[index - 1][0].file != span.file)
+        text, start, length, window = _snippet(line, span.column, end, None if new_line else window)
+        underline = " " * start + mark * length
         style = _COLOURS[d.severity] if mark == "^" else _BLUE
-        if index == 0 or snippets[index - 1][0].line != span.line or snippets[index - 1][0].file != span.file:
+        if new_line:
             out.append(f"{gutter} {bar}\n")
             out.append(f"{paint(str(span.line).rjust(width), _BLUE)} {bar} {text}\n")
         out.append(f"{gutter} {bar} {paint(underline + (' ' + label if label else ''), style)}\n")
     if d.hint:
-        out.append(f"{gutter} = {paint('help', _BOLD)}: {d.hint}\n")
+        out.append(f"{gutter} = {paint('help', _BOLD)}: {paint(d.hint, '')}\n")
     for note in d.notes:
-        out.append(f"{gutter} = {paint('note', _BOLD)}: {note}\n")
+        out.append(f"{gutter} = {paint('note', _BOLD)}: {paint(note, '')}\n")
     return "".join(out)
-
-
 
 
 def _github_escape(text: str, property_value: bool = False) -> str:

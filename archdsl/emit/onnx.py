@@ -28,8 +28,6 @@ beside it.  ``onnx`` is imported only here, inside the functions.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,15 +295,9 @@ def write(proto: Any, path: str | Path, *, external_threshold: int = EXTERNAL_DA
 
 def _write_chunks(path: Path, chunks: list[bytes]) -> None:
     """``write_atomic`` for data given in pieces (no 2 GB concatenation)."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    from ..files import write_atomic
+
+    write_atomic(path, chunks)
 
 
 def mapping_table() -> str:

@@ -25,11 +25,16 @@ def add_import_command(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+#: The largest Darknet .weights file read (YOLOv4's is 258 MB).
+MAX_WEIGHTS_BYTES = 4 * 2**30
+
+
 def cmd_import(args) -> int:
-    from ..cli import UsageError, _use_color
+    from ..cli import UsageError, _check_output, _use_color
     from ..diagnostics.model import DiagnosticError
     from ..diagnostics.render import render_text
-    from ..files import write_atomic
+    from ..elaborate import Limits
+    from ..files import read_capped, write_atomic
     from ..source import SourceFile
     from . import detect_format, import_source
 
@@ -39,16 +44,21 @@ def cmd_import(args) -> int:
         raise UsageError(f"{args.source}: cannot tell the format from the extension; use --from caffe|darknet")
     if output.suffix != ".cnn":
         raise UsageError(f"-o {args.output}: the output is a .cnn file and must end in .cnn")
-    if not output.parent.is_dir():
-        raise UsageError(f"no such directory: {output.parent}")
+    _check_output(output, args.source, args.weights)
     if args.weights is not None and fmt != "darknet":
         raise UsageError("--weights: only Darknet .weights files can be converted (Caffe's .caffemodel is not read)")
     npz = Path(args.weights_output) if args.weights_output else output.with_suffix(".npz")
     if args.weights is not None and npz.suffix != ".npz":
         raise UsageError(f"--weights-output {npz}: must end in .npz")
-    try:
-        text = source_path.read_text(encoding="utf-8")
-        weights_data = Path(args.weights).read_bytes() if args.weights is not None else None
+    if args.weights is not None:
+        _check_output(npz, args.source, args.weights, output)
+    try:  # regular files only (a FIFO would hang, /dev/zero never end); the source within the file limit
+        limit = Limits().max_file_bytes
+        data = read_capped(source_path, limit)
+        if len(data) > limit:
+            raise UsageError(f"{args.source} is larger than the limit of {limit:,} bytes")
+        text = data.decode("utf-8")
+        weights_data = read_capped(Path(args.weights), MAX_WEIGHTS_BYTES) if args.weights is not None else None
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"cannot read {error.filename if isinstance(error, OSError) else args.source}: "
                          f"{error}") from None

@@ -26,10 +26,12 @@ import numpy as np
 
 from ..analysis import analyze
 from ..diagnostics import Diagnostic, Severity
+from ..elaborate import Limits
 from ..graph import Model, Node
 from ..ops import Input
 from ..ops.base import KernelCall, OpSpec, Shape
 from ..source import Span
+from .budget import oversized_arguments
 from .kernels import activation, merge, norm
 from .kernels import conv as conv_kernels
 from .module import NumpyModel
@@ -351,6 +353,9 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
     - kernels write in place where it is safe (:func:`_inplace_writes`; the
       caller's arrays are never written).
     """
+    oversized = oversized_arguments(model, Limits().max_dimension)
+    if oversized:
+        raise CompileError(model.name, oversized)
     shapes = _analysed_shapes(model, inputs)
     nodes = [node for node in model.nodes.values() if not isinstance(node.spec, Input)]
     calls = {node.name: _kernel_call(node.spec, [shapes[source] for source in node.inputs]) for node in nodes}

@@ -195,6 +195,8 @@ class Program:
     sources: dict[str, SourceFile]
     #: Spans of every block and model definition read (for suppressions).
     definitions: list[Span] = field(default_factory=list)
+    #: The parsed files (for checks of blocks no model uses, archdsl/lint/blocks.py).
+    modules: list[ast.Module] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -469,7 +471,8 @@ def _load_text(text: str, name: str, resolved: Path, limits: Limits) -> Program:
             if model is not None:
                 models.append(model)
     diagnostics = merge_repeats(loader.diagnostics)
-    return Program(name, models, diagnostics, loader.sources, loader.definitions)
+    return Program(name, models, diagnostics, loader.sources, loader.definitions,
+                   [m for m in loader.modules.values() if m is not None])
 
 
 def _tuple_or_poison(items: list[Any]) -> Any:

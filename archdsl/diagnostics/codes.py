@@ -263,9 +263,19 @@ def markdown() -> str:
     lines += [f"| [{c.code}](#{c.code.lower()}) | `{c.name}` | {c.severity.value} | {c.summary} |" for c in CODES]
     lines.append("")
     for c in CODES:
-        lines += [f"## {c.code}", "", f"`{c.name}`, {c.severity.value}.", "", f"**What it does.** {c.summary}", ""]
-        if c.rationale:
-            lines += [f"**Why.** {c.rationale}", ""]
-        if c.example:
-            lines += ["**Example.**", "", "```", c.example, "```", ""]
+        lines += _section(c)
     return "\n".join(lines)
+
+
+def _section(c: Code) -> list[str]:
+    lines = [f"## {c.code}", "", f"`{c.name}`, {c.severity.value}.", "", f"**What it does.** {c.summary}", ""]
+    if c.rationale:
+        lines += [f"**Why.** {c.rationale}", ""]
+    if c.example:
+        lines += ["**Example.**", "", "```", c.example, "```", ""]
+    return lines
+
+
+def describe(c: Code) -> str:
+    """``archdsl rules CODE``: the code's section of docs/rules.md."""
+    return "\n".join(_section(c))

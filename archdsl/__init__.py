@@ -8,18 +8,25 @@
 ... }''')
 >>> program.ok, list(program.model().nodes)
 (True, ['image', 'conv1', 'relu_1'])
+
+``loads``/``load`` elaborate; shape errors, lint rules and ``expect``
+statements come from analysis.  :func:`check` does all of it, as
+``archdsl check`` does:
+
+>>> [d.code for d in archdsl.check("model M { input x: [3, 4, 4]  x -> conv2d(8, 7) }").diagnostics]
+['E401']
 """
 
 from .analysis import Analysis, analyze
+from .checking import FileReport, check
 from .diagnostics import Diagnostic, Severity
 from .elaborate import Limits, Program, load, loads
 from .graph import BlockInstance, Model, Node
 
 __version__ = "0.1.0"
 
-__all__ = ["Analysis", "analyze", "BlockInstance", "compile", "Diagnostic", "Limits", "Model", "Node", "Program",
-           "Severity",
-           "load", "loads"]
+__all__ = ["Analysis", "analyze", "BlockInstance", "check", "compile", "Diagnostic", "FileReport", "Limits", "Model",
+           "Node", "Program", "Severity", "load", "loads"]
 
 
 def compile(model, **options):

@@ -51,6 +51,14 @@ def _cnn_files(paths: Sequence[str]) -> list[Path]:
     return files
 
 
+def _one_file(raw: str) -> Path:
+    """The FILE argument of a command that reads one file."""
+    path = Path(raw)
+    if path.is_dir():
+        raise UsageError(f"{raw} is a folder; this command reads one .cnn file ('archdsl check' takes folders)")
+    return path
+
+
 def _load(path: Path, output: str | None = None):
     """The program in ``path``; with ``output``, a usage error if that is
     the file or one of its imports (docs/security.md, "Outputs")."""
@@ -85,16 +93,16 @@ def _print_diagnostics(program, args, stream, diagnostics=None) -> None:
 
 
 def _input_shapes(values: Sequence[str] | None) -> dict[str, tuple[int, ...]]:
-    """``--input image=3x224x224`` (or ``3x224x224`` for the only input)."""
+    """``--input-shape image=3x224x224`` (or ``3x224x224`` for the only input)."""
     shapes: dict[str, tuple[int, ...]] = {}
     for raw in values or ():
         name, _, dims = raw.rpartition("=")
         try:
             shape = tuple(int(d) for d in dims.replace(",", "x").split("x"))
         except ValueError:
-            raise UsageError(f"--input {raw}: expected NAME=CxHxW, e.g. image=3x224x224") from None
+            raise UsageError(f"--input-shape {raw}: expected NAME=CxHxW, e.g. image=3x224x224") from None
         if not shape or min(shape) <= 0:
-            raise UsageError(f"--input {raw}: dimensions must be positive")
+            raise UsageError(f"--input-shape {raw}: dimensions must be positive")
         shapes[name or "*"] = shape
     return shapes
 
@@ -103,7 +111,7 @@ def _resolve_inputs(model, shapes: dict[str, tuple[int, ...]]) -> dict[str, tupl
     resolved = dict(shapes)
     if "*" in resolved:
         if len(model.inputs) != 1:
-            raise UsageError(f"model {model.name} has {len(model.inputs)} inputs; name one: --input NAME=CxHxW")
+            raise UsageError(f"model {model.name} has {len(model.inputs)} inputs; name one: --input-shape NAME=CxHxW")
         resolved[model.inputs[0]] = resolved.pop("*")
     unknown = set(resolved) - set(model.inputs)
     if unknown:
@@ -112,7 +120,7 @@ def _resolve_inputs(model, shapes: dict[str, tuple[int, ...]]) -> dict[str, tupl
     for name, shape in resolved.items():
         declared = model.nodes[name].spec.shape
         if len(shape) != len(declared):
-            raise UsageError(f"--input {name}: {len(shape)} dimensions given, the model declares {len(declared)}")
+            raise UsageError(f"--input-shape {name}: {len(shape)} dimensions given, the model declares {len(declared)}")
     return resolved
 
 
@@ -150,23 +158,81 @@ def _code_list(text: str | None) -> list[str] | None:
     return codes
 
 
+def _read_stdin(name: str):
+    """``check -``: the text of one .cnn file from standard input; imports
+    resolve against the current folder (or ``--stdin-filename``'s)."""
+    from .elaborate import loads
+
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"standard input is not UTF-8: byte 0x{data[error.start]:02x} at offset {error.start}") \
+            from None
+    return loads(text, name=name, directory=Path(name).parent)  # imports confined to the named file's project
+
+
+def _dependents(changed: list[Path]) -> list[Path]:
+    """Every .cnn file of the changed files' repositories (or of the current
+    folder, outside one) that imports one of them, directly or through other
+    files: a pre-commit run that changes a block file checks the models
+    built from it."""
+    from .diagnostics.locations import repository_root
+
+    targets = {path.resolve() for path in changed}
+    roots = {repository_root(path.resolve().parent) or Path.cwd() for path in changed}
+    found: list[Path] = []
+    for root in sorted(roots):
+        for candidate in sorted(root.rglob("*.cnn")):
+            relative = candidate.relative_to(root).parts
+            if candidate.resolve() in targets or any(part.startswith(".") for part in relative[:-1]):
+                continue
+            try:
+                if "import" not in candidate.read_text(encoding="utf-8", errors="replace"):
+                    continue
+            except OSError:
+                continue
+            program = _load(candidate)
+            if any(Path(name).resolve() in targets for name in program.sources if name != str(candidate)):
+                found.append(candidate)
+    return found
+
+
+def _wants_infos(args) -> bool:
+    selected = _code_list(args.select) or []
+    return args.infos or any(prefix.startswith("I") for prefix in selected)
+
+
 def cmd_check(args) -> int:
     from . import __version__
     from .checking import check_program
     from .diagnostics import Severity
     from .diagnostics.render import CHECK_RENDERERS, CheckedFile, CheckOutput
 
+    if args.statistics and args.format not in ("text", "json"):
+        raise UsageError("--statistics applies to --format text (the json report always counts per code)")
+    if args.output_file is not None and not Path(args.output_file).parent.is_dir():
+        raise UsageError(f"--output-file: no such directory: {Path(args.output_file).parent}")
     shapes = _input_shapes(args.input)
+    stdin = "-" in args.paths
+    paths = _cnn_files([p for p in args.paths if p != "-"])
+    if args.dependents:
+        paths += [p for p in _dependents(paths) if p not in paths]
     reports = []
     strict = args.strict
-    for path in _cnn_files(args.paths):
-        program = _load(path)
+    if stdin:
+        config = _config(args, Path(args.stdin_filename).resolve())
+        strict = strict or config.strict
+        reports.append(check_program(_read_stdin(args.stdin_filename), None, config=config, inputs=shapes))
+    for path in paths:
         config = _config(args, path)
         strict = strict or config.strict
-        overrides = {}
-        for model in program.models:
-            overrides.update(_resolve_inputs(model, shapes) if shapes else {})
-        reports.append(check_program(program, path, config=config, inputs=overrides))
+        reports.append(check_program(_load(path), path, config=config, inputs=shapes))
+    if shapes and not any(r.analyses for r in reports) and any(r.program.models for r in reports):
+        raise UsageError("no model checked takes the input size given: "
+                         + "; ".join(note.removeprefix("skipped: ") for r in reports for note in r.notes))
+    show_infos = _wants_infos(args)
+    hidden = 0
     # A block file imported by several models is reported once.
     seen: set[tuple] = set()
     files = []
@@ -175,14 +241,24 @@ def cmd_check(args) -> int:
         for d in report.diagnostics:
             if (d.code, d.span, d.message) not in seen:
                 seen.add((d.code, d.span, d.message))
-                fresh.append(d)
-        report.diagnostics = fresh
-        models = report.program.models
+                if d.severity is Severity.INFO and not show_infos:
+                    hidden += 1
+                else:
+                    fresh.append(d)
+        models = [a.model for a in report.analyses]
         files.append(CheckedFile(str(report.path), tuple(m.name for m in models), sum(len(m.nodes) for m in models),
-                                 fresh, report.program.sources))
-    output = CheckOutput(color=args.format == "text" and _use_color(args.color, sys.stdout), quiet=args.quiet,
-                         version=__version__)
-    sys.stdout.write(CHECK_RENDERERS[args.format](files, output))
+                                 fresh, report.program.sources, tuple(report.notes),
+                                 sum(len(m.blocks) for m in report.program.modules)))
+    color = args.format == "text" and args.output_file is None and _use_color(args.color, sys.stdout)
+    output = CheckOutput(color=color, quiet=args.quiet, version=__version__, statistics=args.statistics,
+                         hidden_infos=hidden)
+    text = CHECK_RENDERERS[args.format](files, output)
+    if args.output_file is not None:
+        from .files import write_atomic
+
+        write_atomic(Path(args.output_file), text)
+    else:
+        sys.stdout.write(text)
     everything = [d for f in files for d in f.diagnostics]
     errors = any(d.severity is Severity.ERROR for d in everything)
     warnings = any(d.severity is Severity.WARNING for d in everything)
@@ -191,7 +267,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_parse(args) -> int:
-    program = _load(Path(args.file))
+    program = _load(_one_file(args.file))
     _print_diagnostics(program, args, sys.stderr)
     if not program.ok:
         return EXIT_PROBLEMS
@@ -205,7 +281,7 @@ def _analyses(args):
     from .analysis import analyze
     from .ops.base import Conventions
 
-    program = _load(Path(args.file), getattr(args, "output", None))
+    program = _load(_one_file(args.file), getattr(args, "output", None))
     if not program.models and program.ok:
         raise UsageError(f"{args.file} defines no model")
     shapes = _input_shapes(args.input)
@@ -245,11 +321,27 @@ def cmd_explain(args) -> int:
         if args.node in analysis.model.nodes:
             sys.stdout.write(explain(analysis, args.node))
             return EXIT_PROBLEMS if failed else EXIT_OK
+    raise UsageError(_no_such_node(args.node, analyses))
+
+
+def _no_such_node(name: str, analyses) -> str:
+    """Why ``explain`` has nothing for NAME, and what it could explain."""
     from .diagnostics import did_you_mean
 
+    for analysis in analyses:
+        instance = analysis.model.blocks.get(name)
+        if instance is not None:
+            inside = [n for n in analysis.model.nodes if n.startswith(name + ".")]
+            shown = ", ".join(inside[:6]) + (", ..." if len(inside) > 6 else "")
+            return (f"'{name}' is an instance of block {instance.block}, not a node; explain one of its "
+                    f"{len(inside)} nodes: {shown}")
     names = [n for a in analyses for n in a.model.nodes]
-    hint = did_you_mean(args.node, names)
-    raise UsageError(f"no node named {args.node!r}" + (f"; {hint}" if hint else ""))
+    related = [n for n in names if name in n]
+    if related:
+        hint = f"nodes with '{name}' in their name: {', '.join(related[:6])}" + (", ..." if len(related) > 6 else "")
+    else:
+        hint = did_you_mean(name, names) or "'archdsl summary FILE' lists every node"
+    return f"no node named {name!r}; {hint}"
 
 
 def cmd_diff(args) -> int:
@@ -335,17 +427,42 @@ def cmd_render(args) -> int:
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
-def cmd_schema(args) -> int:
+def parse_schema() -> dict:
+    """The JSON Schema of what ``archdsl parse --json`` prints: an object
+    whose ``models`` are elaborated models."""
     from .graph import json_schema
 
-    sys.stdout.write(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+    model = json_schema()
+    definitions = model.pop("$defs", {})
+    definitions[model.get("title", "Model")] = model
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "archdsl parse --json",
+        "type": "object",
+        "properties": {"models": {"type": "array", "items": {"$ref": f"#/$defs/{model.get('title', 'Model')}"},
+                                  "description": "The file's models, in order"}},
+        "required": ["models"],
+        "$defs": definitions,
+    }
+
+
+def cmd_schema(args) -> int:
+    sys.stdout.write(json.dumps(parse_schema(), indent=2, sort_keys=True) + "\n")
     return EXIT_OK
 
 
 def cmd_rules(args) -> int:
-    from .diagnostics.codes import CODES, markdown
+    from .diagnostics.codes import BY_CODE, CODES, describe, markdown
 
-    if args.markdown:
+    if args.code:
+        code = args.code.upper()
+        if code not in BY_CODE:
+            from .diagnostics import did_you_mean
+
+            hint = did_you_mean(code, BY_CODE)
+            raise UsageError(f"no diagnostic code {args.code!r}; " + (hint or "'archdsl rules' lists them"))
+        sys.stdout.write(describe(BY_CODE[code]))
+    elif args.markdown:
         sys.stdout.write(markdown())
     else:
         for code in CODES:
@@ -376,7 +493,7 @@ class _RunError(Exception):
 def _one_model(args):
     """The model of FILE that ``--model`` names (or its only one), with the
     file's diagnostics printed; None when the file has errors."""
-    program = _load(Path(args.file), args.output)
+    program = _load(_one_file(args.file), args.output)
     _print_diagnostics(program, args, sys.stderr)
     if not program.ok:
         return None
@@ -714,13 +831,12 @@ def _seed(text: str) -> int:
 def _runtime_commands(add, color_option) -> None:
     """The parser entries of ``export`` and ``run``."""
     p = add("export", cmd_export, "Write the model as a standalone NumPy module (.py) or an ONNX file (.onnx).")
-    p.add_argument("file")
+    p.add_argument("file", help="the .cnn file")
     p.add_argument("-o", "--output", required=True, help="the file to write, e.g. model_np.py or model.onnx")
     p.add_argument("--to", choices=tuple(EXPORT_SUFFIXES), default="numpy",
                    help="numpy: a standalone module (default); onnx: an ONNX model with its weights; torch")
     p.add_argument("--model", help="the model to export when the file has several")
-    p.add_argument("--input", action="append", metavar="NAME=CxHxW",
-                   help="the input shape the module takes (batch excluded), if not the declared one")
+    _input_shape_option(p, "the input shape the module takes (batch excluded), if not the declared one")
     p.add_argument("--opset", type=int, help="ONNX opset (default 20)")
     p.add_argument("--dynamic-batch", action="store_true", help="ONNX: a symbolic batch dimension (default: 1)")
     p.add_argument("--weights", metavar="FILE",
@@ -731,7 +847,7 @@ def _runtime_commands(add, color_option) -> None:
     color_option(p)
 
     p = add("run", cmd_run, "Run the model with NumPy on input arrays (.npy/.npz); write its outputs.")
-    p.add_argument("file")
+    p.add_argument("file", help="the .cnn file")
     p.add_argument("--input", action="append", metavar="[NAME=]PATH",
                    help="an .npy array [N, C, ...] for an input (NAME= when there are several), "
                         "or an .npz of arrays named by input")
@@ -750,6 +866,24 @@ def _runtime_commands(add, color_option) -> None:
 # ---------------------------------------------------------------- parser
 
 
+class _DeprecatedInputShape(argparse.Action):
+    """``--input NAME=CxHxW`` in the commands that take a shape: the old
+    spelling of ``--input-shape`` (``run`` reads files with ``--input``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"archdsl: warning: {option_string} {values}: --input is now --input-shape here "
+              "(run's --input reads a file); the old spelling will be removed", file=sys.stderr)
+        items = list(getattr(namespace, self.dest) or [])
+        items.append(values)
+        setattr(namespace, self.dest, items)
+
+
+def _input_shape_option(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("--input-shape", action="append", dest="input", metavar="NAME=CxHxW", help=help_text)
+    p.add_argument("--input", action=_DeprecatedInputShape, dest="input", metavar="NAME=CxHxW",
+                   help=argparse.SUPPRESS)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -765,7 +899,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="archdsl", description="A CNN architecture language and its analyser.")
     parser.add_argument("--version", action="version", version=f"archdsl {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -777,22 +911,34 @@ def build_parser() -> argparse.ArgumentParser:
                        help="colour diagnostics (auto: on a terminal, unless NO_COLOR is set)")
 
     p = add("check", cmd_check, "Parse and elaborate .cnn files; report every problem.")
-    p.add_argument("paths", nargs="+", metavar="FILE|DIR", help="files, or folders searched for *.cnn")
-    p.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
-                   help="text for people; json, sarif (code scanning) or github (workflow annotations) for machines")
+    p.add_argument("paths", nargs="+", metavar="FILE|DIR",
+                   help="files, folders searched for *.cnn, or - for a file on standard input")
+    p.add_argument("--format", choices=("text", "json", "sarif", "github", "gitlab", "junit"), default="text",
+                   help="text for people; json, sarif (code scanning), github (workflow annotations), gitlab "
+                        "(Code Quality) or junit (JUnit XML) for machines")
+    p.add_argument("--output-file", "-o", metavar="FILE", help="write the report to FILE instead of standard output")
+    p.add_argument("--statistics", action="store_true", help="count the diagnostics per code instead of listing them")
+    p.add_argument("--infos", action="store_true",
+                   help="show information diagnostics (I codes; hidden unless asked for, but counted)")
+    p.add_argument("--dependents", action="store_true",
+                   help="also check every .cnn file in the repository that imports a given file, transitively "
+                        "(what the pre-commit hook does)")
+    p.add_argument("--stdin-filename", metavar="PATH", default="<stdin>",
+                   help="the name of the file read from standard input (-): in messages, and where its imports "
+                        "and pyproject.toml are looked up")
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     p.add_argument("--select", metavar="CODES", help="comma-separated code prefixes to report, e.g. W,I302")
     p.add_argument("--ignore", metavar="CODES", help="comma-separated code prefixes to drop, e.g. W202")
     p.add_argument("--config", metavar="PYPROJECT", help="use this pyproject.toml instead of the nearest one")
     p.add_argument("-q", "--quiet", action="store_true", help="print only problems")
-    p.add_argument("--input", action="append", metavar="NAME=CxHxW", help="check at another input size")
+    _input_shape_option(p, "check at another input size (batch excluded); models without the input are skipped, "
+                           "and their expect statements are not judged")
     color_option(p)
 
     def analysis_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("file")
+        p.add_argument("file", help="the .cnn file")
         p.add_argument("--model", help="the model to analyse when the file has several (default: all)")
-        p.add_argument("--input", action="append", metavar="NAME=CxHxW",
-                       help="override an input's shape (batch excluded); repeat for several inputs")
+        _input_shape_option(p, "override an input's shape (batch excluded); repeat for several inputs")
         p.add_argument("--batch", type=_positive_int, default=1, help="batch size for MACs, FLOPs and activations")
         p.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "float64", "int8"), default="float32")
         p.add_argument("--batchnorm", choices=("counted", "folded"), default="counted",
@@ -806,14 +952,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("explain", cmd_explain, "Show the arithmetic behind one node's shape, parameters and MACs.")
     analysis_options(p)
-    p.add_argument("node", help="node name, e.g. layer1.0.conv1")
+    p.add_argument("node", help="node name, e.g. layer1.0.conv1 ('archdsl summary FILE' lists them)")
 
     p = add("parse", cmd_parse, "Print the elaborated layer graph of a file as JSON.")
-    p.add_argument("file")
+    p.add_argument("file", help="the .cnn file")
     p.add_argument("--json", action="store_true", help="JSON output (the only format; accepted for clarity)")
     color_option(p)
 
-    add("schema", cmd_schema, "Print the JSON Schema of the layer graph that 'parse' prints.")
+    add("schema", cmd_schema, "Print the JSON Schema of what 'parse --json' prints.")
 
     p = add("render", cmd_render, "Draw the model with Graphviz (.dot, .svg, .png, .pdf).")
     analysis_options(p)
@@ -833,14 +979,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", help="the new file")
     p.add_argument("--git", metavar="REV", help="compare NEW with its version at git revision REV")
     p.add_argument("--model", help="the model to compare when the files have several")
-    p.add_argument("--input", action="append", metavar="NAME=CxHxW", help="override an input's shape")
+    _input_shape_option(p, "override an input's shape (batch excluded)")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     color_option(p)
 
     p = add("ops", cmd_ops, "List the ops and their arguments.")
     p.add_argument("--markdown", action="store_true", help="print docs/ops.md")
 
-    p = add("rules", cmd_rules, "List every diagnostic code and lint rule.")
+    p = add("rules", cmd_rules, "List every diagnostic code and lint rule, or explain one.")
+    p.add_argument("code", nargs="?", help="a code, e.g. W203: print its documentation")
     p.add_argument("--markdown", action="store_true", help="print docs/rules.md")
 
     _runtime_commands(add, color_option)
@@ -851,6 +998,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:  # no command: say what there is
+        sys.stdout.write(parser.format_help())
+        print("archdsl: error: name a command, e.g. archdsl check models/", file=sys.stderr)
+        return EXIT_USAGE
     try:
         status = args.handler(args)
         # The process is about to end: move everything out of the collector's

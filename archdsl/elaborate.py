@@ -216,6 +216,8 @@ class Program:
     sources: dict[str, SourceFile]
     #: Spans of every block and model definition read (for suppressions).
     definitions: list[Span] = field(default_factory=list)
+    #: The parsed files (for checks of blocks no model uses, archdsl/lint/blocks.py).
+    modules: list[ast.Module] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -610,7 +612,8 @@ def _load_text(text: str, name: str, path: Path, limits: Limits, policy: ImportP
             if model is not None:
                 models.append(model)
     diagnostics = merge_repeats(loader.diagnostics)
-    return Program(name, models, diagnostics, loader.sources, loader.definitions)
+    return Program(name, models, diagnostics, loader.sources, loader.definitions,
+                   [m for m in loader.modules.values() if m is not None])
 
 
 # --------------------------------------------------------------------------

@@ -58,10 +58,11 @@ CASES = {
              """),
     "I301": ("x -> conv2d(8, 3, padding=1) -> conv2d(2, 3, padding=1)",
              "x -> conv2d(8, 3, padding=1) -> global_avgpool"),
-    # 4 weighted layers; the first linear holds 8·32·32·10 + 10 = 81,930 of 82,824 parameters.
-    "I302": ("x -> conv2d(8, 3, padding=1) -> batchnorm2d -> flatten -> linear(10) -> linear(10) -> linear(10)",
-             # 224 + 16 + 144 + 170: none holds half
-             "x -> conv2d(8, 3, padding=1) -> batchnorm2d -> global_avgpool -> flatten -> linear(16) -> linear(10)"),
+    # 8 convolutions and linear layers; the first linear holds 8·32·32·10 + 10 = 81,930 of 82,824 parameters.
+    "I302": ("x -> conv2d(8, 3, padding=1) -> batchnorm2d -> flatten -> linear(10)" + " -> linear(10)" * 6,
+             # 224 + 16 + 90 + 6·110: none holds half
+             "x -> conv2d(8, 3, padding=1) -> batchnorm2d -> global_avgpool -> flatten -> linear(10)"
+             + " -> linear(10)" * 6),
 }
 
 
@@ -94,6 +95,79 @@ def test_dropped_pixels_counts_real_rows_not_padding():
     # ResNet's stem: (224 + 2·3 − 7) mod 2 = 1, but the row left out is padding.
     assert "W201" not in [c for c, _ in codes_of(model(
         "x -> conv2d(64, 7, stride=2, padding=3) -> global_avgpool", "[3, 224, 224]"))]
+
+
+def test_a_strided_1x1_projection_on_a_shortcut_is_a_design():
+    """ResNet's and RegNet's downsample: the residual branch reads every pixel."""
+    shortcut = model("""\
+        a = x -> conv2d(8, 3, stride=2, padding=1, bias=false) -> batchnorm2d -> relu
+        b = x -> conv2d(8, 1, stride=2, bias=false) -> batchnorm2d
+        add(a, b) -> global_avgpool
+        """)
+    assert codes_of(shortcut) == []
+    main_path = model("x -> conv2d(8, 1, stride=2) -> relu -> global_avgpool")
+    assert codes_of(main_path) == [("W202", 3)]
+    program = archdsl.loads(main_path, name="snippet.cnn")
+    (finding,) = check_program(program, config=Config()).diagnostics
+    assert "no other branch reads them" in finding.message
+
+
+def test_dropped_pixels_needs_a_real_share_of_the_input():
+    # SqueezeNet 1.0's stem: (224 - 7) mod 2 = 1 row and column of 224 unread (0.4%): torchvision's design.
+    assert codes_of(model("x -> conv2d(96, 7, stride=2) -> global_avgpool", "[3, 224, 224]")) == []
+    # M5: maxpool1d(4) on 1981 samples leaves 1 (0.05%).
+    assert codes_of(model("x -> maxpool1d(4) -> global_avgpool", "[1, 1981]")) == []
+    # 1-D data has samples, not rows or columns: (33 - 4) mod 4 = 1 of 33 (3%).
+    program = archdsl.loads(model("x -> maxpool1d(4) -> global_avgpool", "[1, 33]"), name="snippet.cnn")
+    (finding,) = check_program(program, config=Config()).diagnostics
+    assert finding.code == "W201" and "the last 1 sample of 33" in finding.message and "row" not in finding.message
+    two = archdsl.loads(model("x -> conv2d(8, 4, stride=3) -> global_avgpool", "[3, 32, 35]"), name="s.cnn")
+    (finding,) = check_program(two, config=Config()).diagnostics
+    # (32 - 4) mod 3 = 1 row; (35 - 4) mod 3 = 1 column: both axes in one message.
+    assert "the last 1 row of 32" in finding.message and "the last 1 column of 35" in finding.message
+
+
+def test_bias_before_batchnorm_is_one_warning_per_model_with_the_waste():
+    text = model("x -> conv2d(8, 3, padding=1) -> batchnorm2d -> conv2d(16, 3, padding=1) -> batchnorm2d"
+                 " -> global_avgpool")
+    program = archdsl.loads(text, name="snippet.cnn")
+    (finding,) = check_program(program, config=Config()).diagnostics
+    assert finding.code == "W203"
+    assert "and 1 more layers have a bias" in finding.message and "24 parameters trained for nothing" in finding.message
+    assert [label.message for label in finding.labels] == ["normalised here", "'conv2d_2' too"]
+
+
+def test_receptive_field_information_ignores_rounding():
+    # 5 stacked 3x3 convolutions see 11 of 12 (92%): no blind spot worth a note; of 64 they see 17%.
+    assert codes_of(model("x -> conv2d(8, 3, padding=1)" + " -> conv2d(8, 3, padding=1)" * 4, "[3, 12, 12]")) == []
+    assert codes_of(model("x -> conv2d(8, 3, padding=1)" + " -> conv2d(8, 3, padding=1)" * 4, "[3, 64, 64]")) \
+        == [("I301", 3)]
+
+
+def test_upsampled_routes_are_aligned_to_within_their_coarse_jump(tmp_path):
+    """YOLOv3-tiny's route: upsample(2) of the 13x13 map concatenated with the
+    26x26 one.  The centres differ by 16 pixels, less than the coarse jump of
+    32 that nearest upsampling rounds to: a design, not a wiring mistake."""
+    from conftest import ROOT
+
+    out = tmp_path / "yolo.cnn"
+    cfg = ROOT / "tests" / "fixtures" / "import" / "darknet" / "yolov3-tiny.cfg"
+    assert run_cli("import", str(cfg), "-o", str(out)).returncode == 0
+    result = run_cli("check", "--strict", str(out))
+    assert result.returncode == 0 and "W209" not in result.stdout, result.stdout
+    # Without the upsample the same offset is a mistake.
+    shifted = model("""\
+        a = x -> conv2d(8, 3, stride=2, padding=1)
+        b = x -> conv2d(8, 2, stride=2)
+        concat(a, b) -> global_avgpool
+        """)
+    assert ("W209", 5) in codes_of(shifted)
+
+
+def test_zoo_needs_no_suppression_for_designs():
+    suppressed = [line for path in MODELS.rglob("*.cnn") for line in path.read_text().splitlines()
+                  if "archdsl: ignore[" in line]
+    assert all("W203" in line and "W201" not in line and "W202" not in line for line in suppressed), suppressed
 
 
 def test_misaligned_merge_ignores_broadcast_gates():

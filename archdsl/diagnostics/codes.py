@@ -187,22 +187,26 @@ CODES: tuple[Code, ...] = (
          "Dead branches cost nothing at run time in most frameworks but are almost always a "
          "wiring mistake: the branch was meant to be merged or returned."),
     Code("W201", "dropped-pixels", _W,
-         "A strided window never covers the last rows or columns of its input: "
-         "(I + 2P - K) mod S leaves real input pixels unread.",
+         "A strided window never covers the last rows, columns or samples of its input: "
+         "(I + 2P - K) mod S leaves real input positions unread, at least 2% of the axis.",
          "input x: [3, 32, 32]  x -> conv2d(8, 4, stride=3)   # the last row is never read",
          "The output silently ignores part of the image, which shifts features towards the "
          "top-left and breaks the symmetry that augmentation and skip connections assume. "
-         "Pick padding, kernel or input size so that (I + 2P - D(K-1) - 1) is a multiple of S."),
+         "Pick padding, kernel or input size so that (I + 2P - D(K-1) - 1) is a multiple of S. "
+         "One row of 224 (SqueezeNet 1.0's stem) is the price of a stride and is not reported."),
     Code("W202", "stride-exceeds-kernel", _W,
          "A convolution or pooling window's stride is larger than its (dilated) kernel, so "
-         "pixels between windows are never read.",
+         "pixels between windows are never read; a 1x1 strided projection on a shortcut "
+         "(ResNet's downsample) is exempt.",
          "x -> maxpool2d(2, stride=3)",
          "Skipped pixels are information thrown away before any layer can use it; usually the "
-         "kernel should be at least the stride (e.g. a 1x1 stride-2 projection reads a quarter "
-         "of its input)."),
+         "kernel should be at least the stride. A 1x1 strided projection that is added to (or "
+         "concatenated with) a branch reading every pixel loses nothing: that is ResNet's and "
+         "RegNet's design, and the rule stays silent on it."),
     Code("W203", "bias-before-batchnorm", _W,
          "A convolution or linear layer with a bias feeds straight into batch normalisation, "
-         "which subtracts the mean and so cancels the bias.",
+         "which subtracts the mean and so cancels the bias; one warning per model, naming the "
+         "layers and the parameters wasted.",
          "x -> conv2d(64, 3) -> batchnorm2d   # write conv2d(64, 3, bias=false)",
          "The bias parameters are trained but have no effect: wasted parameters and memory. "
          "Set bias=false on the layer before a batchnorm."),
@@ -240,15 +244,18 @@ CODES: tuple[Code, ...] = (
          "add(x -> conv2d(8, 3, stride=2, padding=1), x -> conv2d(8, 2, stride=2))",
          "A misaligned skip connection adds features from different image locations; the "
          "network can still train but learns a shifted, blurred combination. Match the "
-         "strides and paddings of the branches."),
+         "strides and paddings of the branches. A branch that was upsampled (FPN, U-Net, "
+         "YOLO's route) is only aligned to within its coarse jump; centres that differ by less "
+         "are the upsampling's rounding and are not reported."),
     Code("I301", "limited-receptive-field", _I,
-         "A model output's receptive field is smaller than the input: no output can see the "
-         "whole image.",
+         "A model output's receptive field is smaller than 90% of the input: no output can see "
+         "the whole image. Shown with --infos.",
          "a few 3x3 convs on 224x224, then flatten -> linear",
          "For classification the decision should depend on the whole image; add depth, "
          "strides, dilation or global pooling. (Dense prediction may want this.)"),
     Code("I302", "dominant-layer", _I,
-         "One layer holds more than half of the model's trainable parameters.",
+         "In a model of at least 8 convolutions and linear layers, one layer holds more than "
+         "half of the trainable parameters. Shown with --infos.",
          "VGG-16: classifier.0 holds 102.8M of 138.4M",
          "Such a layer dominates memory and overfitting risk (AlexNet's and VGG's first fully "
          "connected layers); global pooling before the classifier usually removes it."),
@@ -270,7 +277,9 @@ def markdown() -> str:
         "Errors (E) come from parsing, elaboration and shape inference and cannot be",
         "suppressed. Warnings (W) and information (I) can be selected, ignored or",
         "re-graded in `[tool.archdsl]` and suppressed inline with",
-        "`# archdsl: ignore[CODE]` (see docs/ci.md).",
+        "`# archdsl: ignore[CODE]` (see docs/ci.md). Information is counted but shown only",
+        "with `archdsl check --infos` (or `--select I...`). `archdsl rules CODE` prints one",
+        "section of this page.",
         "",
         "| code | name | severity | what |",
         "|---|---|---|---|",
@@ -278,9 +287,19 @@ def markdown() -> str:
     lines += [f"| [{c.code}](#{c.code.lower()}) | `{c.name}` | {c.severity.value} | {c.summary} |" for c in CODES]
     lines.append("")
     for c in CODES:
-        lines += [f"## {c.code}", "", f"`{c.name}`, {c.severity.value}.", "", f"**What it does.** {c.summary}", ""]
-        if c.rationale:
-            lines += [f"**Why.** {c.rationale}", ""]
-        if c.example:
-            lines += ["**Example.**", "", "```", c.example, "```", ""]
+        lines += _section(c)
     return "\n".join(lines)
+
+
+def _section(c: Code) -> list[str]:
+    lines = [f"## {c.code}", "", f"`{c.name}`, {c.severity.value}.", "", f"**What it does.** {c.summary}", ""]
+    if c.rationale:
+        lines += [f"**Why.** {c.rationale}", ""]
+    if c.example:
+        lines += ["**Example.**", "", "```", c.example, "```", ""]
+    return lines
+
+
+def describe(c: Code) -> str:
+    """``archdsl rules CODE``: the code's section of docs/rules.md."""
+    return "\n".join(_section(c))

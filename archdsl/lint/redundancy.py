@@ -12,18 +12,26 @@ from .base import Finding, LintContext
 
 
 def bias_before_batchnorm(context: LintContext) -> Iterator[Finding]:
-    """W203"""
+    """W203, once per model: the first such layer, the others as labels."""
+    found = []
     for node in context.nodes():
         if node.spec.has_bias:
             reader = context.only_consumer(node)
             if reader is not None and reader.spec.uses_batch_statistics:
-                yield Finding(
-                    context.span_of(node, "bias"),
-                    f"{node.spec.op} '{node.name}' has a bias, but {reader.spec.op} '{reader.name}' "
-                    "right after it subtracts the mean and cancels it",
-                    hint=f"write {node.spec.op}(..., bias=false)",
-                    labels=(Label(reader.span, "normalised here"),),
-                )
+                found.append((node, reader))
+    if not found:
+        return
+    node, reader = found[0]
+    wasted = sum(context.shape_of(n.name)[0] for n, _ in found)
+    others = tuple(Label(context.span_of(n, "bias"), f"'{n.name}' too") for n, _ in found[1:])
+    layers = f"{node.spec.op} '{node.name}'" + (f" and {len(others)} more layers have" if others else " has")
+    yield Finding(
+        context.span_of(node, "bias"),
+        f"{layers} a bias that the {reader.spec.op} right after cancels (it subtracts the mean): "
+        f"{wasted:,} parameters trained for nothing",
+        hint=f"write {node.spec.op}(..., bias=false)",
+        labels=(Label(reader.span, "normalised here"), *others),
+    )
 
 
 def double_activation(context: LintContext) -> Iterator[Finding]:

@@ -296,8 +296,10 @@ def cmd_render(args) -> int:
         return EXIT_PROBLEMS  # the file did not elaborate: nothing to draw
     if len(analyses) > 1:
         raise UsageError(f"{args.file} has {len(analyses)} models; choose one with --model")
-    options = RenderOptions(rankdir=args.rankdir, depth=args.depth, collapse_repeats=args.collapse_repeats,
-                            show=show, legend=not args.no_legend)
+    depth = args.depth
+    options = RenderOptions(rankdir=args.rankdir, depth=depth if isinstance(depth, int) else None,
+                            collapse_repeats=args.collapse_repeats, show=show, legend=not args.no_legend,
+                            auto=depth == "auto")
     graph = to_graphviz(analyses[0], options)
     if fmt in ("dot", "gv"):
         write_atomic(output, graph.source)
@@ -305,7 +307,9 @@ def cmd_render(args) -> int:
         import graphviz
 
         try:
-            data = graph.pipe(format=fmt)
+            # quiet: dot's warnings (e.g. a drawing scaled down to its size
+            # limit) are about the layout, not the user's model.
+            data = graph.pipe(format=fmt, quiet=True)
         except graphviz.ExecutableNotFound:
             print("archdsl: error: rendering ." + fmt + " needs Graphviz's 'dot' program, which is not on PATH; "
                   "install it (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz) "
@@ -702,6 +706,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _render_depth(text: str) -> int | str:
+    """``render --depth``: auto, all, or a positive integer."""
+    if text in ("auto", "all"):
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected auto, all or a positive integer, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -762,10 +776,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output file; the format follows the extension")
     p.add_argument("--format", choices=RENDER_FORMATS, help="override the format given by the extension")
     p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB", help="layout direction")
-    p.add_argument("--depth", type=_positive_int,
-                   help="collapse names deeper than N components into one node per scope")
+    p.add_argument("--depth", type=_render_depth, default="auto",
+                   help="auto (default: the deepest view with at most 60 nodes and 24 ranks), all (every layer), "
+                        "or N: collapse names deeper than N components into one node per scope")
     p.add_argument("--collapse-repeats", action="store_true",
-                   help="draw runs of identical collapsed blocks once, marked ×N")
+                   help="draw each run of identical block instances as one node, marked ×N")
     p.add_argument("--show", metavar="FIGURES", help="comma-separated per-node figures: params,macs,flops")
     p.add_argument("--no-legend", action="store_true", help="omit the colour legend")
     p.add_argument("-q", "--quiet", action="store_true")

@@ -195,7 +195,7 @@ def _analyses(args):
         analyses.append(analyze(
             model,
             inputs=_resolve_inputs(model, shapes),
-            batch=args.batch,
+            batch=args.batch or 1,
             dtype=args.dtype,
             conventions=Conventions(batchnorm=args.batchnorm),
         ))
@@ -209,9 +209,19 @@ def _analyses(args):
 def cmd_summary(args) -> int:
     from . import report
 
+    try:
+        columns = report.parse_columns(args.columns)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    tree = args.tree or args.columns is not None
+    if tree and args.format != "text":
+        raise UsageError("--tree and --columns are for --format text")
     analyses, failed = _analyses(args)
     if args.format == "json":
         sys.stdout.write(report.render_json(analyses))
+    elif tree:
+        batch_in_shapes = args.batch is not None
+        sys.stdout.write("\n".join(report.render_tree(a, args.depth, columns, batch_in_shapes) for a in analyses))
     else:
         render = {"text": report.render_text, "markdown": report.render_markdown, "csv": report.render_csv}[args.format]
         sys.stdout.write("\n".join(render(a, args.depth) for a in analyses))
@@ -749,7 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", help="the model to analyse when the file has several (default: all)")
         p.add_argument("--input", action="append", metavar="NAME=CxHxW",
                        help="override an input's shape (batch excluded); repeat for several inputs")
-        p.add_argument("--batch", type=_positive_int, default=1, help="batch size for MACs, FLOPs and activations")
+        p.add_argument("--batch", type=_positive_int, help="batch size for MACs, FLOPs and activations (default 1)")
         p.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "float64", "int8"), default="float32")
         p.add_argument("--batchnorm", choices=("counted", "folded"), default="counted",
                        help="count batchnorm FLOPs, or assume it is folded into the preceding conv")
@@ -759,6 +769,11 @@ def build_parser() -> argparse.ArgumentParser:
     analysis_options(p)
     p.add_argument("--depth", type=_positive_int, help="collapse names deeper than N components into one row")
     p.add_argument("--format", choices=("text", "json", "csv", "markdown"), default="text")
+    p.add_argument("--tree", action="store_true",
+                   help="scopes as rows with their totals, layers indented under them (text format)")
+    p.add_argument("--columns", metavar="COLS",
+                   help="tree view columns, comma-separated: input,output,kernel,params,macs,memory,rf,connected "
+                        "(default output,params,macs,rf); implies --tree; with --batch, shapes include it")
 
     p = add("explain", cmd_explain, "Show the arithmetic behind one node's shape, parameters and MACs.")
     analysis_options(p)

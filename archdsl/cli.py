@@ -331,6 +331,31 @@ def cmd_render(args) -> int:
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
+def cmd_report(args) -> int:
+    from .files import write_atomic
+    from .html_report import make_diagram, render_report
+
+    output = Path(args.output)
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"-o {args.output}: the report is an .html file")
+    if not output.parent.is_dir():
+        raise UsageError(f"no such directory: {output.parent}")
+    analyses, failed = _analyses(args)
+    if not analyses:
+        return EXIT_PROBLEMS  # the file did not elaborate: the diagnostics above say why
+    if len(analyses) > 1:
+        raise UsageError(f"{args.file} has {len(analyses)} models; choose one with --model")
+    analysis = analyses[0]
+    program = _load(Path(args.file))
+    diagnostics = sorted(program.diagnostics + analysis.diagnostics, key=lambda d: d.sort_key())
+    page = render_report(analysis, source_name=args.file, diagnostics=diagnostics, sources=program.sources,
+                         diagram=make_diagram(analysis))
+    write_atomic(output, page)
+    if not args.quiet:
+        print(f"wrote {output}" + (" (with the errors found)" if failed else ""), file=sys.stderr)
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
 def cmd_schema(args) -> int:
     from .graph import json_schema
 
@@ -798,6 +823,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw each run of identical block instances as one node, marked ×N")
     p.add_argument("--show", metavar="FIGURES", help="comma-separated per-node figures: params,macs,flops")
     p.add_argument("--no-legend", action="store_true", help="omit the colour legend")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+    p = add("report", cmd_report, "Write one self-contained HTML page: totals, diagnostics, charts, the diagram "
+                                  "and the layer table.")
+    analysis_options(p)
+    p.add_argument("-o", "--output", required=True, help="the .html file to write")
     p.add_argument("-q", "--quiet", action="store_true")
 
     p = add("diff", cmd_diff, "Compare two versions of a model: parameters, MACs, memory, output shapes.")

@@ -276,8 +276,12 @@ def cmd_diff(args) -> int:
             return EXIT_PROBLEMS
         raise UsageError("the two files have no model name in common; choose one with --model")
     shapes = _input_shapes(args.input)
-    diffs = [diff.compare(analyze(old, inputs=_resolve_inputs(old, shapes)),
-                          analyze(new, inputs=_resolve_inputs(new, shapes))) for _, old, new in pairs]
+    analysed = [(analyze(old, inputs=_resolve_inputs(old, shapes)), analyze(new, inputs=_resolve_inputs(new, shapes)))
+                for _, old, new in pairs]
+    diffs = [diff.compare(old, new) for old, new in analysed]
+    if args.format == "html":
+        sys.stdout.write(diff.render_html([(d, old, new) for d, (old, new) in zip(diffs, analysed)], *labels))
+        return EXIT_PROBLEMS if failed else EXIT_OK
     render = {"text": diff.render_text, "markdown": diff.render_markdown, "json": diff.render_json}[args.format]
     sys.stdout.write(render(diffs, *labels))
     return EXIT_PROBLEMS if failed else EXIT_OK
@@ -837,7 +841,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--git", metavar="REV", help="compare NEW with its version at git revision REV")
     p.add_argument("--model", help="the model to compare when the files have several")
     p.add_argument("--input", action="append", metavar="NAME=CxHxW", help="override an input's shape")
-    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument("--format", choices=("text", "markdown", "json", "html"), default="text",
+                   help="html: one self-contained page with both diagrams, changes highlighted")
     color_option(p)
 
     p = add("ops", cmd_ops, "List the ops and their arguments.")

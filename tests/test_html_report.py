@@ -208,3 +208,58 @@ def test_zoo_reports_load_cleanly(browser, tmp_path, name):
 def test_chromium_is_installed():
     # CI's scripts/test.sh installs it; say so plainly when it is missing.
     assert find_browser() or shutil.which("chromium"), INSTALL_HINT
+
+
+# ---------------------------------------------------------------- diff --format html
+
+DIFF_OLD = """model Net {
+    input x: [3, 32, 32]
+    logits = x -> conv1: conv2d(16, 3, padding=1) -> relu -> drop: dropout(0.1) -> global_avgpool -> flatten
+               -> fc: linear(10)
+    output logits
+}
+"""
+# conv1 doubled to 32 channels (changed), conv2 added, drop removed.
+DIFF_NEW = """model Net {
+    input x: [3, 32, 32]
+    logits = x -> conv1: conv2d(32, 3, padding=1) -> relu -> conv2: conv2d(32, 3, padding=1)
+               -> global_avgpool -> flatten -> fc: linear(10)
+    output logits
+}
+"""
+
+
+def diff_page(tmp_path: Path) -> Path:
+    (tmp_path / "old.cnn").write_text(DIFF_OLD)
+    (tmp_path / "new.cnn").write_text(DIFF_NEW)
+    result = run_cli("diff", "old.cnn", "new.cnn", "--format", "html", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "diff.html"
+    out.write_text(result.stdout, encoding="utf-8")
+    return out
+
+
+def test_diff_html_has_totals_side_by_side_and_marks_the_changes(tmp_path):
+    page = diff_page(tmp_path).read_text(encoding="utf-8")
+    # params: old conv1 16·27 + 16 = 448, fc 170 -> 618; new 896 + 9,248 + 330 = 10,474.
+    assert "<td>618</td><td>10,474</td>" in page
+    assert re.search(r'class="node added">\s*<title>conv2</title>', page)
+    assert re.search(r'class="node changed">\s*<title>conv1</title>', page)
+    assert re.search(r'class="node removed">\s*<title>drop</title>', page)
+    # fc reads 32 channels instead of 16: 170 -> 330 parameters, so it changed too; relu did not.
+    assert re.search(r'class="node changed">\s*<title>fc</title>', page)
+    assert re.search(r'class="node">\s*<title>relu_1</title>', page)
+    assert "<script" not in page
+
+
+def test_diff_html_in_the_browser(browser, tmp_path):
+    browser.open(diff_page(tmp_path))
+    marked = browser.evaluate("Array.from(document.querySelectorAll('g.node.added, g.node.removed, g.node.changed'))"
+                              ".map(g => [g.querySelector('title').textContent, g.getAttribute('class'), "
+                              "getComputedStyle(g.querySelector('polygon, path')).stroke])")
+    assert sorted(m[:2] for m in marked) == [["conv1", "node changed"], ["conv1", "node changed"],
+                                               ["conv2", "node added"], ["drop", "node removed"],
+                                               ["fc", "node changed"], ["fc", "node changed"]]
+    assert {m[0]: m[2] for m in marked}["conv2"] == "rgb(56, 118, 29)"  # the CSS applied: green
+    browser.screenshot(shot_path(tmp_path, "diff.png"))
+    assert browser.problems() == []

@@ -290,7 +290,7 @@ def _analyses(args):
         analyses.append(analyze(
             model,
             inputs=_resolve_inputs(model, shapes),
-            batch=args.batch,
+            batch=args.batch or 1,
             dtype=args.dtype,
             conventions=Conventions(batchnorm=args.batchnorm),
         ))
@@ -304,9 +304,19 @@ def _analyses(args):
 def cmd_summary(args) -> int:
     from . import report
 
+    try:
+        columns = report.parse_columns(args.columns)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    tree = args.tree or args.columns is not None
+    if tree and args.format != "text":
+        raise UsageError("--tree and --columns are for --format text")
     analyses, failed = _analyses(args)
     if args.format == "json":
         sys.stdout.write(report.render_json(analyses))
+    elif tree:
+        batch_in_shapes = args.batch is not None
+        sys.stdout.write("\n".join(report.render_tree(a, args.depth, columns, batch_in_shapes) for a in analyses))
     else:
         render = {"text": report.render_text, "markdown": report.render_markdown, "csv": report.render_csv}[args.format]
         sys.stdout.write("\n".join(render(a, args.depth) for a in analyses))
@@ -377,8 +387,12 @@ def cmd_diff(args) -> int:
             return EXIT_PROBLEMS
         raise UsageError("the two files have no model name in common; choose one with --model")
     shapes = _input_shapes(args.input)
-    diffs = [diff.compare(analyze(old, inputs=_resolve_inputs(old, shapes)),
-                          analyze(new, inputs=_resolve_inputs(new, shapes))) for _, old, new in pairs]
+    analysed = [(analyze(old, inputs=_resolve_inputs(old, shapes)), analyze(new, inputs=_resolve_inputs(new, shapes)))
+                for _, old, new in pairs]
+    diffs = [diff.compare(old, new) for old, new in analysed]
+    if args.format == "html":
+        sys.stdout.write(diff.render_html([(d, old, new) for d, (old, new) in zip(diffs, analysed)], *labels))
+        return EXIT_PROBLEMS if failed else EXIT_OK
     render = {"text": diff.render_text, "markdown": diff.render_markdown, "json": diff.render_json}[args.format]
     sys.stdout.write(render(diffs, *labels))
     return EXIT_PROBLEMS if failed else EXIT_OK
@@ -406,8 +420,10 @@ def cmd_render(args) -> int:
         return EXIT_PROBLEMS  # the file did not elaborate: nothing to draw
     if len(analyses) > 1:
         raise UsageError(f"{args.file} has {len(analyses)} models; choose one with --model")
-    options = RenderOptions(rankdir=args.rankdir, depth=args.depth, collapse_repeats=args.collapse_repeats,
-                            show=show, legend=not args.no_legend)
+    depth = args.depth
+    options = RenderOptions(rankdir=args.rankdir, depth=depth if isinstance(depth, int) else None,
+                            collapse_repeats=args.collapse_repeats, show=show, legend=not args.no_legend,
+                            auto=depth == "auto")
     graph = to_graphviz(analyses[0], options)
     if fmt in ("dot", "gv"):
         write_atomic(output, graph.source)
@@ -415,7 +431,9 @@ def cmd_render(args) -> int:
         import graphviz
 
         try:
-            data = graph.pipe(format=fmt)
+            # quiet: dot's warnings (e.g. a drawing scaled down to its size
+            # limit) are about the layout, not the user's model.
+            data = graph.pipe(format=fmt, quiet=True)
         except graphviz.ExecutableNotFound:
             print("archdsl: error: rendering ." + fmt + " needs Graphviz's 'dot' program, which is not on PATH; "
                   "install it (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz) "
@@ -424,6 +442,31 @@ def cmd_render(args) -> int:
         write_atomic(output, data)
     if not args.quiet:
         print(f"wrote {output}" + (" (with errors marked in red)" if failed else ""), file=sys.stderr)
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from .files import write_atomic
+    from .html_report import make_diagram, render_report
+
+    output = Path(args.output)
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"-o {args.output}: the report is an .html file")
+    if not output.parent.is_dir():
+        raise UsageError(f"no such directory: {output.parent}")
+    analyses, failed = _analyses(args)
+    if not analyses:
+        return EXIT_PROBLEMS  # the file did not elaborate: the diagnostics above say why
+    if len(analyses) > 1:
+        raise UsageError(f"{args.file} has {len(analyses)} models; choose one with --model")
+    analysis = analyses[0]
+    program = _load(_one_file(args.file), args.output)
+    diagnostics = sorted(program.diagnostics + analysis.diagnostics, key=lambda d: d.sort_key())
+    page = render_report(analysis, source_name=args.file, diagnostics=diagnostics, sources=program.sources,
+                         diagram=make_diagram(analysis))
+    write_atomic(output, page)
+    if not args.quiet:
+        print(f"wrote {output}" + (" (with the errors found)" if failed else ""), file=sys.stderr)
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
@@ -894,6 +937,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _render_depth(text: str) -> int | str:
+    """``render --depth``: auto, all, or a positive integer."""
+    if text in ("auto", "all"):
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected auto, all or a positive integer, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -939,7 +992,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("file", help="the .cnn file")
         p.add_argument("--model", help="the model to analyse when the file has several (default: all)")
         _input_shape_option(p, "override an input's shape (batch excluded); repeat for several inputs")
-        p.add_argument("--batch", type=_positive_int, default=1, help="batch size for MACs, FLOPs and activations")
+        p.add_argument("--batch", type=_positive_int, help="batch size for MACs, FLOPs and activations (default 1)")
         p.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "float64", "int8"), default="float32")
         p.add_argument("--batchnorm", choices=("counted", "folded"), default="counted",
                        help="count batchnorm FLOPs, or assume it is folded into the preceding conv")
@@ -949,6 +1002,11 @@ def build_parser() -> argparse.ArgumentParser:
     analysis_options(p)
     p.add_argument("--depth", type=_positive_int, help="collapse names deeper than N components into one row")
     p.add_argument("--format", choices=("text", "json", "csv", "markdown"), default="text")
+    p.add_argument("--tree", action="store_true",
+                   help="scopes as rows with their totals, layers indented under them (text format)")
+    p.add_argument("--columns", metavar="COLS",
+                   help="tree view columns, comma-separated: input,output,kernel,params,macs,memory,rf,connected "
+                        "(default output,params,macs,rf); implies --tree; with --batch, shapes include it")
 
     p = add("explain", cmd_explain, "Show the arithmetic behind one node's shape, parameters and MACs.")
     analysis_options(p)
@@ -966,12 +1024,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output file; the format follows the extension")
     p.add_argument("--format", choices=RENDER_FORMATS, help="override the format given by the extension")
     p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB", help="layout direction")
-    p.add_argument("--depth", type=_positive_int,
-                   help="collapse names deeper than N components into one node per scope")
+    p.add_argument("--depth", type=_render_depth, default="auto",
+                   help="auto (default: the deepest view with at most 60 nodes and 24 ranks), all (every layer), "
+                        "or N: collapse names deeper than N components into one node per scope")
     p.add_argument("--collapse-repeats", action="store_true",
-                   help="draw runs of identical collapsed blocks once, marked ×N")
+                   help="draw each run of identical block instances as one node, marked ×N")
     p.add_argument("--show", metavar="FIGURES", help="comma-separated per-node figures: params,macs,flops")
     p.add_argument("--no-legend", action="store_true", help="omit the colour legend")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+    p = add("report", cmd_report, "Write one self-contained HTML page: totals, diagnostics, charts, the diagram "
+                                  "and the layer table.")
+    analysis_options(p)
+    p.add_argument("-o", "--output", required=True, help="the .html file to write")
     p.add_argument("-q", "--quiet", action="store_true")
 
     p = add("diff", cmd_diff, "Compare two versions of a model: parameters, MACs, memory, output shapes.")
@@ -980,7 +1045,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--git", metavar="REV", help="compare NEW with its version at git revision REV")
     p.add_argument("--model", help="the model to compare when the files have several")
     _input_shape_option(p, "override an input's shape (batch excluded)")
-    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument("--format", choices=("text", "markdown", "json", "html"), default="text",
+                   help="html: one self-contained page with both diagrams, changes highlighted")
     color_option(p)
 
     p = add("ops", cmd_ops, "List the ops and their arguments.")

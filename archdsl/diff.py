@@ -171,3 +171,89 @@ def checkout_revision(revision: str, path: Path, into: Path) -> Path:
 
 def temporary_directory():
     return tempfile.TemporaryDirectory(prefix="archdsl-diff-")
+
+
+# ---------------------------------------------------------------- HTML
+
+
+def _marked_svg(svg: str, marks: dict[str, str]) -> str:
+    """Adds a class (added, removed, changed) to the diagram nodes named in ``marks``."""
+    import html
+    import re
+
+    def mark(match: re.Match) -> str:
+        kind = marks.get(html.unescape(match.group(2)))
+        return match.group(0) if kind is None else match.group(0).replace('class="node"', f'class="node {kind}"', 1)
+
+    return re.sub(r'(<g id="[^"]*" class="node">\s*<title>)(.*?)(</title>)', mark, svg)
+
+
+def _marks(drawn_as: dict[str, str], names: dict[str, str]) -> dict[str, str]:
+    """Drawn node -> the strongest change among the layers it draws."""
+    rank = {"changed": 1, "added": 2, "removed": 2}
+    out: dict[str, str] = {}
+    for name, kind in names.items():
+        key = drawn_as.get(name)
+        if key is not None and rank[kind] > rank.get(out.get(key, ""), 0):
+            out[key] = kind
+    return out
+
+
+def render_html(pairs: list[tuple[ModelDiff, Analysis, Analysis]], old_label: str, new_label: str) -> str:
+    """One self-contained page: totals side by side, and both diagrams with
+    removed (old) and added or changed (new) layers highlighted."""
+    from html import escape
+
+    from .html_report import make_diagram
+
+    sections = []
+    for d, old, new in pairs:
+        rows = "".join(
+            f"<tr><th>{escape(label)}</th><td>{before:,}</td><td>{after:,}</td>"
+            f'<td class="{"up" if after > before else "down" if after < before else ""}">'
+            f"{escape(percent(before, after))}</td></tr>" for _, label, before, after in d.figures)
+        rows += "".join(
+            f"<tr><th>output {escape(name)}</th><td>{escape(_shape(b))}</td><td>{escape(_shape(a))}</td>"
+            f"<td>{'same' if a == b else 'changed'}</td></tr>" for name, b, a in d.outputs)
+        changed = {n: "changed" for n, _, _ in d.changed}
+        old_diagram, new_diagram = make_diagram(old), make_diagram(new)
+        old_svg = _marked_svg(old_diagram.svg or escape(old_diagram.note),
+                              _marks(old_diagram.drawn_as, {**changed, **{n: "removed" for n in d.removed}}))
+        new_svg = _marked_svg(new_diagram.svg or escape(new_diagram.note),
+                              _marks(new_diagram.drawn_as, {**changed, **{n: "added" for n in d.added}}))
+        lists = "".join(
+            f"<p><b>{title}</b> ({len(names)}): {escape(', '.join(names[:60]))}"
+            f"{' …' if len(names) > 60 else ''}</p>"
+            for title, names in (("Added", d.added), ("Removed", d.removed), ("Changed", [n for n, _, _ in d.changed]))
+            if names)
+        sections.append(
+            f"<h2>{escape(d.name)}</h2><table class='totals'><tr><th></th><th>{escape(old_label)}</th>"
+            f"<th>{escape(new_label)}</th><th>change</th></tr>{rows}</table>{lists}"
+            f"<div class='side'><div><h3>before</h3>{old_svg}</div><div><h3>after</h3>{new_svg}</div></div>")
+    return DIFF_PAGE.format(title=escape(f"{old_label} → {new_label}"), body="\n".join(sections))
+
+
+DIFF_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>{title}</title>
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }}
+.totals {{ border-collapse: collapse; font-variant-numeric: tabular-nums; }}
+.totals th, .totals td {{ padding: 2px 10px; border-bottom: 1px solid #eee; text-align: right; }}
+.totals th:first-child {{ text-align: left; font-weight: normal; }}
+.up {{ color: #cc0000; }} .down {{ color: #38761d; }}
+.side {{ display: flex; gap: 1em; align-items: flex-start; }}
+.side > div {{ flex: 1; overflow: auto; max-height: 90vh; border: 1px solid #ddd; }}
+.side svg {{ max-width: 100%; height: auto; }}
+g.node.added polygon, g.node.added path {{ stroke: #38761d; stroke-width: 4; }}
+g.node.removed polygon, g.node.removed path {{ stroke: #cc0000; stroke-width: 4; stroke-dasharray: 6 3; }}
+g.node.changed polygon, g.node.changed path {{ stroke: #e69138; stroke-width: 4; }}
+.key span {{ padding: 0 .5em; border: 3px solid; margin-right: .5em; }}
+</style></head><body>
+<h1>{title}</h1>
+<p class="key"><span style="border-color:#38761d">added</span><span style="border-color:#cc0000">removed</span>
+<span style="border-color:#e69138">changed</span></p>
+{body}
+</body></html>
+"""

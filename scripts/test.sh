@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what the test suite needs and runs it.
-#   - Debian's graphviz (the `dot` program) when missing and we are root;
+#   - Debian's graphviz (the `dot` program) and chromium when missing and we are root;
 #   - archdsl itself with its test extras (onnx, onnxruntime, torch, atheris...);
 #   - then lint (ruff), types (mypy) and pytest over tests/.
 set -eu
@@ -12,6 +12,16 @@ if ! command -v dot >/dev/null 2>&1; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
     else
         echo "note: graphviz's 'dot' is not installed; tests that render through it will fail" >&2
+    fi
+fi
+
+# Debian's chromium: tests/test_html_report.py opens the HTML report in it, headless.
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "note: chromium is not installed; the HTML report's browser tests will fail" >&2
     fi
 fi
 

@@ -53,15 +53,20 @@ def test_lenet_svg_has_every_node_edge_and_shape(tmp_path):
 def test_legend_lists_the_families_drawn(tmp_path):
     out = tmp_path / "lenet.svg"
     assert run_cli("render", str(MODELS / "lenet5.cnn"), "-o", str(out)).returncode == 0
-    nodes, _, clusters, _ = svg_parts(out)
-    assert "cluster_legend" in clusters
-    legend = {n.split(":", 1)[1] for n in nodes if n.startswith("legend:")}
-    assert legend == {"input", "convolution", "pooling", "activation", "reshape", "linear"}
+    root = ET.parse(out).getroot()
+    legend = next(g for g in root.iter(f"{SVG}g")
+                  if g.get("class") == "node" and g.find(f"{SVG}title").text == "legend")
+    names = {t.text for t in legend.iter(f"{SVG}text")}
+    assert names == {"input", "convolution", "pooling", "activation", "reshape", "linear"}
+    # Three swatches a row, so six families make two rows and the legend stays narrow.
+    rows = {round(float(t.get("y"))) for t in legend.iter(f"{SVG}text")}
+    assert len(rows) == 2
 
 
 def test_resnet50_blocks_are_clusters_and_depth_collapses_them(tmp_path):
     full = tmp_path / "full.svg"
-    assert run_cli("render", str(MODELS / "resnet50.cnn"), "-o", str(full), "--no-legend").returncode == 0
+    assert run_cli("render", str(MODELS / "resnet50.cnn"), "-o", str(full), "--no-legend",
+                   "--depth", "all").returncode == 0
     nodes, edges, clusters, _ = svg_parts(full)
     assert len(nodes) == 176
     # 4 stages, 16 bottlenecks, 4 downsample groups.
@@ -168,3 +173,72 @@ def test_dot_is_deterministic():
     b = to_dot(analysis_of(MODELS / "resnet18.cnn"))
     assert a == b
     assert re.search(r"layer2\.0\.downsample\.0", a)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the PNG header: the IHDR chunk follows the 8-byte signature."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@pytest.mark.parametrize("path", sorted(MODELS.glob("*.cnn")), ids=lambda p: p.stem)
+def test_default_render_of_every_zoo_model_fits_2000_px(tmp_path, path):
+    """The default view (--depth auto) stays readable: at most 60 nodes, long
+    side at most 2000 px at 96 dpi, and nothing from dot on the terminal."""
+    out = tmp_path / f"{path.stem}.png"
+    result = run_cli("render", str(path), "-o", str(out), "-q")
+    assert result.returncode == 0
+    assert result.stderr == ""  # no "scaling by 0.902", no layout warnings
+    width, height = png_size(out)
+    assert max(width, height) <= 2000, (width, height)
+    assert min(width, height) >= 150  # not a blank or degenerate image
+
+
+def dot_text(tmp_path: Path, path: Path, *options: str) -> str:
+    out = tmp_path / f"{path.stem}.dot"
+    result = run_cli("render", str(path), "-o", str(out), "-q", *options)
+    assert result.returncode == 0, result.stderr
+    return out.read_text(encoding="utf-8")
+
+
+def drawn_nodes(tmp_path: Path, path: Path, *options: str) -> list[str]:
+    dot = dot_text(tmp_path, path, "--no-legend", *options)
+    names = re.findall(r"^\t+(\"[^\"]+\"|[\w.]+) \[", dot, flags=re.M)
+    return [n.strip('"') for n in names if n not in ("graph", "node", "edge")]
+
+
+def test_auto_depth_keeps_small_models_whole_and_collapses_big_ones(tmp_path):
+    lenet = archdsl.load(MODELS / "lenet5.cnn").model()
+    assert len(drawn_nodes(tmp_path, MODELS / "lenet5.cnn")) == len(lenet.nodes) == 13
+    densenet = drawn_nodes(tmp_path, MODELS / "densenet121.cnn")
+    assert 10 <= len(densenet) <= 60
+    everything = drawn_nodes(tmp_path, MODELS / "densenet121.cnn", "--depth", "all")
+    assert len(everything) == 428  # --depth all is the way back to every layer
+
+
+def test_collapse_repeats_works_at_full_depth(tmp_path):
+    """DenseNet's dense layers differ only in their input channels: each
+    dense block's run of DenseLayers is one node, even with every layer drawn."""
+    nodes = drawn_nodes(tmp_path, MODELS / "densenet121.cnn", "--depth", "all", "--collapse-repeats")
+    runs = [n for n in nodes if "denselayer" in n]
+    assert runs == ["features.denseblock1.denselayer1", "features.denseblock2.denselayer1",
+                    "features.denseblock3.denselayer1", "features.denseblock4.denselayer1"]
+    dot = dot_text(tmp_path, MODELS / "densenet121.cnn", "--depth", "all", "--collapse-repeats")
+    assert "denselayer1 … denselayer24\\nDenseLayer(growth_rate=32, bn_size=4) ×24" in dot  # denseblock3: 24 layers
+    # ResNet-18 at full depth: layer1's two BasicBlocks are identical, layer2's are not (stride, projection).
+    nodes = drawn_nodes(tmp_path, MODELS / "resnet18.cnn", "--depth", "all", "--collapse-repeats")
+    assert "layer1.0" in nodes and "layer1.1" not in nodes and "layer1.0.conv1" not in nodes
+    assert "layer2.0.conv1" in nodes and "layer2.1.conv1" in nodes
+
+
+def test_collapsed_inception_shows_its_branches(tmp_path):
+    dot = dot_text(tmp_path, MODELS / "googlenet.cnn", "--depth", "1")
+    block = next(line for line in dot.splitlines() if line.strip().startswith("inception3a ["))
+    assert "layers" not in block
+    for branch in ("branch1", "branch2", "branch3", "branch4"):
+        assert f"<B>{branch}</B>" in block
+    # torchvision's Inception(192, 96, 128, 16, 32, 32) for 3a: branch outputs 64, 128, 32, 32 channels.
+    assert "64×28×28" in block and "128×28×28" in block and "32×28×28" in block
+    assert "BasicConv2d(96, 1)" in block and "BasicConv2d(128, 3, 1)" in block
+

@@ -12,7 +12,8 @@ carry the message.
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from html import escape
 
 from ..analysis import Analysis
 from ..ops import Family, Input
@@ -35,6 +36,18 @@ ERROR_COLOUR = "#e06666"
 FIGURES = ("params", "macs", "flops")
 
 
+#: The automatic view (``archdsl render`` without ``--depth``) is the deepest
+#: one that draws at most this many nodes ...
+AUTO_MAX_NODES = 60
+#: ... on a longest path of at most this many nodes: at about 80 px a rank
+#: (a two-line node, the edge's shape label, the gap), 24 ranks keep a
+#: top-to-bottom drawing under about 2000 px at 96 dpi.
+AUTO_MAX_RANKS = 24
+#: What is left over is scaled down to this long side, in inches (2000 px
+#: at 96 dpi), so that no default drawing needs scrolling in two directions.
+AUTO_MAX_INCHES = 2000 / 96
+
+
 @dataclass
 class RenderOptions:
     rankdir: str = "TB"
@@ -42,6 +55,8 @@ class RenderOptions:
     collapse_repeats: bool = False
     show: tuple[str, ...] = ()
     legend: bool = True
+    #: Choose ``depth`` (and collapsing) by the AUTO_* limits; see choose_view.
+    auto: bool = False
 
 
 @dataclass
@@ -89,45 +104,138 @@ def _figures(analysis: Analysis, names: list[str], show: tuple[str, ...]) -> lis
     return lines
 
 
+def _depth_key(name: str, depth: int | None) -> str:
+    parts = name.split(".")
+    return ".".join(parts[:depth]) if depth is not None and len(parts) > depth else name
+
+
 def _groups(analysis: Analysis, options: RenderOptions) -> list[_Group]:
     model = analysis.model
     groups: dict[str, _Group] = {}
     for name in model.nodes:
-        parts = name.split(".")
-        depth = options.depth
-        key = ".".join(parts[:depth]) if depth is not None and len(parts) > depth else name
+        key = _depth_key(name, options.depth)
         groups.setdefault(key, _Group(key, [])).members.append(name)
     ordered = list(groups.values())
     if options.collapse_repeats:
-        ordered = _collapse_repeats(analysis, ordered)
+        ordered = _collapse_repeats(analysis, ordered, options.depth)
     return ordered
 
 
-def _collapse_repeats(analysis: Analysis, groups: list[_Group]) -> list[_Group]:
-    """Merges runs of collapsed block instances with the same block and
-    arguments, each feeding only the next, into one group drawn "×N"."""
-    model = analysis.model
+def _instance_members(model, path: str) -> list[str]:
+    prefix = path + "."
+    return [n for n in model.nodes if n.startswith(prefix)]
+
+
+def _signature(model, path: str, members: list[str]) -> tuple:
+    """What makes two block instances identical: the same block, and the
+    same nodes (by relative name) with the same arguments and the same
+    wiring inside.  Source-text arguments are not compared: ``stride = if
+    i == 0 then 2 else 1`` reads the same in every instance."""
+    cut = len(path) + 1
+    inside = set(members)
+    nodes = []
+    for name in members:
+        node = model.nodes[name]
+        wiring = tuple(i[cut:] if i in inside else "<in>" for i in node.inputs)
+        nodes.append((name[cut:], node.spec, wiring))
+    return (model.blocks[path].block, tuple(nodes))
+
+
+def _repeat_runs(model, depth: int | None) -> list[list[str]]:
+    """Runs of two or more identical sibling block instances, each fed only
+    by the one before it, outermost first (an instance inside a run found
+    earlier is not looked at again); instances deeper than ``depth`` are
+    already drawn inside their collapsed scope."""
+    runs: list[list[str]] = []
+    taken: set[str] = set()
+    order = {name: i for i, name in enumerate(model.nodes)}
+    paths = sorted((p for p in model.blocks if depth is None or p.count(".") < depth),
+                   key=lambda p: (p.count("."), order.get(next(iter(_instance_members(model, p)), ""), 0)))
+    members = {p: _instance_members(model, p) for p in paths}
+    current: list[str] = []
+    for path in paths + [""]:
+        if any(path.startswith(t + ".") for t in taken):
+            continue
+        previous = current[-1] if current else None
+        if previous is not None and path and _follows(model, previous, path, members, order):
+            current.append(path)
+            continue
+        if len(current) > 1:
+            runs.append(current)
+            taken.update(current)
+        current = [path] if path and members[path] else []
+    return runs
+
+
+def _follows(model, previous: str, path: str, members: dict[str, list[str]], order: dict[str, int]) -> bool:
+    before, now = members[previous], members[path]
+    if not now or previous.rpartition(".")[0] != path.rpartition(".")[0]:
+        return False
+    if order[now[0]] != order[before[-1]] + 1:
+        return False
+    entry = {i for m in now for i in model.nodes[m].inputs} - set(now)
+    return entry <= set(before) and _signature(model, previous, before) == _signature(model, path, now)
+
+
+def _collapse_repeats(analysis: Analysis, groups: list[_Group], depth: int | None) -> list[_Group]:
+    """Replaces the groups of each run of identical block instances by one
+    group drawn "×N"."""
+    runs = _repeat_runs(analysis.model, depth)
+    run_of = {}
+    for run in runs:
+        for path in run:
+            run_of[path] = run
     out: list[_Group] = []
+    merged: dict[str, _Group] = {}
     for group in groups:
-        previous = out[-1] if out else None
-        instance = model.blocks.get(group.key)
-        if previous is not None and instance is not None and len(group.members) > 1:
-            last_key = previous.collapsed_keys[-1] if previous.collapsed_keys else previous.key
-            before = model.blocks.get(last_key)
-            entry_inputs = {i for m in group.members for i in model.nodes[m].inputs} - set(group.members)
-            if (
-                before is not None
-                and before.block == instance.block
-                and before.arguments == instance.arguments
-                and before.parent == instance.parent
-                and entry_inputs <= set(previous.members)
-            ):
-                previous.members += group.members
-                previous.repeat += 1
-                previous.collapsed_keys.append(group.key)
-                continue
-        out.append(group)
+        owner = next((p for p in _prefixes(group.key) if p in run_of), None)
+        if owner is None:
+            out.append(group)
+            continue
+        run = run_of[owner]
+        if run[0] not in merged:
+            merged[run[0]] = _Group(run[0], [], repeat=len(run), collapsed_keys=run[1:])
+            out.append(merged[run[0]])
+        merged[run[0]].members += group.members
     return out
+
+
+def _prefixes(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _longest_path(model, groups: list[_Group]) -> int:
+    """Nodes on the longest path of the drawn graph (its number of ranks)."""
+    drawn_as = {m: g.key for g in groups for m in g.members}
+    length: dict[str, int] = {}
+    for node in model.nodes.values():  # topological order
+        key = drawn_as[node.name]
+        best = length.get(key, 1)
+        for source in node.inputs:
+            origin = drawn_as[source]
+            if origin != key:
+                best = max(best, length.get(origin, 1) + 1)
+        length[key] = best
+    return max(length.values(), default=0)
+
+
+def choose_view(analysis: Analysis, options: RenderOptions) -> RenderOptions:
+    """The options to draw with.  With ``auto``: the deepest ``depth`` whose
+    drawing has at most AUTO_MAX_NODES nodes and AUTO_MAX_RANKS ranks,
+    trying each depth first as it is, then with runs of identical blocks
+    collapsed; the shallowest depth when none fits."""
+    if not options.auto:
+        return options
+    model = analysis.model
+    deepest = max((n.count(".") + 1 for n in model.nodes), default=1)
+    tries = [(d, c) for d in range(deepest, 0, -1) for c in ((True,) if options.collapse_repeats else (False, True))]
+    for depth, collapse in tries:
+        view = replace(options, depth=None if depth == deepest else depth, collapse_repeats=collapse, auto=False)
+        groups = _groups(analysis, view)
+        if len(groups) <= AUTO_MAX_NODES and _longest_path(model, groups) <= AUTO_MAX_RANKS:
+            return view
+    return replace(options, depth=1, collapse_repeats=True, auto=False)
 
 
 def failing_nodes(analysis: Analysis) -> dict[str, str]:
@@ -149,12 +257,15 @@ def to_graphviz(analysis: Analysis, options: RenderOptions | None = None):
     import graphviz
 
     options = options or RenderOptions()
+    limit = {"size": f"{AUTO_MAX_INCHES:.2f},{AUTO_MAX_INCHES:.2f}"} if options.auto else {}
+    options = choose_view(analysis, options)
     model = analysis.model
     graph = graphviz.Digraph(
         model.name,
         graph_attr={
             "rankdir": options.rankdir, "fontname": "Helvetica", "fontsize": "12", "nodesep": "0.25",
             "ranksep": "0.3", "label": f"{model.name}", "labelloc": "t", "compound": "true",
+            **limit,
         },
         node_attr={"fontname": "Helvetica", "fontsize": "10", "shape": "box", "style": "rounded,filled",
                    "margin": "0.12,0.04", "height": "0.3"},
@@ -225,23 +336,29 @@ class _Drawing:
         last = group.members[-1]
         title = group.key
         if group.repeat > 1:
-            title = f"{group.key} … {group.collapsed_keys[-1]}"
+            title = f"{group.key} … {group.collapsed_keys[-1].rpartition('.')[2]}"
         if instance is not None:
             args = ", ".join(f"{k}={v}" for k, v in instance.arguments.items())
-            lines = [title, f"{instance.block}({args})" + (f" ×{group.repeat}" if group.repeat > 1 else "")]
+            call = f"{instance.block}({args})" + (f" ×{group.repeat}" if group.repeat > 1 else "")
         else:
-            lines = [title, f"{len(group.members)} layers"]
+            call = f"{len(group.members)} layers"
         last_shape = self.analysis.shapes.get(last)
-        lines.append(show_shape(last_shape) if last_shape is not None else "?")
-        lines += _figures(self.analysis, group.members, self.options.show)
+        extra = _figures(self.analysis, group.members, self.options.show)
         attrs = {"fillcolor": BLOCK_COLOUR, "shape": "box3d" if group.repeat > 1 else "box", "style": "filled"}
         failed = [m for m in group.members if m in self.errors]
         if failed:
             attrs.update(fillcolor=ERROR_COLOUR, color="#990000", penwidth="2")
-            lines += textwrap.wrap("error: " + self.errors[failed[0]], 48)
+            extra += textwrap.wrap("error: " + self.errors[failed[0]], 48)
         if last in self.outputs:
             attrs.update(peripheries="2")
-            lines.append(f"output: {self.outputs[last]}")
+            extra.append(f"output: {self.outputs[last]}")
+        branches = _branches(self.model, group) if group.repeat == 1 else {}
+        if len(branches) >= 2:
+            attrs.update(shape="plain", margin="0")
+            label = _branch_table(self, title, call, branches, last_shape, extra, attrs["fillcolor"])
+            target.node(group.key, label, **{k: v for k, v in attrs.items() if k != "fillcolor"})
+            return
+        lines = [title, call, show_shape(last_shape) if last_shape is not None else "?", *extra]
         target.node(group.key, _label(lines), **attrs)
 
     def draw_scope(self, target, scope: str) -> None:
@@ -255,8 +372,9 @@ class _Drawing:
             with target.subgraph(name=f"cluster_{child}") as cluster:
                 instance = self.model.blocks.get(child)
                 label = f"{child}: {instance.block}" if instance is not None else child
-                cluster.attr(label=label, style="rounded,dashed", color="#999999", fontsize="10",
-                             fontcolor="#444444")
+                # Titles at the top left, where edges into the cluster seldom pass.
+                cluster.attr(label=label, style="rounded,dashed", color="#999999", fontsize="9",
+                             fontcolor="#444444", labeljust="l", labelloc="t")
                 self.draw_scope(cluster, child)
 
     def draw_edges(self, graph) -> None:
@@ -273,16 +391,82 @@ class _Drawing:
                 graph.edge(origin, target, label=_shape_text(self.analysis.shapes.get(source)))
 
     def draw_legend(self, graph) -> None:
-        with graph.subgraph(name="cluster_legend") as legend:
-            legend.attr(label="legend", style="rounded", color="#cccccc", fontsize="9", rank="sink")
-            # Graphviz lays a rank out right to left here; add in reverse to read left to right.
-            if self.errors:
-                legend.node("legend:error", "error", fillcolor=ERROR_COLOUR, fontsize="8", height="0.2")
-            if any(len(g.members) > 1 for g in self.groups):
-                legend.node("legend:block", "block", fillcolor=BLOCK_COLOUR, fontsize="8", height="0.2")
-            for family in sorted(self.families_used, key=list(FAMILY_COLOURS).index, reverse=True):
-                legend.node(f"legend:{family.value}", family.value, fillcolor=FAMILY_COLOURS[family],
-                            fontsize="8", height="0.2")
+        """One small table node under the drawing, three swatches a row, so
+        that it never sets the width of a narrow graph."""
+        entries = [(family.value, FAMILY_COLOURS[family])
+                   for family in sorted(self.families_used, key=list(FAMILY_COLOURS).index)]
+        if any(len(g.members) > 1 for g in self.groups):
+            entries.append(("block", BLOCK_COLOUR))
+        if self.errors:
+            entries.append(("error", ERROR_COLOUR))
+        rows = ["<TR>" + "".join(f'<TD BGCOLOR="{colour}">{escape(text)}</TD>' for text, colour in entries[i:i + 3])
+                + "</TR>" for i in range(0, len(entries), 3)]
+        table = ('<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2" CELLPADDING="2" COLOR="#bbbbbb">'
+                 + "".join(rows) + "</TABLE>>")
+        with graph.subgraph(name="legend_rank") as bottom:
+            bottom.attr(rank="sink")
+            bottom.node("legend", table, shape="plain", fontsize="7", tooltip="legend")
+
+
+def _branches(model, group: _Group) -> dict[str, list[str]]:
+    """The parallel branches of a collapsed scope: its sub-scopes that read
+    only from outside it (e.g. an Inception block's branch1..branch4)."""
+    cut = len(group.key) + 1
+    inside = set(group.members)
+    children: dict[str, list[str]] = {}
+    for name in group.members:
+        child, dot, _ = name[cut:].partition(".")
+        if dot:
+            children.setdefault(child, []).append(name)
+    branches = {}
+    for child, members in children.items():
+        own = set(members)
+        entry = {i for m in members for i in model.nodes[m].inputs} - own
+        if not entry & inside:
+            branches[child] = members
+    return branches
+
+
+def _branch_steps(model, scope: str, members: list[str]) -> list[str]:
+    """A branch as its steps: block instances as calls, other layers as ops."""
+    steps: list[str] = []
+    seen: set[str] = set()
+    for name in members:
+        if scope in model.blocks:  # the branch is one block instance (GoogLeNet's branch1)
+            instance = model.blocks[scope]
+            return [f"{instance.block}({', '.join(instance.arguments.values())})"]
+        instance_path = next((p for p in _prefixes(name)[:-1] if p.startswith(scope + ".") and p in model.blocks),
+                             None)
+        if instance_path is not None:
+            if instance_path not in seen:
+                seen.add(instance_path)
+                instance = model.blocks[instance_path]
+                steps.append(f"{instance.block}({', '.join(instance.arguments.values())})")
+        else:
+            steps.append(_call_text(model.nodes[name]))
+    return steps
+
+
+def _branch_table(drawing: _Drawing, title: str, call: str, branches: dict[str, list[str]], shape,
+                  extra: list[str], colour: str) -> str:
+    """An HTML-like label: the block's title and call over one cell per branch."""
+    model = drawing.model
+    prefix = title.split(" ")[0]
+    cells = []
+    for child, members in branches.items():
+        steps = _branch_steps(model, f"{prefix}.{child}", members)
+        if len(steps) > 3:
+            steps = steps[:2] + [f"… {len(steps) - 2} more"]
+        out = drawing.analysis.shapes.get(members[-1])
+        lines = [f"<B>{escape(child)}</B>", *(escape(s) for s in steps), escape(_shape_text(out))]
+        cells.append(f'<TD BGCOLOR="white" CELLPADDING="2"><FONT POINT-SIZE="8">{"<BR/>".join(lines)}</FONT></TD>')
+    span = len(cells)
+    head = [escape(title), escape(call), escape(show_shape(shape) if shape is not None else "?")]
+    rows = [f'<TR><TD COLSPAN="{span}">{escape(title)}<BR/>{head[1]}</TD></TR>',
+            "<TR>" + "".join(cells) + "</TR>",
+            f'<TR><TD COLSPAN="{span}">{"<BR/>".join([head[2], *(escape(e) for e in extra)])}</TD></TR>']
+    return (f'<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="3" BGCOLOR="{colour}" COLOR="#777777">'
+            + "".join(rows) + "</TABLE>>")
 
 
 def _scope_order(tree: dict[str, list[_Group]]):

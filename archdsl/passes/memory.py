@@ -30,6 +30,17 @@ def activation_memory(model: Model, shapes: dict[str, Shape | None], *, batch: i
                       dtype: str = "float32") -> Memory:
     size = DTYPE_BYTES[dtype] * batch
     nbytes = {name: (numel(shape) * size if shape is not None else 0) for name, shape in shapes.items()}
+    live = live_bytes(model, nbytes)
+    peak, peak_node = sum(nbytes[name] for name in model.inputs), (model.inputs[0] if model.inputs else None)
+    for name, total in live:
+        if total > peak:
+            peak, peak_node = total, name
+    return Memory(nbytes, peak, peak_node, sum(nbytes.values()))
+
+
+def live_bytes(model: Model, nbytes: dict[str, int]) -> list[tuple[str, int]]:
+    """The bytes live while each non-input node runs, in execution order
+    (what the report's memory chart draws; the peak is their maximum)."""
     last_use: dict[str, int] = {}
     order = list(model.nodes.values())
     for index, node in enumerate(order):
@@ -37,16 +48,15 @@ def activation_memory(model: Model, shapes: dict[str, Shape | None], *, batch: i
             last_use[name] = index
     kept = set(model.outputs.values())
     live = sum(nbytes[name] for name in model.inputs)
-    peak, peak_node = live, (model.inputs[0] if model.inputs else None)
+    series = []
     for index, node in enumerate(order):
         if node.name in model.inputs:
             continue
         live += nbytes[node.name]
-        if live > peak:
-            peak, peak_node = live, node.name
+        series.append((node.name, live))
         for name in dict.fromkeys(node.inputs):
             if last_use.get(name) == index and name not in kept:
                 live -= nbytes[name]
         if node.name not in last_use and node.name not in kept:
             live -= nbytes[node.name]  # a dead value is freed at once
-    return Memory(nbytes, peak, peak_node, sum(nbytes.values()))
+    return series

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .files import UnsafePath
 from .importers.cli import add_import_command
+from .importers.conventions import CONVENTIONS
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -320,7 +321,20 @@ def cmd_summary(args) -> int:
     else:
         render = {"text": report.render_text, "markdown": report.render_markdown, "csv": report.render_csv}[args.format]
         sys.stdout.write("\n".join(render(a, args.depth) for a in analyses))
+    if args.convention:
+        _print_conventions(analyses, args.convention, sys.stderr if args.format in ("json", "csv") else sys.stdout)
     return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+def _print_conventions(analyses, conventions: list[str], stream) -> None:
+    """``summary --convention``: the totals as other tools print them (on
+    stderr when stdout is a machine-readable document)."""
+    from .importers.conventions import convention_totals
+
+    for analysis in analyses:
+        for convention in dict.fromkeys(conventions):
+            print(f"{analysis.model.name} as {convention} counts: "
+                  f"{convention_totals(analysis, convention).describe()}", file=stream)
 
 
 def cmd_explain(args) -> int:
@@ -1007,6 +1021,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", metavar="COLS",
                    help="tree view columns, comma-separated: input,output,kernel,params,macs,memory,rf,connected "
                         "(default output,params,macs,rf); implies --tree; with --batch, shapes include it")
+    p.add_argument("--convention", action="append", choices=CONVENTIONS, metavar="TOOL",
+                   help="also print the totals as TOOL counts them: " + ", ".join(CONVENTIONS)
+                        + " (docs/import.md); repeat for several")
 
     p = add("explain", cmd_explain, "Show the arithmetic behind one node's shape, parameters and MACs.")
     analysis_options(p)

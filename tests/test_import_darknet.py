@@ -40,6 +40,21 @@ def test_published_bflops(tmp_path, name, convention, bflops):
     assert f"{totals.operations / 1e9:.3f}" == bflops
 
 
+def test_summary_prints_the_totals_as_each_tool_counts_them(tmp_path, capsys):
+    _import(tmp_path, "yolov3-tiny.cfg")
+    capsys.readouterr()
+    path = str(tmp_path / "yolov3-tiny.cnn")
+    assert main(["summary", path, "--convention", "darknet-alexeyab", "--convention", "torchvision"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "yolov3_tiny as darknet-alexeyab counts: 8,852,366 parameters, 5.571 BFLOPs (darknet-alexeyab)" in lines
+    assert "yolov3_tiny as torchvision counts: 8,852,366 parameters, 2,782,480,896 MACs (torchvision)" in lines
+    assert main(["summary", path, "--format", "json", "--convention", "darknet"]) == 0
+    out, err = capsys.readouterr()
+    assert "5.565 BFLOPs (darknet)" in err and "BFLOPs" not in out  # the JSON document stays clean
+    with pytest.raises(SystemExit):
+        main(["summary", path, "--convention", "tensorflow"])
+
+
 def test_yolov3_heads_are_named_outputs_with_their_anchors(tmp_path):
     analysis = _import(tmp_path, "yolov3.cfg")
     model = analysis.model

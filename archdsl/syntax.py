@@ -387,13 +387,27 @@ def _parser() -> Any:
 def _lark(grammar: str) -> Any:
     import lark
 
+    folder = cache_folder()
+    # Lark's own cache (a pickle) lives in archdsl's cache folder, never in a
+    # shared temporary folder where another user could plant one.
+    cache: str | bool = False if folder is None else str(folder / f"lark-{zlib.crc32(grammar.encode()):08x}.pickle")
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return _build_lark(lark, grammar, cache)
+    except OSError:  # an unwritable cache folder: build without it
+        return _build_lark(lark, grammar, False)
+
+
+def _build_lark(lark: Any, grammar: str, cache: str | bool) -> Any:
     return lark.Lark(
         grammar,
         parser="lalr",
         start=["start", "expr"],
         maybe_placeholders=True,
         lexer_callbacks={"NAME": _reserved_word},
-        cache=True,
+        cache=cache,
     )
 
 
@@ -611,15 +625,30 @@ def _tables() -> tuple:
 _TABLES_FORMAT = 2
 
 
-def _cache_file(grammar: str) -> Path | None:
+def cache_folder() -> Path | None:
+    """Where archdsl keeps its parser tables, or None for no cache:
+    ``ARCHDSL_CACHE_DIR`` (empty turns the cache off), else
+    ``$XDG_CACHE_HOME/archdsl`` (an absolute XDG_CACHE_HOME only, as the XDG
+    specification says), else ``~/.cache/archdsl``; None without a home
+    directory."""
     folder = os.environ.get("ARCHDSL_CACHE_DIR")
+    if folder is not None:
+        return Path(folder) if folder else None
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg) / "archdsl"
+    home = os.path.expanduser("~")
+    if not os.path.isabs(home):  # no HOME and no passwd entry: "~" stays as it is
+        return None
+    return Path(home) / ".cache" / "archdsl"
+
+
+def _cache_file(grammar: str) -> Path | None:
+    folder = cache_folder()
     if folder is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        folder = os.path.join(base, "archdsl")
-    if not folder:
         return None
     checksum = zlib.crc32(f"{_TABLES_FORMAT}\0{grammar}".encode())
-    return Path(folder) / f"parser-{checksum:08x}.json"
+    return folder / f"parser-{checksum:08x}.json"
 
 
 def _store(path: Path, data: dict) -> None:

@@ -439,6 +439,68 @@ def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
         syntax._tables.cache_clear()
 
 
+@pytest.mark.parametrize("environment, expected", [
+    ({"ARCHDSL_CACHE_DIR": "/x/cache"}, "/x/cache"),
+    ({"ARCHDSL_CACHE_DIR": ""}, None),
+    ({"XDG_CACHE_HOME": "/x/xdg", "HOME": "/x/home"}, "/x/xdg/archdsl"),
+    ({"XDG_CACHE_HOME": "relative", "HOME": "/x/home"}, "/x/home/.cache/archdsl"),  # XDG: relative is ignored
+    ({"HOME": "/x/home"}, "/x/home/.cache/archdsl"),
+])
+def test_the_cache_folder_follows_the_environment(monkeypatch, environment, expected):
+    for name in ("ARCHDSL_CACHE_DIR", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    folder = syntax.cache_folder()
+    assert (None if folder is None else str(folder)) == expected
+
+
+def test_no_home_directory_means_no_cache_and_parsing_still_works(tmp_path, monkeypatch):
+    """HOME unset and no passwd entry: expanduser leaves "~" as it is, which
+    must not become a folder named "~" under the current directory."""
+    for name in ("ARCHDSL_CACHE_DIR", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(syntax.os.path, "expanduser", lambda path: path)
+    monkeypatch.chdir(tmp_path)
+    assert syntax.cache_folder() is None
+    syntax._tables.cache_clear()
+    try:
+        assert parsed(model_text())
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        syntax._tables.cache_clear()
+
+
+def test_an_unwritable_cache_folder_is_no_error(tmp_path, monkeypatch):
+    """A cache folder that cannot be made (here under a regular file, which
+    stops root too): tables and Lark are built in memory, errors still reported."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("ARCHDSL_CACHE_DIR", str(blocker / "archdsl"))
+    syntax._tables.cache_clear()
+    syntax._lark.cache_clear()
+    try:
+        assert parsed(model_text())
+        with pytest.raises(DiagnosticError):  # a syntax error is reported through Lark, built without its cache
+            parsed("model M {")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    finally:
+        syntax._tables.cache_clear()
+        syntax._lark.cache_clear()
+
+
+def test_lark_s_own_cache_is_in_archdsl_s_folder(tmp_path, monkeypatch):
+    """Lark's cache is a pickle: it must live in the user's archdsl cache
+    folder, not at a predictable name in a shared temporary folder."""
+    monkeypatch.setenv("ARCHDSL_CACHE_DIR", str(tmp_path))
+    syntax._lark.cache_clear()
+    try:
+        syntax._lark(syntax.grammar_path().read_text(encoding="utf-8"))
+        assert list(tmp_path.glob("lark-*.pickle"))
+    finally:
+        syntax._lark.cache_clear()
+
+
 def test_every_grammar_rule_has_a_builder():
     data = syntax._compute_tables(syntax.grammar_path().read_text(encoding="utf-8"))
     built = {argument for size, origin, how, argument, layout, trailing in data["rules"] if how == syntax._NODE}

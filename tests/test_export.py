@@ -94,7 +94,9 @@ model AllOps {
     v = vol -> conv3d(4, 3, padding=1) -> batchnorm3d -> silu -> maxpool3d(2) -> conv_transpose3d(2, 2, stride=2, groups=2)
             -> avgpool3d(2) -> adaptive_avgpool3d(1) -> upsample(2.0, mode="trilinear") -> hardsigmoid -> flatten
     f = vec -> linear(6) -> batchnorm1d -> relu -> dropout(0.2) -> linear(3, bias=false) -> identity -> layernorm(3, elementwise_affine=false)
+    e = image -> prelu(4) -> elu(0.5) -> softplus(2.0, 1.0) -> prelu(init=0.1) -> selu
     output maps = b
+    output extras = e
     output tail = concat(s, v, f -> linear(16)) -> add(f -> linear(52)) -> softmax(-1)
 }
 """

@@ -391,3 +391,18 @@ def test_pixel_shuffle_needs_channels_divisible_by_the_square():
     errors = [d for d in analysis.diagnostics if d.severity.name == "ERROR"]
     assert [d.code for d in errors] == ["E403"]
     assert "divisible by 3² = 9" in errors[0].message and errors[0].span.line == 3
+
+
+#: Shape errors of the newer ops: (input shape, the op as written, code, a fragment of the message).
+SHAPE_ERRORS = [
+    ((3, 4, 4), "prelu(4)", "E402", "num_parameters must be 1 or the channels"),
+]
+
+
+@pytest.mark.parametrize("shape, text, code, fragment", SHAPE_ERRORS, ids=[t for _, t, _, _ in SHAPE_ERRORS])
+def test_shape_errors_are_located(shape, text, code, fragment):
+    source = f"model T {{\n    input x: [{', '.join(map(str, shape))}]\n    output y = x -> {text}\n}}\n"
+    analysis = archdsl.analyze(archdsl.loads(source).model())
+    errors = [d for d in analysis.diagnostics if d.severity.name == "ERROR"]
+    assert [d.code for d in errors] == [code], errors
+    assert fragment in errors[0].message and errors[0].span.line == 3

@@ -503,6 +503,11 @@ SCALAR = {
     "silu": lambda v: v / (1 + math.exp(-v)) if v > -700 else -0.0,
     "hardswish": lambda v: v * min(max(v + 3, 0.0), 6.0) / 6,
     "hardsigmoid": lambda v: min(max(v + 3, 0.0), 6.0) / 6,
+    "elu": lambda v: v if v > 0 else math.expm1(v),
+    # SELU's constants from Klambauer et al. (2017), as torch.nn.SELU's documentation prints them.
+    "selu": lambda v: 1.0507009873554804934193349852946 * (v if v > 0 else
+                                                           1.6732632423543772848170429916717 * math.expm1(v)),
+    "softplus": lambda v: v if v > 20 else math.log1p(math.exp(v)),
 }
 
 
@@ -522,6 +527,33 @@ def test_leaky_relu_slope_and_gelu_tanh():
     close(activation.leaky_relu(x, 0.2), np.where(x > 0, x, 0.2 * x))
     expected = [[0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3))) for v in row] for row in x]
     close(activation.gelu(x, "tanh"), expected, 1e-12)
+
+
+def test_prelu_elu_softplus_arguments():
+    x = rng(17).standard_normal((2, 3, 4, 5)) * 3
+    slopes = np.array([0.1, -0.5, 2.0])
+    expected = np.array([[[[v if v >= 0 else slopes[c] * v for v in row] for row in plane]
+                          for c, plane in enumerate(sample)] for sample in x])
+    close(activation.prelu(x, slopes), expected, 1e-12)
+    close(activation.prelu(x, np.array([0.25])), np.where(x >= 0, x, 0.25 * x), 1e-12)
+    close(activation.elu(x, 0.5), [[[[v if v > 0 else 0.5 * math.expm1(v) for v in row] for row in plane]
+                                    for plane in sample] for sample in x], 1e-12)
+    # beta 2, threshold 1: x itself where 2x > 1, log(1 + exp(2x))/2 below
+    close(activation.softplus(x, 2.0, 1.0), [[[[v if 2 * v > 1 else math.log1p(math.exp(2 * v)) / 2 for v in row]
+                                               for row in plane] for plane in sample] for sample in x], 1e-12)
+
+
+def test_new_activations_match_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = np.concatenate([rng(18).standard_normal(300) * 6, [0.0, -0.0, 10.0, 10.5, 30.0, -30.0]]).reshape(2, 3, -1)
+    t = torch.from_numpy(x)
+    close(activation.elu(x, 0.7), F.elu(t, 0.7).numpy(), 1e-12)
+    close(activation.selu(x), F.selu(t).numpy(), 1e-12)
+    close(activation.softplus(x, 2.0, 20.0), F.softplus(t, 2.0, 20.0).numpy(), 1e-12)
+    close(activation.softplus(x, 0.5, 3.0), F.softplus(t, 0.5, 3.0).numpy(), 1e-12)
+    slopes = np.array([0.1, -0.5, 2.0])
+    close(activation.prelu(x, slopes), F.prelu(t, torch.from_numpy(slopes)).numpy(), 1e-12)
 
 
 def test_inplace_kernels_write_into_their_input():

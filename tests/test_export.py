@@ -95,8 +95,15 @@ model AllOps {
             -> avgpool3d(2) -> adaptive_avgpool3d(1) -> upsample(2.0, mode="trilinear") -> hardsigmoid -> flatten
     f = vec -> linear(6) -> batchnorm1d -> relu -> dropout(0.2) -> linear(3, bias=false) -> identity -> layernorm(3, elementwise_affine=false)
     e = image -> prelu(4) -> elu(0.5) -> softplus(2.0, 1.0) -> prelu(init=0.1) -> selu
+              -> groupnorm(2, 4) -> groupnorm(4, affine=false, eps=1e-3) -> layernorm2d(4, eps=1e-6)
+              -> instancenorm2d -> instancenorm2d(4, affine=true) -> instancenorm2d(track_running_stats=true)
+              -> layernorm2d(elementwise_affine=false) -> layernorm((8, 8))
+    e1 = seq -> instancenorm1d(affine=true, track_running_stats=true) -> groupnorm(2) -> layernorm2d(bias=false)
+    e3 = vol -> instancenorm3d -> groupnorm(1, affine=false) -> layernorm2d
     output maps = b
     output extras = e
+    output extras1 = e1
+    output extras3 = e3
     output tail = concat(s, v, f -> linear(16)) -> add(f -> linear(52)) -> softmax(-1)
 }
 """

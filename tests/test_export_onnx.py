@@ -134,10 +134,11 @@ def test_importing_archdsl_does_not_import_onnx():
 # --------------------------------------------------------------- every op
 
 
-@pytest.mark.parametrize("opset", [19, 20])
+@pytest.mark.parametrize("opset", [19, 20, 21])
 def test_every_op_matches_the_numpy_runtime(opset):
     """ALL_OPS has every op kind with the arguments that change the lowering
-    (ceil_mode, count_include_pad, "same", modes, groups...); opset 19 spells Gelu out."""
+    (ceil_mode, count_include_pad, "same", modes, groups...); opset 19 spells
+    Gelu out, opsets before 21 GroupNormalization (per-channel affine from 21)."""
     model = archdsl.loads(ALL_OPS).model()
     shapes, net = prepared(model)
     proto = build(model, shapes, net.state_dict(), batch=2, opset=opset)
@@ -145,6 +146,7 @@ def test_every_op_matches_the_numpy_runtime(opset):
     onnx.checker.check_model(data, full_check=True)
     assert relative_error(model, net, data) < TOLERANCE
     assert ("Gelu" in {n.op_type for n in proto.graph.node}) == (opset >= 20)
+    assert ("GroupNormalization" in {n.op_type for n in proto.graph.node}) == (opset >= 21)
 
 
 POOLING = """

@@ -160,11 +160,32 @@ def _undilated(spec: OpSpec) -> bool:
     return all(d == 1 for d in expand(spec.dilation, spec.spatial_dims or 1))
 
 
-_BATCH_STATISTICS = ("without running statistics it normalises by the batch's statistics over every position, "
-                     "yet states no window (pointwise)")
 _ADAPTIVE = ("the window (largest adaptive window at the floor step) does not contain every window: "
              "output i reads [floor(i·I/O), ceil((i+1)·I/O))")
-_LAYERNORM = "it normalises over the last dims, spatial ones included, yet states no window (pointwise)"
+
+
+def _layernorm(rng):
+    """Over every dim, the spatial ones only, or the last one: [C, H, W] or [C, L]."""
+    shape = (int(rng.integers(2, 5)), *_sizes(rng, int(rng.integers(1, 3))))
+    trailing = int(rng.integers(0, len(shape) + 1))
+    normalized = f"{list(shape[len(shape) - trailing:])}".replace("[", "(").replace("]", ",)") if trailing else ""
+    return {"x": shape}, f"x -> op: layernorm({normalized})" if trailing else "x -> op: layernorm"
+
+
+def _groupnorm(rng):
+    groups = int(rng.integers(1, 4))
+    affine = "true" if rng.integers(2) else "false"
+    return ({"x": (groups * int(rng.integers(1, 3)), *_sizes(rng, int(rng.integers(1, 4)), 3, 6))},
+            f"x -> op: groupnorm({groups}, affine={affine})")
+
+
+def _instancenorm(n: int) -> Draw:
+    def draw(rng):
+        affine = "true" if rng.integers(2) else "false"
+        tracked = "true" if rng.integers(2) else "false"
+        return ({"x": (3, *_sizes(rng, n, 3, 7))},
+                f"x -> op: instancenorm{n}d(affine={affine}, track_running_stats={tracked})")
+    return draw
 
 
 def _pixel_shuffle(rng):
@@ -194,10 +215,15 @@ ROWS: dict[type[OpSpec], Row] = {
     P.AdaptiveAvgPool2d: Row(_adaptive(2), exact=lambda spec: False, unsound=_ADAPTIVE),
     P.AdaptiveAvgPool3d: Row(_adaptive(3), exact=lambda spec: False, unsound=_ADAPTIVE),
     P.GlobalAvgPool: Row(_simple("global_avgpool")),
-    N.BatchNorm1d: Row(_batchnorm(1), unsound=_BATCH_STATISTICS),
-    N.BatchNorm2d: Row(_batchnorm(2), unsound=_BATCH_STATISTICS),
-    N.BatchNorm3d: Row(_batchnorm(3), unsound=_BATCH_STATISTICS),
-    N.LayerNorm: Row(_simple("layernorm(elementwise_affine=true)", spatial=1), unsound=_LAYERNORM),
+    N.BatchNorm1d: Row(_batchnorm(1)),
+    N.BatchNorm2d: Row(_batchnorm(2)),
+    N.BatchNorm3d: Row(_batchnorm(3)),
+    N.LayerNorm: Row(_layernorm),
+    N.LayerNorm2d: Row(_simple("layernorm2d(eps=1e-6)")),
+    N.GroupNorm: Row(_groupnorm),
+    N.InstanceNorm1d: Row(_instancenorm(1)),
+    N.InstanceNorm2d: Row(_instancenorm(2)),
+    N.InstanceNorm3d: Row(_instancenorm(3)),
     N.LocalResponseNorm: Row(_simple("local_response_norm(3)", channels=(3, 7))),
     A.ReLU: Row(_simple("relu")),
     A.ReLU6: Row(_simple("relu6")),
@@ -396,6 +422,12 @@ def test_pixel_shuffle_needs_channels_divisible_by_the_square():
 #: Shape errors of the newer ops: (input shape, the op as written, code, a fragment of the message).
 SHAPE_ERRORS = [
     ((3, 4, 4), "prelu(4)", "E402", "num_parameters must be 1 or the channels"),
+    ((6, 4, 4), "groupnorm(4)", "E403", "num_groups=4 does not divide the 6 input channels"),
+    ((6, 4, 4), "groupnorm(3, 8)", "E402", "num_channels=8"),
+    ((6, 4), "instancenorm2d", "E407", "instancenorm2d expects a 3-d input"),
+    ((6, 4, 4), "instancenorm2d(5, affine=true)", "E402", "num_features=5"),
+    ((6,), "layernorm2d", "E407", "layernorm2d expects a 2-d or 3-d or 4-d input"),
+    ((6, 4, 4), "layernorm2d(4)", "E402", "normalized_shape=4"),
 ]
 
 

@@ -480,6 +480,54 @@ def test_local_response_norm(size, shape):
     close(norm.local_response_norm(channels_last(x), size, alpha, beta, k), expected)
 
 
+@pytest.mark.parametrize("shape, groups", [((2, 6, 3, 4), 3), ((2, 4, 5), 1), ((1, 6, 2, 2, 3), 6), ((2, 4), 2)])
+def test_group_norm(shape, groups):
+    """Mean and biased variance of each group, by loops over its elements."""
+    x = rng(30).standard_normal(shape) * 3 + 1
+    weight, bias = rng(31).standard_normal(shape[1]), rng(32).standard_normal(shape[1])
+    per = shape[1] // groups
+    expected = np.empty(shape)
+    for n in range(shape[0]):
+        for g in range(groups):
+            values = [float(v) for c in range(g * per, (g + 1) * per) for v in x[n, c].ravel()]
+            mean = sum(values) / len(values)
+            var = sum((v - mean) ** 2 for v in values) / len(values)
+            for c in range(g * per, (g + 1) * per):
+                expected[n, c] = (x[n, c] - mean) / math.sqrt(var + 1e-5) * weight[c] + bias[c]
+    close(norm.group_norm(x, groups, weight, bias), expected, 1e-10)
+    close(norm.group_norm(channels_last(x) if x.ndim > 2 else x, groups, weight, bias), expected, 1e-10)
+
+
+def test_instance_norm_and_layer_norm2d():
+    x = rng(33).standard_normal((2, 3, 4, 5)) * 2 - 1
+    weight, bias = rng(34).standard_normal(3), rng(35).standard_normal(3)
+    expected = np.empty_like(x)
+    for n, c in itertools.product(range(2), range(3)):
+        plane = x[n, c]
+        expected[n, c] = (plane - plane.mean()) / math.sqrt(plane.var() + 1e-5) * weight[c] + bias[c]
+    close(norm.instance_norm(x, weight, bias), expected, 1e-10)
+    mean, var = rng(36).standard_normal(3), rng(37).uniform(0.5, 2, 3)
+    close(norm.instance_norm(x, None, None, mean, var), (x - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-5))
+    expected = np.empty_like(x)
+    for n, h, w in itertools.product(range(2), range(4), range(5)):
+        column = x[n, :, h, w]
+        expected[n, :, h, w] = (column - column.mean()) / math.sqrt(column.var() + 1e-6) * weight + bias
+    close(norm.layer_norm2d(x, weight, bias, 1e-6), expected, 1e-10)
+
+
+def test_group_instance_layer_norm2d_match_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = rng(38).standard_normal((2, 6, 5, 7)) * 3
+    weight, bias = rng(39).standard_normal(6), rng(40).standard_normal(6)
+    t, tw, tb = (torch.from_numpy(a) for a in (x, weight, bias))
+    close(norm.group_norm(x, 3, weight, bias), F.group_norm(t, 3, tw, tb).numpy(), 1e-10)
+    close(norm.instance_norm(x, weight, bias), F.instance_norm(t, weight=tw, bias=tb).numpy(), 1e-10)
+    close(norm.instance_norm(x), torch.nn.InstanceNorm2d(6).eval()(t).numpy(), 1e-10)
+    close(norm.layer_norm2d(x, weight, bias, 1e-6),
+          F.layer_norm(t.permute(0, 2, 3, 1), (6,), tw, tb, 1e-6).permute(0, 3, 1, 2).numpy(), 1e-10)
+
+
 def test_local_response_norm_matches_recorded_pytorch_values():
     x = np.arange(1.0, 6.0).reshape(1, 5, 1)
     close(norm.local_response_norm(x, 3, 0.3, 0.75, 2.0).ravel(),

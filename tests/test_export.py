@@ -99,11 +99,18 @@ model AllOps {
               -> instancenorm2d -> instancenorm2d(4, affine=true) -> instancenorm2d(track_running_stats=true)
               -> layernorm2d(elementwise_affine=false) -> layernorm((8, 8))
     e1 = seq -> instancenorm1d(affine=true, track_running_stats=true) -> groupnorm(2) -> layernorm2d(bias=false)
-    e3 = vol -> instancenorm3d -> groupnorm(1, affine=false) -> layernorm2d
+    e3 = vol -> instancenorm3d -> groupnorm(1, affine=false) -> layernorm2d -> adaptive_maxpool3d((3, 1, 2))
+    m = image -> pixel_unshuffle(2) -> adaptive_maxpool2d((3, 2)) -> dropout2d(0.1) -> stochastic_depth(0.2, "row")
+              -> stochastic_depth(0.5, "batch") -> sub(image -> global_maxpool -> conv2d(16, 1))
+              -> permute((0, 2, 3, 1)) -> permute((0, -1, 1, 2)) -> adaptive_maxpool2d(1)
+              -> sub(image -> adaptive_maxpool2d(1) -> conv2d(16, 1)) -> flatten
+    m1 = seq -> adaptive_maxpool1d(5) -> adaptive_maxpool1d(4) -> global_maxpool -> permute((0, 2, 1))
     output maps = b
     output extras = e
     output extras1 = e1
     output extras3 = e3
+    output more = m
+    output more1 = m1
     output tail = concat(s, v, f -> linear(16)) -> add(f -> linear(52)) -> softmax(-1)
 }
 """

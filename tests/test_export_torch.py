@@ -426,3 +426,31 @@ def test_export_is_deterministic():
     assert len(digests) == 1
     model = archdsl.load(MODELS / "googlenet.cnn").model()
     assert export_torch(model) == export_torch(model)
+
+
+def _torchvision_stochastic_depth(x, p, mode, training):
+    """torchvision.ops.stochastic_depth (torchvision/ops/stochastic_depth.py), as published."""
+    if not training or p == 0.0:
+        return x
+    survival_rate = 1.0 - p
+    size = [x.shape[0]] + [1] * (x.ndim - 1) if mode == "row" else [1] * x.ndim
+    noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival_rate)
+    if survival_rate > 0.0:
+        noise.div_(survival_rate)
+    return x * noise
+
+
+@pytest.mark.parametrize("p, mode", [(0.5, "row"), (0.3, "batch"), (1.0, "row"), (0.0, "batch")])
+def test_stochastic_depth_trains_as_torchvision(p, mode, tmp_path):
+    source = f'model SD {{\n    input x: [3, 4, 4]\n    output y = x -> stochastic_depth({p}, "{mode}")\n}}\n'
+    net = model_class(import_source(export_torch(archdsl.loads(source).model()), tmp_path))()
+    x = torch.randn(16, 3, 4, 4)
+    for training in (True, False):
+        net.train(training)
+        torch.manual_seed(3)
+        got = net(x)
+        torch.manual_seed(3)
+        assert torch.equal(got, _torchvision_stochastic_depth(x, p, mode, training)), training
+    net.train()
+    kept = [bool(torch.equal(sample, 2 * row)) for sample, row in zip(net(x), x)] if (p, mode) == (0.5, "row") else []
+    assert not kept or (any(kept) and not all(kept))  # rows dropped independently

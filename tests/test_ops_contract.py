@@ -124,11 +124,11 @@ def _pool(kind: str, n: int) -> Draw:
     return draw
 
 
-def _adaptive(n: int) -> Draw:
+def _adaptive(n: int, kind: str = "avg") -> Draw:
     def draw(rng):
         sizes = _sizes(rng, n, 3, 9)
         out = tuple(int(rng.integers(1, s + 1)) for s in sizes)
-        return {"x": (2, *sizes)}, f"x -> op: adaptive_avgpool{n}d({_tuple_text(out)})"
+        return {"x": (2, *sizes)}, f"x -> op: adaptive_{kind}pool{n}d({_tuple_text(out)})"
     return draw
 
 
@@ -193,6 +193,18 @@ def _pixel_shuffle(rng):
     return {"x": (int(rng.integers(1, 3)) * r * r, *_sizes(rng, 2, 2, 5))}, f"x -> op: pixel_shuffle({r})"
 
 
+def _pixel_unshuffle(rng):
+    r = int(rng.integers(1, 4))
+    return ({"x": (int(rng.integers(1, 3)), *(r * s for s in _sizes(rng, 2, 1, 4)))},
+            f"x -> op: pixel_unshuffle({r})")
+
+
+def _permute(rng):
+    rank = int(rng.integers(2, 5))
+    dims = (0, *(int(d) + 1 for d in rng.permutation(rank - 1)))
+    return {"x": _sizes(rng, rank - 1, 2, 6)}, f"x -> op: permute({dims})"
+
+
 def _mish(x: np.ndarray) -> np.ndarray:
     """Mish's definition, element by element with math's own functions."""
     return np.vectorize(lambda v: v * math.tanh(math.log1p(math.exp(v)) if v < 30 else v))(x)
@@ -214,7 +226,11 @@ ROWS: dict[type[OpSpec], Row] = {
     P.AdaptiveAvgPool1d: Row(_adaptive(1), exact=lambda spec: False, unsound=_ADAPTIVE),
     P.AdaptiveAvgPool2d: Row(_adaptive(2), exact=lambda spec: False, unsound=_ADAPTIVE),
     P.AdaptiveAvgPool3d: Row(_adaptive(3), exact=lambda spec: False, unsound=_ADAPTIVE),
+    P.AdaptiveMaxPool1d: Row(_adaptive(1, "max"), exact=lambda spec: False, unsound=_ADAPTIVE),
+    P.AdaptiveMaxPool2d: Row(_adaptive(2, "max"), exact=lambda spec: False, unsound=_ADAPTIVE),
+    P.AdaptiveMaxPool3d: Row(_adaptive(3, "max"), exact=lambda spec: False, unsound=_ADAPTIVE),
     P.GlobalAvgPool: Row(_simple("global_avgpool")),
+    P.GlobalMaxPool: Row(_simple("global_maxpool", spatial=3)),
     N.BatchNorm1d: Row(_batchnorm(1)),
     N.BatchNorm2d: Row(_batchnorm(2)),
     N.BatchNorm3d: Row(_batchnorm(3)),
@@ -240,6 +256,7 @@ ROWS: dict[type[OpSpec], Row] = {
                   macs=lambda spec, inputs, output: inputs[0][0] * output[0]),
     M.Add: Row(_merge("add")),
     M.Mul: Row(_merge("mul")),
+    M.Sub: Row(_merge("sub")),
     M.Concat: Row(_merge("concat")),
     R.Flatten: Row(_simple("flatten")),
     R.Identity: Row(_simple("identity")),
@@ -247,8 +264,12 @@ ROWS: dict[type[OpSpec], Row] = {
     R.Upsample: Row(_simple("upsample(2.0)")),
     R.ChannelShuffle: Row(_simple("channel_shuffle(2)", channels=(2, 3))),
     R.PixelShuffle: Row(_pixel_shuffle),
+    R.PixelUnshuffle: Row(_pixel_unshuffle),
+    R.Permute: Row(_permute, exact=lambda spec: False),
     R.Narrow: Row(_simple("narrow(0, 1)")),
     R.Dropout: Row(_simple("dropout(0.3)")),
+    R.Dropout2d: Row(_simple("dropout2d(0.3)")),
+    R.StochasticDepth: Row(_simple('stochastic_depth(0.2, "row")')),
 }
 
 
@@ -403,6 +424,55 @@ def test_pixel_shuffle_matches_torch_when_installed():
     assert np.array_equal(pixel_shuffle(x, 2), torch.nn.functional.pixel_shuffle(torch.from_numpy(x), 2).numpy())
 
 
+def test_pixel_unshuffle_against_its_definition_and_pixel_shuffle():
+    """y[n, c·r² + i·r + j, h, w] = x[n, c, h·r + i, w·r + j], by loops; pixel_shuffle undoes it."""
+    from archdsl.runtime.kernels.reshape import pixel_shuffle, pixel_unshuffle
+
+    r, c, h, w = 2, 3, 2, 3
+    x = np.random.default_rng(4).standard_normal((2, c, h * r, w * r))
+    expected = np.empty((2, c * r * r, h, w))
+    for n, ch, hh, ww, i, j in itertools.product(range(2), range(c), range(h), range(w), range(r), range(r)):
+        expected[n, ch * r * r + i * r + j, hh, ww] = x[n, ch, hh * r + i, ww * r + j]
+    assert np.array_equal(pixel_unshuffle(x, r), expected)
+    assert np.array_equal(pixel_shuffle(pixel_unshuffle(x, r), r), x)
+
+
+def test_new_reshape_and_pool_kernels_match_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    from archdsl.runtime.kernels.merge import sub
+    from archdsl.runtime.kernels.pool import adaptive_max_pool, global_max_pool
+    from archdsl.runtime.kernels.reshape import permute, pixel_unshuffle
+
+    F = torch.nn.functional
+    x = np.random.default_rng(5).standard_normal((2, 3, 6, 9))
+    t = torch.from_numpy(x)
+    assert np.array_equal(pixel_unshuffle(x, 3), F.pixel_unshuffle(t, 3).numpy())
+    assert np.array_equal(permute(x, (0, 2, 3, 1)), t.permute(0, 2, 3, 1).numpy())
+    for size in [(4, 5), (1, 1), (6, 9), (3, 2), (5, 7)]:
+        assert np.array_equal(adaptive_max_pool(x, size), F.adaptive_max_pool2d(t, size).numpy()), size
+    volume = np.random.default_rng(6).standard_normal((1, 2, 5, 4, 7))
+    assert np.array_equal(adaptive_max_pool(volume, (2, 3, 4)),
+                          F.adaptive_max_pool3d(torch.from_numpy(volume), (2, 3, 4)).numpy())
+    assert np.array_equal(adaptive_max_pool(x[:, :, 0], 4), F.adaptive_max_pool1d(t[:, :, 0], 4).numpy())
+    assert np.array_equal(global_max_pool(x), F.adaptive_max_pool2d(t, 1).numpy())
+    gate = x[:, :, :1, :1]
+    assert np.array_equal(sub(x, gate), torch.sub(t, torch.from_numpy(gate)).numpy())
+
+
+def test_adaptive_max_pool_against_its_definition():
+    """Output i is the max over [floor(i·I/O), ceil((i+1)·I/O)) per dim, by loops."""
+    from archdsl.runtime.kernels.pool import adaptive_max_pool
+
+    x = np.random.default_rng(7).standard_normal((2, 3, 7, 5))
+    out = (3, 4)
+    expected = np.empty((2, 3, *out))
+    for n, c, i, j in itertools.product(range(2), range(3), range(out[0]), range(out[1])):
+        rows = range(i * 7 // out[0], -(-(i + 1) * 7 // out[0]))
+        cols = range(j * 5 // out[1], -(-(j + 1) * 5 // out[1]))
+        expected[n, c, i, j] = max(x[n, c, r, q] for r in rows for q in cols)
+    assert np.array_equal(adaptive_max_pool(x, out), expected)
+
+
 def test_mish_matches_torch_when_installed():
     torch = pytest.importorskip("torch")
     from archdsl.runtime.kernels.activation import mish
@@ -428,6 +498,12 @@ SHAPE_ERRORS = [
     ((6, 4, 4), "instancenorm2d(5, affine=true)", "E402", "num_features=5"),
     ((6,), "layernorm2d", "E407", "layernorm2d expects a 2-d or 3-d or 4-d input"),
     ((6, 4, 4), "layernorm2d(4)", "E402", "normalized_shape=4"),
+    ((2, 6, 5), "pixel_unshuffle(2)", "E401", "must divide the spatial size 6x5"),
+    ((2, 6, 5), "permute((0, 2, 1))", "E408", "is not an ordering of the 4 dims"),
+    ((2, 6, 5), "permute((1, 0, 2, 3))", "E408", "moves the batch"),
+    ((2, 6), "dropout2d", "E407", "dropout2d expects a 3-d input"),
+    ((2, 6), "sub(x, x)", "E404", "sub takes two inputs (a − b), got 3"),
+    ((2, 6), "sub(x -> global_maxpool -> flatten)", "E404", "sub needs inputs of one rank"),
 ]
 
 

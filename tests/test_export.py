@@ -104,6 +104,8 @@ model AllOps {
               -> stochastic_depth(0.5, "batch") -> sub(image -> global_maxpool -> conv2d(16, 1))
               -> permute((0, 2, 3, 1)) -> permute((0, -1, 1, 2)) -> adaptive_maxpool2d(1)
               -> sub(image -> adaptive_maxpool2d(1) -> conv2d(16, 1)) -> flatten
+    layer_scale = image -> scale((4, 1, 1), init=0.5)
+    gamma = layer_scale -> stage: (scale((1, 8, 8), init=2.0) -> scale((4, 8, 1)) -> conv2d(4, 1))
     m1 = seq -> adaptive_maxpool1d(5) -> adaptive_maxpool1d(4) -> global_maxpool -> permute((0, 2, 1))
     output maps = b
     output extras = e
@@ -111,6 +113,7 @@ model AllOps {
     output extras3 = e3
     output more = m
     output more1 = m1
+    output scaled = gamma
     output tail = concat(s, v, f -> linear(16)) -> add(f -> linear(52)) -> softmax(-1)
 }
 """

@@ -45,6 +45,7 @@ from archdsl.ops import merge as M
 from archdsl.ops import norm as N
 from archdsl.ops import pool as P
 from archdsl.ops import reshape as R
+from archdsl.ops.base import state_key
 from archdsl.ops.catalog import kernel_of
 
 Draw = Callable[[np.random.Generator], tuple[dict[str, tuple[int, ...]], str]]
@@ -205,6 +206,12 @@ def _permute(rng):
     return {"x": _sizes(rng, rank - 1, 2, 6)}, f"x -> op: permute({dims})"
 
 
+def _scale(rng):
+    shape = (int(rng.integers(2, 5)), *_sizes(rng, int(rng.integers(0, 3)), 2, 5))
+    tensor = tuple(d if rng.integers(2) else 1 for d in shape)
+    return {"x": shape}, f"x -> op: scale({tensor}, init=0.5)".replace(",)", ",)").replace("(,", "(")
+
+
 def _mish(x: np.ndarray) -> np.ndarray:
     """Mish's definition, element by element with math's own functions."""
     return np.vectorize(lambda v: v * math.tanh(math.log1p(math.exp(v)) if v < 30 else v))(x)
@@ -254,6 +261,7 @@ ROWS: dict[type[OpSpec], Row] = {
     A.Softmax: Row(_simple("softmax(1)")),
     L.Linear: Row(lambda rng: ({"x": (int(rng.integers(1, 9)),)}, f"x -> op: linear({int(rng.integers(1, 9))})"),
                   macs=lambda spec, inputs, output: inputs[0][0] * output[0]),
+    L.Scale: Row(_scale, macs=lambda spec, inputs, output: 0),
     M.Add: Row(_merge("add")),
     M.Mul: Row(_merge("mul")),
     M.Sub: Row(_merge("sub")),
@@ -334,10 +342,10 @@ def test_op_contract(op, seed):
     state = net.state_dict()
     parameters, buffers = node.spec.parameter_shapes(input_shapes), node.spec.buffer_shapes(input_shapes)
     assert {key: value.shape for key, value in state.items()} == \
-        {f"op.{name}": tuple(shape) for name, shape in {**parameters, **buffers}.items()}, chain
+        {state_key("op", name): tuple(shape) for name, shape in {**parameters, **buffers}.items()}, chain
     cost = analysis.costs["op"]
-    assert sum(state[f"op.{name}"].size for name in parameters) == cost.params, chain
-    assert sum(state[f"op.{name}"].size for name in buffers) == cost.buffers, chain
+    assert sum(state[state_key("op", name)].size for name in parameters) == cost.params, chain
+    assert sum(state[state_key("op", name)].size for name in buffers) == cost.buffers, chain
 
     # (d) MACs against an independent count (0 for ops without weights to multiply by)
     count = row_of(op).macs
@@ -503,6 +511,8 @@ SHAPE_ERRORS = [
     ((2, 6, 5), "permute((1, 0, 2, 3))", "E408", "moves the batch"),
     ((2, 6), "dropout2d", "E407", "dropout2d expects a 3-d input"),
     ((2, 6), "sub(x, x)", "E404", "sub takes two inputs (a − b), got 3"),
+    ((4, 3, 3), "scale((4, 3))", "E404", "does not broadcast to its input [4, 3, 3]"),
+    ((4, 3, 3), "scale((2, 1, 1))", "E404", "scale of shape [2, 1, 1] does not broadcast"),
     ((2, 6), "sub(x -> global_maxpool -> flatten)", "E404", "sub needs inputs of one rank"),
 ]
 

@@ -1,4 +1,4 @@
-"""Fully connected layer, as torch.nn.Linear."""
+"""Fully connected layer, as torch.nn.Linear, and a learnable elementwise scale."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pydantic import PositiveInt
 
 from .base import WEIGHT_INIT, Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, show_shape
 from .conv import check_channels
-from .torch_lowering import TorchLowering, keywords
+from .torch_lowering import TorchLowering, keywords, literal
 
 if TYPE_CHECKING:
     from ..emit.onnx import OnnxGraph
@@ -81,7 +81,53 @@ class Linear(OpSpec):
                                               f"{', ' + arguments if arguments else ''})")
 
 
+class Scale(OpSpec):
+    """``y = x · s`` with a learnable tensor ``s`` of ``shape`` (the input's
+    rank; dims of size 1 broadcast), initialised to ``init``: ConvNeXt's
+    ``layer_scale`` (``nn.Parameter(torch.ones(C, 1, 1) * 1e-6)``).  Its
+    state_dict key is the node's own name (``features.1.0.layer_scale``),
+    as PyTorch names a parameter a module holds directly."""
+
+    family = Family.LINEAR
+    op: Literal["scale"] = "scale"
+    positional = ("shape",)
+    shape: tuple[PositiveInt, ...]
+    init: float = 1.0
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        """The input's shape; ``shape`` must have its rank and broadcast to it (each dim equal or 1)."""
+        shape = inputs[0]
+        if len(self.shape) != len(shape) or any(s not in (1, d) for s, d in zip(self.shape, shape)):
+            raise ShapeError("E404", f"scale of shape {show_shape(self.shape)} does not broadcast to its input "
+                             f"{show_shape(shape)} (same rank, each dim equal or 1)", argument="shape", inputs=(0,),
+                             hint=f"a per-channel scale of this input is ({shape[0]}{', 1' * (len(shape) - 1)})")
+        return shape
+
+    def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        """The unnamed tensor ``""`` of ``shape``: its state_dict key is the node's name."""
+        return {"": self.shape}
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.linear.scale``, the tensor initialised to ``init``."""
+        from ..runtime.kernels.linear import scale
+
+        return KernelCall(scale, tensors={"weight": ""}, init={"": f"constant={self.init!r}"})
+
+    onnx_ops = ("Mul",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``Mul`` by the tensor (broadcast from the right, the batch dim added)."""
+        return g.node("Mul", [inputs[0], g.weight("")])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``x * p`` with ``p`` an ``nn.Parameter`` held by the parent module
+        under the node's name, as torchvision's CNBlock holds ``layer_scale``."""
+        return TorchLowering("{0} * {module}", f"nn.Parameter(torch.full({literal(self.shape)}, {literal(self.init)}))",
+                             parameter=True)
+
+
 #: This family's ops, in the order the registry (``archdsl.ops.OPS``) lists them.
 OPS: tuple[type[OpSpec], ...] = (
     Linear,
+    Scale,
 )

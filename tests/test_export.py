@@ -102,7 +102,8 @@ model AllOps {
     e3 = vol -> instancenorm3d -> groupnorm(1, affine=false) -> layernorm2d -> adaptive_maxpool3d((3, 1, 2))
     m = image -> pixel_unshuffle(2) -> adaptive_maxpool2d((3, 2)) -> dropout2d(0.1) -> stochastic_depth(0.2, "row")
               -> stochastic_depth(0.5, "batch") -> sub(image -> global_maxpool -> conv2d(16, 1))
-              -> permute((0, 2, 3, 1)) -> permute((0, -1, 1, 2)) -> adaptive_maxpool2d(1)
+              -> permute((0, 2, 3, 1)) -> linear(6, in_features=16) -> linear(16, bias=false, in_features=6)
+              -> permute((0, -1, 1, 2)) -> adaptive_maxpool2d(1)
               -> sub(image -> adaptive_maxpool2d(1) -> conv2d(16, 1)) -> flatten
     layer_scale = image -> scale((4, 1, 1), init=0.5)
     gamma = layer_scale -> stage: (scale((1, 8, 8), init=2.0) -> scale((4, 8, 1)) -> conv2d(4, 1))

@@ -212,6 +212,15 @@ def _scale(rng):
     return {"x": shape}, f"x -> op: scale({tensor}, init=0.5)".replace(",)", ",)").replace("(,", "(")
 
 
+def _linear(rng):
+    """A vector, or a channels-last map ([H, W, C], [L, C]) with in_features given."""
+    features, out = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+    if rng.integers(2):
+        return {"x": (features,)}, f"x -> op: linear({out})"
+    return {"x": (*_sizes(rng, int(rng.integers(1, 3)), 2, 5), features)}, \
+        f"x -> op: linear({out}, in_features={features})"
+
+
 def _mish(x: np.ndarray) -> np.ndarray:
     """Mish's definition, element by element with math's own functions."""
     return np.vectorize(lambda v: v * math.tanh(math.log1p(math.exp(v)) if v < 30 else v))(x)
@@ -259,8 +268,7 @@ ROWS: dict[type[OpSpec], Row] = {
     A.Hardswish: Row(_simple("hardswish")),
     A.Hardsigmoid: Row(_simple("hardsigmoid")),
     A.Softmax: Row(_simple("softmax(1)")),
-    L.Linear: Row(lambda rng: ({"x": (int(rng.integers(1, 9)),)}, f"x -> op: linear({int(rng.integers(1, 9))})"),
-                  macs=lambda spec, inputs, output: inputs[0][0] * output[0]),
+    L.Linear: Row(_linear, macs=lambda spec, inputs, output: inputs[0][-1] * output[-1] * math.prod(output[:-1])),
     L.Scale: Row(_scale, macs=lambda spec, inputs, output: 0),
     M.Add: Row(_merge("add")),
     M.Mul: Row(_merge("mul")),
@@ -511,6 +519,8 @@ SHAPE_ERRORS = [
     ((2, 6, 5), "permute((1, 0, 2, 3))", "E408", "moves the batch"),
     ((2, 6), "dropout2d", "E407", "dropout2d expects a 3-d input"),
     ((2, 6), "sub(x, x)", "E404", "sub takes two inputs (a − b), got 3"),
+    ((4, 3, 5), "linear(6)", "E406", "linear takes a flat vector of features"),
+    ((4, 3, 5), "linear(6, in_features=4)", "E406", "linear takes a flat vector of features"),
     ((4, 3, 3), "scale((4, 3))", "E404", "does not broadcast to its input [4, 3, 3]"),
     ((4, 3, 3), "scale((2, 1, 1))", "E404", "scale of shape [2, 1, 1] does not broadcast"),
     ((2, 6), "sub(x -> global_maxpool -> flatten)", "E404", "sub needs inputs of one rank"),

@@ -94,7 +94,27 @@ model AllOps {
     v = vol -> conv3d(4, 3, padding=1) -> batchnorm3d -> silu -> maxpool3d(2) -> conv_transpose3d(2, 2, stride=2, groups=2)
             -> avgpool3d(2) -> adaptive_avgpool3d(1) -> upsample(2.0, mode="trilinear") -> hardsigmoid -> flatten
     f = vec -> linear(6) -> batchnorm1d -> relu -> dropout(0.2) -> linear(3, bias=false) -> identity -> layernorm(3, elementwise_affine=false)
+    e = image -> prelu(4) -> elu(0.5) -> softplus(2.0, 1.0) -> prelu(init=0.1) -> selu
+              -> groupnorm(2, 4) -> groupnorm(4, affine=false, eps=1e-3) -> layernorm2d(4, eps=1e-6)
+              -> instancenorm2d -> instancenorm2d(4, affine=true) -> instancenorm2d(track_running_stats=true)
+              -> layernorm2d(elementwise_affine=false) -> layernorm((8, 8))
+    e1 = seq -> instancenorm1d(affine=true, track_running_stats=true) -> groupnorm(2) -> layernorm2d(bias=false)
+    e3 = vol -> instancenorm3d -> groupnorm(1, affine=false) -> layernorm2d -> adaptive_maxpool3d((3, 1, 2))
+    m = image -> pixel_unshuffle(2) -> adaptive_maxpool2d((3, 2)) -> dropout2d(0.1) -> stochastic_depth(0.2, "row")
+              -> stochastic_depth(0.5, "batch") -> sub(image -> global_maxpool -> conv2d(16, 1))
+              -> permute((0, 2, 3, 1)) -> linear(6, in_features=16) -> linear(16, bias=false, in_features=6)
+              -> permute((0, -1, 1, 2)) -> adaptive_maxpool2d(1)
+              -> sub(image -> adaptive_maxpool2d(1) -> conv2d(16, 1)) -> flatten
+    layer_scale = image -> scale((4, 1, 1), init=0.5)
+    gamma = layer_scale -> stage: (scale((1, 8, 8), init=2.0) -> scale((4, 8, 1)) -> conv2d(4, 1))
+    m1 = seq -> adaptive_maxpool1d(5) -> adaptive_maxpool1d(4) -> global_maxpool -> permute((0, 2, 1))
     output maps = b
+    output extras = e
+    output extras1 = e1
+    output extras3 = e3
+    output more = m
+    output more1 = m1
+    output scaled = gamma
     output tail = concat(s, v, f -> linear(16)) -> add(f -> linear(52)) -> softmax(-1)
 }
 """

@@ -22,7 +22,7 @@ import archdsl
 import archdsl.runtime
 from archdsl.cli import main
 from archdsl.emit import onnx as onnx_export
-from archdsl.emit.onnx import OnnxExportError, build, mapping_table, serialize, write
+from archdsl.emit.onnx import UNNAMED_SUFFIX, OnnxExportError, build, mapping_table, serialize, write
 from archdsl.ops import OPS, OpSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,10 +134,11 @@ def test_importing_archdsl_does_not_import_onnx():
 # --------------------------------------------------------------- every op
 
 
-@pytest.mark.parametrize("opset", [19, 20])
+@pytest.mark.parametrize("opset", [19, 20, 21])
 def test_every_op_matches_the_numpy_runtime(opset):
     """ALL_OPS has every op kind with the arguments that change the lowering
-    (ceil_mode, count_include_pad, "same", modes, groups...); opset 19 spells Gelu out."""
+    (ceil_mode, count_include_pad, "same", modes, groups...); opset 19 spells
+    Gelu out, opsets before 21 GroupNormalization (per-channel affine from 21)."""
     model = archdsl.loads(ALL_OPS).model()
     shapes, net = prepared(model)
     proto = build(model, shapes, net.state_dict(), batch=2, opset=opset)
@@ -145,6 +146,7 @@ def test_every_op_matches_the_numpy_runtime(opset):
     onnx.checker.check_model(data, full_check=True)
     assert relative_error(model, net, data) < TOLERANCE
     assert ("Gelu" in {n.op_type for n in proto.graph.node}) == (opset >= 20)
+    assert ("GroupNormalization" in {n.op_type for n in proto.graph.node}) == (opset >= 21)
 
 
 POOLING = """
@@ -199,9 +201,10 @@ def test_the_zoo_exports_checks_and_matches_numpy(stem, model):
     shapes, net = prepared(model, inputs)
     proto, error = check_all_three_ways(model, shapes, net)
     assert error < TOLERANCE, f"{stem}: {error:.2e}"
-    # Names: initializers are state_dict keys, ONNX nodes are named after archdsl nodes.
+    # Names: initializers are state_dict keys (an unnamed tensor's with a suffix: its key is its
+    # node's value's name), ONNX nodes are named after archdsl nodes.
     state = net.state_dict()
-    assert {t.name for t in proto.graph.initializer} <= set(state)
+    assert {t.name.removesuffix(UNNAMED_SUFFIX) for t in proto.graph.initializer} <= set(state)
     node_names = {n.name for n in proto.graph.node}
     assert {name for name in model.nodes if name not in model.inputs} <= node_names
     assert [i.name for i in proto.graph.input] == list(model.inputs)
@@ -348,3 +351,17 @@ def test_without_the_extra_the_cli_names_it(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "pip install 'archdsl[onnx]'" in err and "Traceback" not in err and not out.exists()
     assert onnx_export.INSTALL_HINT in err
+
+
+def test_a_learnable_tensor_keyed_by_its_node_name_exports():
+    """scale's state_dict key is its node's name, which is its ONNX value's name too: the
+    initializer takes the key with UNNAMED_SUFFIX, and the graph computes what NumPy does."""
+    source = ("model LS {\n    input x: [3, 4, 4]\n"
+              "    output y = x -> layer_scale: scale((3, 1, 1), init=0.5) -> conv2d(2, 1) -> g: scale((1, 4, 4))\n}\n")
+    model = archdsl.loads(source).model()
+    shapes, net = prepared(model)
+    proto = build(model, shapes, net.state_dict(), batch=2)
+    onnx.checker.check_model(serialize(proto), full_check=True)
+    assert {t.name for t in proto.graph.initializer} == {"layer_scale/parameter", "conv2d_1.weight", "conv2d_1.bias",
+                                                         "g/parameter"}
+    assert relative_error(model, net, serialize(proto)) < TOLERANCE

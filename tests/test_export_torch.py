@@ -426,3 +426,52 @@ def test_export_is_deterministic():
     assert len(digests) == 1
     model = archdsl.load(MODELS / "googlenet.cnn").model()
     assert export_torch(model) == export_torch(model)
+
+
+def _torchvision_stochastic_depth(x, p, mode, training):
+    """torchvision.ops.stochastic_depth (torchvision/ops/stochastic_depth.py), as published."""
+    if not training or p == 0.0:
+        return x
+    survival_rate = 1.0 - p
+    size = [x.shape[0]] + [1] * (x.ndim - 1) if mode == "row" else [1] * x.ndim
+    noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival_rate)
+    if survival_rate > 0.0:
+        noise.div_(survival_rate)
+    return x * noise
+
+
+@pytest.mark.parametrize("p, mode", [(0.5, "row"), (0.3, "batch"), (1.0, "row"), (0.0, "batch")])
+def test_stochastic_depth_trains_as_torchvision(p, mode, tmp_path):
+    source = f'model SD {{\n    input x: [3, 4, 4]\n    output y = x -> stochastic_depth({p}, "{mode}")\n}}\n'
+    net = model_class(import_source(export_torch(archdsl.loads(source).model()), tmp_path))()
+    x = torch.randn(16, 3, 4, 4)
+    for training in (True, False):
+        net.train(training)
+        torch.manual_seed(3)
+        got = net(x)
+        torch.manual_seed(3)
+        assert torch.equal(got, _torchvision_stochastic_depth(x, p, mode, training)), training
+    net.train()
+    kept = [bool(torch.equal(sample, 2 * row)) for sample, row in zip(net(x), x)] if (p, mode) == (0.5, "row") else []
+    assert not kept or (any(kept) and not all(kept))  # rows dropped independently
+
+
+def test_a_learnable_tensor_is_keyed_by_its_node_name(tmp_path):
+    """scale's tensor is held by the parent module under the node's name, as torchvision's CNBlock
+    holds layer_scale (key ``features.1.0.layer_scale``, not ``...layer_scale.weight``)."""
+    source = ("model LS {\n    input x: [3, 4, 4]\n"
+              "    output y = x -> layer_scale: scale((3, 1, 1), init=1e-6)\n"
+              "        -> features: (conv2d(3, 1) -> scale((3, 4, 1), init=0.5) -> conv2d(2, 1))\n}\n")
+    model = archdsl.loads(source).model()
+    numpy_state = archdsl.compile(model, seed=0, dtype="float32").state_dict()
+    net = model_class(import_source(export_torch(model), tmp_path))()
+    keys = ["layer_scale", "features.0.weight", "features.0.bias", "features.1", "features.2.weight", "features.2.bias"]
+    # torch lists a module's own parameters before its submodules' (features.1 before features.0.weight)
+    assert list(numpy_state) == keys and sorted(net.state_dict()) == sorted(keys)
+    assert isinstance(net.layer_scale, torch.nn.Parameter) and tuple(net.layer_scale.shape) == (3, 1, 1)
+    assert np.array_equal(numpy_state["layer_scale"], np.full((3, 1, 1), 1e-6, np.float32))
+    assert np.array_equal(numpy_state["features.1"], np.full((3, 4, 1), 0.5, np.float32))
+    net.load_state_dict({key: torch.from_numpy(value) for key, value in numpy_state.items()})
+    assert sorted(name for name, _ in net.named_parameters()) == sorted(keys)
+    x = torch.randn(2, 3, 4, 4)
+    assert np.allclose(net(x).detach().numpy(), archdsl.compile(model, seed=0, dtype="float32")(x.numpy()), atol=1e-5)

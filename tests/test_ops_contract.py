@@ -45,6 +45,7 @@ from archdsl.ops import merge as M
 from archdsl.ops import norm as N
 from archdsl.ops import pool as P
 from archdsl.ops import reshape as R
+from archdsl.ops.base import state_key
 from archdsl.ops.catalog import kernel_of
 
 Draw = Callable[[np.random.Generator], tuple[dict[str, tuple[int, ...]], str]]
@@ -124,11 +125,11 @@ def _pool(kind: str, n: int) -> Draw:
     return draw
 
 
-def _adaptive(n: int) -> Draw:
+def _adaptive(n: int, kind: str = "avg") -> Draw:
     def draw(rng):
         sizes = _sizes(rng, n, 3, 9)
         out = tuple(int(rng.integers(1, s + 1)) for s in sizes)
-        return {"x": (2, *sizes)}, f"x -> op: adaptive_avgpool{n}d({_tuple_text(out)})"
+        return {"x": (2, *sizes)}, f"x -> op: adaptive_{kind}pool{n}d({_tuple_text(out)})"
     return draw
 
 
@@ -160,16 +161,64 @@ def _undilated(spec: OpSpec) -> bool:
     return all(d == 1 for d in expand(spec.dilation, spec.spatial_dims or 1))
 
 
-_BATCH_STATISTICS = ("without running statistics it normalises by the batch's statistics over every position, "
-                     "yet states no window (pointwise)")
 _ADAPTIVE = ("the window (largest adaptive window at the floor step) does not contain every window: "
              "output i reads [floor(i·I/O), ceil((i+1)·I/O))")
-_LAYERNORM = "it normalises over the last dims, spatial ones included, yet states no window (pointwise)"
+
+
+def _layernorm(rng):
+    """Over every dim, the spatial ones only, or the last one: [C, H, W] or [C, L]."""
+    shape = (int(rng.integers(2, 5)), *_sizes(rng, int(rng.integers(1, 3))))
+    trailing = int(rng.integers(0, len(shape) + 1))
+    normalized = f"{list(shape[len(shape) - trailing:])}".replace("[", "(").replace("]", ",)") if trailing else ""
+    return {"x": shape}, f"x -> op: layernorm({normalized})" if trailing else "x -> op: layernorm"
+
+
+def _groupnorm(rng):
+    groups = int(rng.integers(1, 4))
+    affine = "true" if rng.integers(2) else "false"
+    return ({"x": (groups * int(rng.integers(1, 3)), *_sizes(rng, int(rng.integers(1, 4)), 3, 6))},
+            f"x -> op: groupnorm({groups}, affine={affine})")
+
+
+def _instancenorm(n: int) -> Draw:
+    def draw(rng):
+        affine = "true" if rng.integers(2) else "false"
+        tracked = "true" if rng.integers(2) else "false"
+        return ({"x": (3, *_sizes(rng, n, 3, 7))},
+                f"x -> op: instancenorm{n}d(affine={affine}, track_running_stats={tracked})")
+    return draw
 
 
 def _pixel_shuffle(rng):
     r = int(rng.integers(1, 4))
     return {"x": (int(rng.integers(1, 3)) * r * r, *_sizes(rng, 2, 2, 5))}, f"x -> op: pixel_shuffle({r})"
+
+
+def _pixel_unshuffle(rng):
+    r = int(rng.integers(1, 4))
+    return ({"x": (int(rng.integers(1, 3)), *(r * s for s in _sizes(rng, 2, 1, 4)))},
+            f"x -> op: pixel_unshuffle({r})")
+
+
+def _permute(rng):
+    rank = int(rng.integers(2, 5))
+    dims = (0, *(int(d) + 1 for d in rng.permutation(rank - 1)))
+    return {"x": _sizes(rng, rank - 1, 2, 6)}, f"x -> op: permute({dims})"
+
+
+def _scale(rng):
+    shape = (int(rng.integers(2, 5)), *_sizes(rng, int(rng.integers(0, 3)), 2, 5))
+    tensor = tuple(d if rng.integers(2) else 1 for d in shape)
+    return {"x": shape}, f"x -> op: scale({tensor}, init=0.5)".replace(",)", ",)").replace("(,", "(")
+
+
+def _linear(rng):
+    """A vector, or a channels-last map ([H, W, C], [L, C]) with in_features given."""
+    features, out = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+    if rng.integers(2):
+        return {"x": (features,)}, f"x -> op: linear({out})"
+    return {"x": (*_sizes(rng, int(rng.integers(1, 3)), 2, 5), features)}, \
+        f"x -> op: linear({out}, in_features={features})"
 
 
 def _mish(x: np.ndarray) -> np.ndarray:
@@ -193,11 +242,20 @@ ROWS: dict[type[OpSpec], Row] = {
     P.AdaptiveAvgPool1d: Row(_adaptive(1), exact=lambda spec: False, unsound=_ADAPTIVE),
     P.AdaptiveAvgPool2d: Row(_adaptive(2), exact=lambda spec: False, unsound=_ADAPTIVE),
     P.AdaptiveAvgPool3d: Row(_adaptive(3), exact=lambda spec: False, unsound=_ADAPTIVE),
+    P.AdaptiveMaxPool1d: Row(_adaptive(1, "max"), exact=lambda spec: False, unsound=_ADAPTIVE),
+    P.AdaptiveMaxPool2d: Row(_adaptive(2, "max"), exact=lambda spec: False, unsound=_ADAPTIVE),
+    P.AdaptiveMaxPool3d: Row(_adaptive(3, "max"), exact=lambda spec: False, unsound=_ADAPTIVE),
     P.GlobalAvgPool: Row(_simple("global_avgpool")),
-    N.BatchNorm1d: Row(_batchnorm(1), unsound=_BATCH_STATISTICS),
-    N.BatchNorm2d: Row(_batchnorm(2), unsound=_BATCH_STATISTICS),
-    N.BatchNorm3d: Row(_batchnorm(3), unsound=_BATCH_STATISTICS),
-    N.LayerNorm: Row(_simple("layernorm(elementwise_affine=true)", spatial=1), unsound=_LAYERNORM),
+    P.GlobalMaxPool: Row(_simple("global_maxpool", spatial=3)),
+    N.BatchNorm1d: Row(_batchnorm(1)),
+    N.BatchNorm2d: Row(_batchnorm(2)),
+    N.BatchNorm3d: Row(_batchnorm(3)),
+    N.LayerNorm: Row(_layernorm),
+    N.LayerNorm2d: Row(_simple("layernorm2d(eps=1e-6)")),
+    N.GroupNorm: Row(_groupnorm),
+    N.InstanceNorm1d: Row(_instancenorm(1)),
+    N.InstanceNorm2d: Row(_instancenorm(2)),
+    N.InstanceNorm3d: Row(_instancenorm(3)),
     N.LocalResponseNorm: Row(_simple("local_response_norm(3)", channels=(3, 7))),
     A.ReLU: Row(_simple("relu")),
     A.ReLU6: Row(_simple("relu6")),
@@ -210,10 +268,11 @@ ROWS: dict[type[OpSpec], Row] = {
     A.Hardswish: Row(_simple("hardswish")),
     A.Hardsigmoid: Row(_simple("hardsigmoid")),
     A.Softmax: Row(_simple("softmax(1)")),
-    L.Linear: Row(lambda rng: ({"x": (int(rng.integers(1, 9)),)}, f"x -> op: linear({int(rng.integers(1, 9))})"),
-                  macs=lambda spec, inputs, output: inputs[0][0] * output[0]),
+    L.Linear: Row(_linear, macs=lambda spec, inputs, output: inputs[0][-1] * output[-1] * math.prod(output[:-1])),
+    L.Scale: Row(_scale, macs=lambda spec, inputs, output: 0),
     M.Add: Row(_merge("add")),
     M.Mul: Row(_merge("mul")),
+    M.Sub: Row(_merge("sub")),
     M.Concat: Row(_merge("concat")),
     R.Flatten: Row(_simple("flatten")),
     R.Identity: Row(_simple("identity")),
@@ -221,8 +280,12 @@ ROWS: dict[type[OpSpec], Row] = {
     R.Upsample: Row(_simple("upsample(2.0)")),
     R.ChannelShuffle: Row(_simple("channel_shuffle(2)", channels=(2, 3))),
     R.PixelShuffle: Row(_pixel_shuffle),
+    R.PixelUnshuffle: Row(_pixel_unshuffle),
+    R.Permute: Row(_permute, exact=lambda spec: False),
     R.Narrow: Row(_simple("narrow(0, 1)")),
     R.Dropout: Row(_simple("dropout(0.3)")),
+    R.Dropout2d: Row(_simple("dropout2d(0.3)")),
+    R.StochasticDepth: Row(_simple('stochastic_depth(0.2, "row")')),
 }
 
 
@@ -287,10 +350,10 @@ def test_op_contract(op, seed):
     state = net.state_dict()
     parameters, buffers = node.spec.parameter_shapes(input_shapes), node.spec.buffer_shapes(input_shapes)
     assert {key: value.shape for key, value in state.items()} == \
-        {f"op.{name}": tuple(shape) for name, shape in {**parameters, **buffers}.items()}, chain
+        {state_key("op", name): tuple(shape) for name, shape in {**parameters, **buffers}.items()}, chain
     cost = analysis.costs["op"]
-    assert sum(state[f"op.{name}"].size for name in parameters) == cost.params, chain
-    assert sum(state[f"op.{name}"].size for name in buffers) == cost.buffers, chain
+    assert sum(state[state_key("op", name)].size for name in parameters) == cost.params, chain
+    assert sum(state[state_key("op", name)].size for name in buffers) == cost.buffers, chain
 
     # (d) MACs against an independent count (0 for ops without weights to multiply by)
     count = row_of(op).macs
@@ -377,6 +440,55 @@ def test_pixel_shuffle_matches_torch_when_installed():
     assert np.array_equal(pixel_shuffle(x, 2), torch.nn.functional.pixel_shuffle(torch.from_numpy(x), 2).numpy())
 
 
+def test_pixel_unshuffle_against_its_definition_and_pixel_shuffle():
+    """y[n, c·r² + i·r + j, h, w] = x[n, c, h·r + i, w·r + j], by loops; pixel_shuffle undoes it."""
+    from archdsl.runtime.kernels.reshape import pixel_shuffle, pixel_unshuffle
+
+    r, c, h, w = 2, 3, 2, 3
+    x = np.random.default_rng(4).standard_normal((2, c, h * r, w * r))
+    expected = np.empty((2, c * r * r, h, w))
+    for n, ch, hh, ww, i, j in itertools.product(range(2), range(c), range(h), range(w), range(r), range(r)):
+        expected[n, ch * r * r + i * r + j, hh, ww] = x[n, ch, hh * r + i, ww * r + j]
+    assert np.array_equal(pixel_unshuffle(x, r), expected)
+    assert np.array_equal(pixel_shuffle(pixel_unshuffle(x, r), r), x)
+
+
+def test_new_reshape_and_pool_kernels_match_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    from archdsl.runtime.kernels.merge import sub
+    from archdsl.runtime.kernels.pool import adaptive_max_pool, global_max_pool
+    from archdsl.runtime.kernels.reshape import permute, pixel_unshuffle
+
+    F = torch.nn.functional
+    x = np.random.default_rng(5).standard_normal((2, 3, 6, 9))
+    t = torch.from_numpy(x)
+    assert np.array_equal(pixel_unshuffle(x, 3), F.pixel_unshuffle(t, 3).numpy())
+    assert np.array_equal(permute(x, (0, 2, 3, 1)), t.permute(0, 2, 3, 1).numpy())
+    for size in [(4, 5), (1, 1), (6, 9), (3, 2), (5, 7)]:
+        assert np.array_equal(adaptive_max_pool(x, size), F.adaptive_max_pool2d(t, size).numpy()), size
+    volume = np.random.default_rng(6).standard_normal((1, 2, 5, 4, 7))
+    assert np.array_equal(adaptive_max_pool(volume, (2, 3, 4)),
+                          F.adaptive_max_pool3d(torch.from_numpy(volume), (2, 3, 4)).numpy())
+    assert np.array_equal(adaptive_max_pool(x[:, :, 0], 4), F.adaptive_max_pool1d(t[:, :, 0], 4).numpy())
+    assert np.array_equal(global_max_pool(x), F.adaptive_max_pool2d(t, 1).numpy())
+    gate = x[:, :, :1, :1]
+    assert np.array_equal(sub(x, gate), torch.sub(t, torch.from_numpy(gate)).numpy())
+
+
+def test_adaptive_max_pool_against_its_definition():
+    """Output i is the max over [floor(i·I/O), ceil((i+1)·I/O)) per dim, by loops."""
+    from archdsl.runtime.kernels.pool import adaptive_max_pool
+
+    x = np.random.default_rng(7).standard_normal((2, 3, 7, 5))
+    out = (3, 4)
+    expected = np.empty((2, 3, *out))
+    for n, c, i, j in itertools.product(range(2), range(3), range(out[0]), range(out[1])):
+        rows = range(i * 7 // out[0], -(-(i + 1) * 7 // out[0]))
+        cols = range(j * 5 // out[1], -(-(j + 1) * 5 // out[1]))
+        expected[n, c, i, j] = max(x[n, c, r, q] for r in rows for q in cols)
+    assert np.array_equal(adaptive_max_pool(x, out), expected)
+
+
 def test_mish_matches_torch_when_installed():
     torch = pytest.importorskip("torch")
     from archdsl.runtime.kernels.activation import mish
@@ -391,3 +503,34 @@ def test_pixel_shuffle_needs_channels_divisible_by_the_square():
     errors = [d for d in analysis.diagnostics if d.severity.name == "ERROR"]
     assert [d.code for d in errors] == ["E403"]
     assert "divisible by 3² = 9" in errors[0].message and errors[0].span.line == 3
+
+
+#: Shape errors of the newer ops: (input shape, the op as written, code, a fragment of the message).
+SHAPE_ERRORS = [
+    ((3, 4, 4), "prelu(4)", "E402", "num_parameters must be 1 or the channels"),
+    ((6, 4, 4), "groupnorm(4)", "E403", "num_groups=4 does not divide the 6 input channels"),
+    ((6, 4, 4), "groupnorm(3, 8)", "E402", "num_channels=8"),
+    ((6, 4), "instancenorm2d", "E407", "instancenorm2d expects a 3-d input"),
+    ((6, 4, 4), "instancenorm2d(5, affine=true)", "E402", "num_features=5"),
+    ((6,), "layernorm2d", "E407", "layernorm2d expects a 2-d or 3-d or 4-d input"),
+    ((6, 4, 4), "layernorm2d(4)", "E402", "normalized_shape=4"),
+    ((2, 6, 5), "pixel_unshuffle(2)", "E401", "must divide the spatial size 6x5"),
+    ((2, 6, 5), "permute((0, 2, 1))", "E408", "is not an ordering of the 4 dims"),
+    ((2, 6, 5), "permute((1, 0, 2, 3))", "E408", "moves the batch"),
+    ((2, 6), "dropout2d", "E407", "dropout2d expects a 3-d input"),
+    ((2, 6), "sub(x, x)", "E404", "sub takes two inputs (a − b), got 3"),
+    ((4, 3, 5), "linear(6)", "E406", "linear takes a flat vector of features"),
+    ((4, 3, 5), "linear(6, in_features=4)", "E406", "linear takes a flat vector of features"),
+    ((4, 3, 3), "scale((4, 3))", "E404", "does not broadcast to its input [4, 3, 3]"),
+    ((4, 3, 3), "scale((2, 1, 1))", "E404", "scale of shape [2, 1, 1] does not broadcast"),
+    ((2, 6), "sub(x -> global_maxpool -> flatten)", "E404", "sub needs inputs of one rank"),
+]
+
+
+@pytest.mark.parametrize("shape, text, code, fragment", SHAPE_ERRORS, ids=[t for _, t, _, _ in SHAPE_ERRORS])
+def test_shape_errors_are_located(shape, text, code, fragment):
+    source = f"model T {{\n    input x: [{', '.join(map(str, shape))}]\n    output y = x -> {text}\n}}\n"
+    analysis = archdsl.analyze(archdsl.loads(source).model())
+    errors = [d for d in analysis.diagnostics if d.severity.name == "ERROR"]
+    assert [d.code for d in errors] == [code], errors
+    assert fragment in errors[0].message and errors[0].span.line == 3

@@ -480,6 +480,54 @@ def test_local_response_norm(size, shape):
     close(norm.local_response_norm(channels_last(x), size, alpha, beta, k), expected)
 
 
+@pytest.mark.parametrize("shape, groups", [((2, 6, 3, 4), 3), ((2, 4, 5), 1), ((1, 6, 2, 2, 3), 6), ((2, 4), 2)])
+def test_group_norm(shape, groups):
+    """Mean and biased variance of each group, by loops over its elements."""
+    x = rng(30).standard_normal(shape) * 3 + 1
+    weight, bias = rng(31).standard_normal(shape[1]), rng(32).standard_normal(shape[1])
+    per = shape[1] // groups
+    expected = np.empty(shape)
+    for n in range(shape[0]):
+        for g in range(groups):
+            values = [float(v) for c in range(g * per, (g + 1) * per) for v in x[n, c].ravel()]
+            mean = sum(values) / len(values)
+            var = sum((v - mean) ** 2 for v in values) / len(values)
+            for c in range(g * per, (g + 1) * per):
+                expected[n, c] = (x[n, c] - mean) / math.sqrt(var + 1e-5) * weight[c] + bias[c]
+    close(norm.group_norm(x, groups, weight, bias), expected, 1e-10)
+    close(norm.group_norm(channels_last(x) if x.ndim > 2 else x, groups, weight, bias), expected, 1e-10)
+
+
+def test_instance_norm_and_layer_norm2d():
+    x = rng(33).standard_normal((2, 3, 4, 5)) * 2 - 1
+    weight, bias = rng(34).standard_normal(3), rng(35).standard_normal(3)
+    expected = np.empty_like(x)
+    for n, c in itertools.product(range(2), range(3)):
+        plane = x[n, c]
+        expected[n, c] = (plane - plane.mean()) / math.sqrt(plane.var() + 1e-5) * weight[c] + bias[c]
+    close(norm.instance_norm(x, weight, bias), expected, 1e-10)
+    mean, var = rng(36).standard_normal(3), rng(37).uniform(0.5, 2, 3)
+    close(norm.instance_norm(x, None, None, mean, var), (x - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-5))
+    expected = np.empty_like(x)
+    for n, h, w in itertools.product(range(2), range(4), range(5)):
+        column = x[n, :, h, w]
+        expected[n, :, h, w] = (column - column.mean()) / math.sqrt(column.var() + 1e-6) * weight + bias
+    close(norm.layer_norm2d(x, weight, bias, 1e-6), expected, 1e-10)
+
+
+def test_group_instance_layer_norm2d_match_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = rng(38).standard_normal((2, 6, 5, 7)) * 3
+    weight, bias = rng(39).standard_normal(6), rng(40).standard_normal(6)
+    t, tw, tb = (torch.from_numpy(a) for a in (x, weight, bias))
+    close(norm.group_norm(x, 3, weight, bias), F.group_norm(t, 3, tw, tb).numpy(), 1e-10)
+    close(norm.instance_norm(x, weight, bias), F.instance_norm(t, weight=tw, bias=tb).numpy(), 1e-10)
+    close(norm.instance_norm(x), torch.nn.InstanceNorm2d(6).eval()(t).numpy(), 1e-10)
+    close(norm.layer_norm2d(x, weight, bias, 1e-6),
+          F.layer_norm(t.permute(0, 2, 3, 1), (6,), tw, tb, 1e-6).permute(0, 3, 1, 2).numpy(), 1e-10)
+
+
 def test_local_response_norm_matches_recorded_pytorch_values():
     x = np.arange(1.0, 6.0).reshape(1, 5, 1)
     close(norm.local_response_norm(x, 3, 0.3, 0.75, 2.0).ravel(),
@@ -503,6 +551,11 @@ SCALAR = {
     "silu": lambda v: v / (1 + math.exp(-v)) if v > -700 else -0.0,
     "hardswish": lambda v: v * min(max(v + 3, 0.0), 6.0) / 6,
     "hardsigmoid": lambda v: min(max(v + 3, 0.0), 6.0) / 6,
+    "elu": lambda v: v if v > 0 else math.expm1(v),
+    # SELU's constants from Klambauer et al. (2017), as torch.nn.SELU's documentation prints them.
+    "selu": lambda v: 1.0507009873554804934193349852946 * (v if v > 0 else
+                                                           1.6732632423543772848170429916717 * math.expm1(v)),
+    "softplus": lambda v: v if v > 20 else math.log1p(math.exp(v)),
 }
 
 
@@ -522,6 +575,33 @@ def test_leaky_relu_slope_and_gelu_tanh():
     close(activation.leaky_relu(x, 0.2), np.where(x > 0, x, 0.2 * x))
     expected = [[0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3))) for v in row] for row in x]
     close(activation.gelu(x, "tanh"), expected, 1e-12)
+
+
+def test_prelu_elu_softplus_arguments():
+    x = rng(17).standard_normal((2, 3, 4, 5)) * 3
+    slopes = np.array([0.1, -0.5, 2.0])
+    expected = np.array([[[[v if v >= 0 else slopes[c] * v for v in row] for row in plane]
+                          for c, plane in enumerate(sample)] for sample in x])
+    close(activation.prelu(x, slopes), expected, 1e-12)
+    close(activation.prelu(x, np.array([0.25])), np.where(x >= 0, x, 0.25 * x), 1e-12)
+    close(activation.elu(x, 0.5), [[[[v if v > 0 else 0.5 * math.expm1(v) for v in row] for row in plane]
+                                    for plane in sample] for sample in x], 1e-12)
+    # beta 2, threshold 1: x itself where 2x > 1, log(1 + exp(2x))/2 below
+    close(activation.softplus(x, 2.0, 1.0), [[[[v if 2 * v > 1 else math.log1p(math.exp(2 * v)) / 2 for v in row]
+                                               for row in plane] for plane in sample] for sample in x], 1e-12)
+
+
+def test_new_activations_match_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = np.concatenate([rng(18).standard_normal(300) * 6, [0.0, -0.0, 10.0, 10.5, 30.0, -30.0]]).reshape(2, 3, -1)
+    t = torch.from_numpy(x)
+    close(activation.elu(x, 0.7), F.elu(t, 0.7).numpy(), 1e-12)
+    close(activation.selu(x), F.selu(t).numpy(), 1e-12)
+    close(activation.softplus(x, 2.0, 20.0), F.softplus(t, 2.0, 20.0).numpy(), 1e-12)
+    close(activation.softplus(x, 0.5, 3.0), F.softplus(t, 0.5, 3.0).numpy(), 1e-12)
+    slopes = np.array([0.1, -0.5, 2.0])
+    close(activation.prelu(x, slopes), F.prelu(t, torch.from_numpy(slopes)).numpy(), 1e-12)
 
 
 def test_inplace_kernels_write_into_their_input():

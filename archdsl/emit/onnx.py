@@ -10,7 +10,9 @@ What the file holds:
 - opset :data:`DEFAULT_OPSET` of the default domain (``--opset`` chooses
   another in :data:`OPSETS`) and the lowest IR version that opset needs
   (``onnx.helper.find_min_ir_version_for``: IR 9 for opset 20);
-- initializers named by state_dict key (``layer1.0.conv1.weight``); the
+- initializers named by state_dict key (``layer1.0.conv1.weight``), but
+  for a node's unnamed tensor (``scale``: the key is the node's name, which
+  is already its value's) ``<key>/parameter`` (:data:`UNNAMED_SUFFIX`); the
   constants a lowering needs (a Reshape's shape, Clip's bounds) are
   ``Constant`` nodes, so the initializers are exactly the weights used;
 - graph inputs and outputs named as the model's, with full shapes, the
@@ -37,12 +39,15 @@ import numpy as np
 
 from ..diagnostics import Diagnostic
 from ..graph import Model, Node
-from ..ops.base import NoOnnxLowering, OpSpec, Shape
+from ..ops.base import NoOnnxLowering, OpSpec, Shape, state_key
 
 #: The opsets the lowerings are written for: 18 brings Resize's ``axes``
 #: and ReduceMean's ``axes`` input, 19 Pad's ``wrap``, 20 ``Gelu``.
 OPSETS = range(18, 23)
 DEFAULT_OPSET = 20
+#: Appended to the state_dict key of a node's unnamed tensor (``scale``'s)
+#: to name its initializer: the key itself is the node's, hence its value's, name.
+UNNAMED_SUFFIX = "/parameter"
 #: Protobuf cannot serialise a message over 2 GiB; past this many weight
 #: bytes they go to an external data file (with room for the graph itself).
 EXTERNAL_DATA_BYTES = 2**31 - 2**26
@@ -122,12 +127,14 @@ class OnnxGraph:
 
     def weight(self, tensor: str) -> str:
         """The initializer of the current node's ``tensor`` (``weight``,
-        ``running_mean``...), named by its state_dict key."""
-        key = f"{self.current.name}.{tensor}"
-        if key not in self.initializers:
-            self.initializers[key] = np.ascontiguousarray(self.state[key], dtype=np.float32)
-        self._taken.add(key)
-        return key
+        ``running_mean``...), named by its state_dict key (``<key>/parameter``
+        for the unnamed tensor, whose key names the node's value)."""
+        key = state_key(self.current.name, tensor)
+        name = key if tensor else key + UNNAMED_SUFFIX
+        if name not in self.initializers:
+            self.initializers[name] = np.ascontiguousarray(self.state[key], dtype=np.float32)
+        self._taken.add(name)
+        return name
 
     def constant(self, hint: str, value: Any, dtype: Any = np.float32) -> str:
         """A ``Constant`` node holding ``value`` (float32 unless ``dtype``)."""

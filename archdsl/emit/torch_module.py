@@ -75,6 +75,8 @@ class _Slot:
 
     constructor: str | None = None
     children: dict[str, _Slot] = field(default_factory=dict)
+    #: The constructor builds an ``nn.Parameter`` (held by the parent module), not a module.
+    parameter: bool = False
 
 
 def _plain(name: str) -> bool:
@@ -114,8 +116,15 @@ def _tree(plan: Plan, lowerings: Mapping[str, TorchLowering]) -> _Slot:
             if component in REFUSED_NAMES:
                 raise TorchExportError(step.span, step.node, f"a PyTorch submodule cannot be named {component!r} "
                                                              "(nn.Module.train() sets that attribute); rename the node")
+            if slot.parameter:
+                raise TorchExportError(step.span, step.node, "a node cannot be named below a learnable tensor's "
+                                                             "node (a parameter holds no submodules); rename it")
             slot = slot.children.setdefault(component, _Slot())
+        if lowerings[step.node].parameter and slot.children:
+            raise TorchExportError(step.span, step.node, "a learnable tensor's node cannot have nodes named "
+                                                         "below it (a parameter holds no submodules); rename them")
         slot.constructor = constructor.format()
+        slot.parameter = lowerings[step.node].parameter
     return root
 
 
@@ -124,6 +133,8 @@ def _access(path: list[str], root: _Slot) -> str:
     slot = root
     expression = "self"
     for depth, component in enumerate(path):
+        if slot.children[component].parameter:  # held by its parent (or the model) as a parameter
+            return expression + (f".{component}" if _plain(component) else f"._parameters[{component!r}]")
         if depth == 0:
             expression += f".{component}" if _plain(component) else f"._modules[{component!r}]"
         elif slot.constructor is None:
@@ -147,10 +158,15 @@ def _constructor(slot: _Slot, indent: str) -> str:
     return f"attach({slot.constructor}, {children})"
 
 
+def _holder(slot: _Slot) -> str:
+    """The nn.Module dict that holds ``slot`` under a name that is not an identifier."""
+    return "_parameters" if slot.parameter else "_modules"
+
+
 def _uses(slot: _Slot) -> tuple[bool, bool]:
-    """Whether the tree below ``slot`` needs ``Branch`` and ``attach``."""
+    """Whether the tree below ``slot`` needs ``Branch`` and ``attach`` (which ``Branch`` calls)."""
     branch = bool(slot.children) and slot.constructor is None
-    attached = bool(slot.children) and slot.constructor is not None
+    attached = bool(slot.children)
     for child in slot.children.values():
         b, a = _uses(child)
         branch, attached = branch or b, attached or a
@@ -163,9 +179,9 @@ class Branch(nn.Module):
     """Submodules by name: the components of the state_dict keys, any string
     (a node name need not be a Python identifier)."""
 
-    def __init__(self, children: dict[str, nn.Module]) -> None:
+    def __init__(self, children: dict[str, nn.Module | nn.Parameter]) -> None:
         super().__init__()
-        self._modules.update(children)
+        attach(self, children)
 
     def __getitem__(self, name: str) -> nn.Module:
         module = self._modules[name]
@@ -175,9 +191,14 @@ class Branch(nn.Module):
 
 _ATTACH = '''
 
-def attach(module: nn.Module, children: dict[str, nn.Module]) -> nn.Module:
-    """``module`` with submodules under it (a node named ``conv.extra`` below a node ``conv``)."""
-    module._modules.update(children)
+def attach(module: nn.Module, children: dict[str, nn.Module | nn.Parameter]) -> nn.Module:
+    """``module`` with submodules (or learnable tensors) under it (a node named
+    ``conv.extra`` below a node ``conv``; a ``scale`` node's parameter)."""
+    for name, child in children.items():
+        if isinstance(child, nn.Parameter):
+            module._parameters[name] = child
+        else:
+            module._modules[name] = child
     return module
 '''
 
@@ -265,7 +286,7 @@ def export_torch(model: Model, *, source_name: str | None = None, inputs: Mappin
     branch, attached = _uses(root)
     children = [
         f"        self.{name} = {_constructor(slot, '        ')}" if _plain(name)
-        else f"        self._modules[{name!r}] = {_constructor(slot, '        ')}"
+        else f"        self.{_holder(slot)}[{name!r}] = {_constructor(slot, '        ')}"
         for name, slot in root.children.items()
     ]
     signature = ", ".join(f"{parameter}: torch.Tensor" for parameter in parameters.values())

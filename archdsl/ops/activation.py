@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import PositiveInt
+
 from .base import Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, numel, show_shape
-from .torch_lowering import TorchLowering, call
+from .torch_lowering import TorchLowering, call, keywords
 
 if TYPE_CHECKING:
     from ..emit.onnx import OnnxGraph
@@ -199,6 +201,120 @@ class Hardsigmoid(_Activation):
         return TorchLowering(call("F.hardsigmoid", "{0}"))
 
 
+class PReLU(_Activation):
+    """``x if x >= 0 else a·x`` with a learned slope ``a``: one for every
+    channel (``num_parameters`` = C), or one shared (``num_parameters`` = 1),
+    as torch.nn.PReLU (initial value ``init``)."""
+
+    op: Literal["prelu"] = "prelu"
+    positional = ("num_parameters",)
+    num_parameters: PositiveInt = 1
+    init: float = 0.25
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        """The input's shape; ``num_parameters`` must be 1 or the channel count (dim 1)."""
+        shape = inputs[0]
+        if self.num_parameters != 1 and self.num_parameters != shape[0]:
+            raise ShapeError("E402", f"prelu has {self.num_parameters} slopes, but its input {show_shape(shape)} "
+                             f"has {shape[0]} channels (dim 1); num_parameters must be 1 or the channels",
+                             argument="num_parameters", inputs=(0,))
+        return shape
+
+    def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
+        """``weight [num_parameters]`` (the slopes)."""
+        return {"weight": (self.num_parameters,)}
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.activation.prelu``, the slopes initialised to ``init``."""
+        from ..runtime.kernels.activation import prelu
+
+        return KernelCall(prelu, tensors={"weight": "weight"}, init={"weight": f"constant={self.init!r}"})
+
+    onnx_ops = ("PRelu", "Reshape")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``PRelu`` with the slopes reshaped to ``[C, 1, ...]`` (ONNX broadcasts the slope from the right)."""
+        slope = g.weight("weight")
+        if self.num_parameters > 1:
+            per_channel = g.ints("per_channel", [self.num_parameters, *(1,) * (len(shapes[0]) - 1)])
+            slope = g.node("Reshape", [slope, per_channel])
+        return g.node("PRelu", [inputs[0], slope])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``nn.PReLU`` (its state_dict key is ``weight``)."""
+        arguments = keywords({"num_parameters": self.num_parameters, "init": self.init},
+                             {"num_parameters": 1, "init": 0.25})
+        return TorchLowering("{module}({0})", f"nn.PReLU({arguments})")
+
+
+class ELU(_Activation):
+    """``x if x > 0 else alpha·(exp(x) - 1)`` (torch.nn.ELU)."""
+
+    op: Literal["elu"] = "elu"
+    positional = ("alpha",)
+    alpha: float = 1.0
+
+    onnx_ops = ("Elu",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("Elu", inputs[:1], alpha=self.alpha)
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.elu``."""
+        return TorchLowering(call("F.elu", "{0}", alpha=self.alpha, defaults={"alpha": 1.0}))
+
+
+#: SELU's constants, as torch.nn.SELU (Klambauer et al. 2017): ONNX's Selu
+#: defaults are these rounded to float32, so they are passed explicitly.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class SELU(_Activation):
+    """``scale·(x if x > 0 else alpha·(exp(x) - 1))`` with ``alpha`` ≈ 1.6733
+    and ``scale`` ≈ 1.0507 (torch.nn.SELU)."""
+
+    op: Literal["selu"] = "selu"
+
+    onnx_ops = ("Selu",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("Selu", inputs[:1], alpha=SELU_ALPHA, gamma=SELU_SCALE)
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.selu``."""
+        return TorchLowering(call("F.selu", "{0}"))
+
+
+class Softplus(_Activation):
+    """``log(1 + exp(beta·x))/beta``, or ``x`` where ``beta·x > threshold``
+    (torch.nn.Softplus)."""
+
+    op: Literal["softplus"] = "softplus"
+    positional = ("beta", "threshold")
+    beta: float = 1.0
+    threshold: float = 20.0
+
+    onnx_ops = ("Softplus", "Mul", "Div", "Greater", "Where")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``Softplus`` (which has neither beta nor threshold) of ``beta·x``,
+        divided by ``beta``, and ``x`` itself where ``beta·x > threshold``
+        (``Where``), as PyTorch."""
+        x = inputs[0]
+        scaled = x if self.beta == 1 else g.node("Mul", [x, g.constant("beta", self.beta)])
+        soft = g.node("Softplus", [scaled])
+        if self.beta != 1:
+            soft = g.node("Div", [soft, g.constant("beta", self.beta)])
+        linear = g.node("Greater", [scaled, g.constant("threshold", self.threshold)])
+        return g.node("Where", [linear, x, soft])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.softplus``."""
+        return TorchLowering(call("F.softplus", "{0}", beta=self.beta, threshold=self.threshold,
+                                  defaults={"beta": 1.0, "threshold": 20.0}))
+
+
 class Softmax(_Activation):
     """``exp(x_i) / sum_j exp(x_j)`` along ``dim`` (batch is dim 0)."""
 
@@ -237,5 +353,9 @@ OPS: tuple[type[OpSpec], ...] = (
     Mish,
     Hardswish,
     Hardsigmoid,
+    PReLU,
+    ELU,
+    SELU,
+    Softplus,
     Softmax,
 )

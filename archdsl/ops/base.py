@@ -236,6 +236,15 @@ NORM_INIT = {"weight": "ones", "bias": "zeros", "running_mean": "zeros", "runnin
              "num_batches_tracked": "count"}
 
 
+def state_key(node: str, tensor: str) -> str:
+    """The state_dict key of a node's ``tensor``: ``<node>.<tensor>``
+    (``conv1.weight``), or the node's own name for the unnamed tensor ``""``
+    of an op that is a bare learnable tensor (``scale``: ConvNeXt's
+    ``features.1.0.layer_scale``), as PyTorch names an ``nn.Parameter``
+    held directly by a module."""
+    return f"{node}.{tensor}" if tensor else node
+
+
 def expand(value: int | tuple[int, ...], n: int) -> tuple[int, ...]:
     """An int or an n-tuple as an n-tuple (the per-dimension value)."""
     return value if isinstance(value, tuple) else (value,) * n

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from .activation import normalize_dim
 from .base import Conventions, Family, KernelCall, OpSpec, Shape, ShapeError, numel, show_shape
@@ -15,14 +15,14 @@ if TYPE_CHECKING:
 class _Merge(OpSpec):
     family = Family.MERGE
     min_inputs = 2
-    max_inputs = None
+    max_inputs: ClassVar[int | None] = None
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         """One operation per output element per input after the first."""
         return (len(inputs) - 1) * numel(output)
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.merge.{op}``: the kernel named as the op (``add``, ``mul``, ``concat``)."""
+        """``kernels.merge.{op}``: the kernel named as the op (``add``, ``mul``, ``sub``, ``concat``)."""
         from ..runtime.kernels import merge
 
         return KernelCall(getattr(merge, self.kind()), self.arguments())
@@ -30,6 +30,36 @@ class _Merge(OpSpec):
 
 def _shapes(inputs: list[Shape]) -> str:
     return ", ".join(show_shape(s) for s in inputs)
+
+
+def broadcast_shape(op: OpSpec, inputs: list[Shape]) -> Shape:
+    """The shape of an elementwise op on ``inputs`` of one rank whose dims
+    of size 1 broadcast (``[C, H, W]`` with ``[C, 1, 1]``)."""
+    # Ranks must agree: PyTorch aligns from the right *including the
+    # batch*, so [C] against [C, H, W] would meet W, not C.
+    kind = op.kind()
+    for index, shape in enumerate(inputs[1:], start=1):
+        if len(shape) != len(inputs[0]):
+            raise ShapeError(
+                "E404",
+                f"{kind} needs inputs of one rank, got {_shapes(inputs)}",
+                inputs=(0, index),
+                hint="a per-channel gate must be [C, 1, 1]: keep the pooled dims (global_avgpool does)",
+            )
+    rank = len(inputs[0])
+    result = []
+    for axis in range(rank):
+        sizes = {s[axis - rank + len(s)] for s in inputs if axis - rank + len(s) >= 0}
+        sizes.discard(1)
+        if len(sizes) > 1:
+            raise ShapeError(
+                "E404",
+                f"{kind} cannot broadcast {_shapes(inputs)}: sizes {sorted(sizes)} meet in one dimension",
+                inputs=tuple(range(len(inputs))),
+                hint="shapes broadcast when each dimension is equal or 1, aligned from the right",
+            )
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(result)
 
 
 class Add(_Merge):
@@ -74,30 +104,7 @@ class Mul(_Merge):
 
     def infer(self, inputs: list[Shape]) -> Shape:
         """Inputs of one rank; dims of size 1 broadcast (``[C, H, W] * [C, 1, 1]``)."""
-        # Ranks must agree: PyTorch aligns from the right *including the
-        # batch*, so [C] against [C, H, W] would meet W, not C.
-        for index, shape in enumerate(inputs[1:], start=1):
-            if len(shape) != len(inputs[0]):
-                raise ShapeError(
-                    "E404",
-                    f"mul needs inputs of one rank, got {_shapes(inputs)}",
-                    inputs=(0, index),
-                    hint="a per-channel gate must be [C, 1, 1]: keep the pooled dims (global_avgpool does)",
-                )
-        rank = len(inputs[0])
-        result = []
-        for axis in range(rank):
-            sizes = {s[axis - rank + len(s)] for s in inputs if axis - rank + len(s) >= 0}
-            sizes.discard(1)
-            if len(sizes) > 1:
-                raise ShapeError(
-                    "E404",
-                    f"mul cannot broadcast {_shapes(inputs)}: sizes {sorted(sizes)} meet in one dimension",
-                    inputs=tuple(range(len(inputs))),
-                    hint="shapes broadcast when each dimension is equal or 1, aligned from the right",
-                )
-            result.append(sizes.pop() if sizes else 1)
-        return tuple(result)
+        return broadcast_shape(self, inputs)
 
     onnx_ops = ("Mul",)
 
@@ -112,6 +119,30 @@ class Mul(_Merge):
     def to_torch(self, inputs: list[Shape]) -> TorchLowering:
         """``a * b * ...``: PyTorch broadcasts as the shape rule does (same rank, batch included)."""
         return TorchLowering(" * ".join(f"{{{index}}}" for index in range(len(inputs))))
+
+
+class Sub(_Merge):
+    """Elementwise difference ``a − b`` of two tensors of one rank,
+    broadcasting dims of size 1 as ``mul`` (torch.sub)."""
+
+    op: Literal["sub"] = "sub"
+    max_inputs = 2
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        """Two inputs of one rank; dims of size 1 broadcast (as ``mul``)."""
+        if len(inputs) != 2:
+            raise ShapeError("E404", f"sub takes two inputs (a − b), got {len(inputs)}: {_shapes(inputs)}",
+                             inputs=tuple(range(2, len(inputs))), hint="subtract in two steps: sub(sub(a, b), c)")
+        return broadcast_shape(self, inputs)
+
+    onnx_ops = ("Sub",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("Sub", inputs[:2])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``a - b``."""
+        return TorchLowering("{0} - {1}")
 
 
 class Concat(_Merge):
@@ -154,5 +185,6 @@ class Concat(_Merge):
 OPS: tuple[type[OpSpec], ...] = (
     Add,
     Mul,
+    Sub,
     Concat,
 )

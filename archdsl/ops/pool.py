@@ -1,4 +1,4 @@
-"""Pooling: max/avg 1d/2d/3d, adaptive average pooling, global average pooling."""
+"""Pooling: max/avg 1d/2d/3d, adaptive average and max pooling, global average and max pooling."""
 
 from __future__ import annotations
 
@@ -235,7 +235,7 @@ class _AdaptiveAvgPool(SpatialOp):
         return KernelCall(adaptive_avg_pool, {"output_size": expand(self.output_size, self.spatial_dims)},
                           view=True)
 
-    onnx_ops = ("Identity", "GlobalAveragePool", "AveragePool", "Transpose", "MatMul")
+    onnx_ops: ClassVar[tuple[str, ...]] = ("Identity", "GlobalAveragePool", "AveragePool", "Transpose", "MatMul")
 
     def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
         """``GlobalAveragePool`` for size 1, ``AveragePool`` when every size
@@ -285,12 +285,75 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPool):
     spatial_dims = 3
 
 
-class GlobalAvgPool(OpSpec):
-    """Mean over every spatial dimension, keeping them as size 1:
-    ``[C, *spatial] -> [C, 1, ...]`` (``adaptive_avgpool(1)``)."""
+class _AdaptiveMaxPool(_AdaptiveAvgPool):
+    """Output size is ``output_size``; output ``i`` is the maximum over the
+    adaptive window ``[floor(i·I/O), ceil((i+1)·I/O))`` (torch.nn.AdaptiveMaxPool)."""
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """One comparison per input element."""
+        return numel(inputs[0])
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.pool.adaptive_max_pool`` (returns its input when no size changes)."""
+        from ..runtime.kernels.pool import adaptive_max_pool
+
+        return KernelCall(adaptive_max_pool, {"output_size": expand(self.output_size, self.spatial_dims)},
+                          view=True)
+
+    onnx_ops = ("Identity", "GlobalMaxPool", "MaxPool", "Slice", "ReduceMax", "Concat")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``GlobalMaxPool`` for size 1, ``MaxPool`` when every size divides;
+        otherwise, per resized axis, each output's window sliced out
+        (``Slice``), reduced (``ReduceMax``) and the results joined (``Concat``)."""
+        from .arith import adaptive_range
+
+        sizes = shapes[0][1:]
+        outputs = expand(self.output_size, len(sizes))
+        if tuple(sizes) == outputs:
+            return g.node("Identity", inputs[:1])
+        if all(o == 1 for o in outputs):
+            return g.node("GlobalMaxPool", inputs[:1])
+        if all(i % o == 0 for i, o in zip(sizes, outputs)):
+            windows = [i // o for i, o in zip(sizes, outputs)]
+            return g.node("MaxPool", inputs[:1], kernel_shape=windows, strides=windows)
+        x = inputs[0]
+        for axis, (i, o) in enumerate(zip(sizes, outputs), start=2):
+            if i == o:
+                continue
+            along = g.ints("axis", [axis])
+            parts = []
+            for index in range(o):
+                start, end = adaptive_range(index, i, o)
+                window = g.node("Slice", [x, g.ints("start", [start]), g.ints("end", [end]), along])
+                parts.append(g.node("ReduceMax", [window, along], keepdims=1))
+            x = g.node("Concat", parts, axis=axis)
+        return x
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.adaptive_max_pool{1,2,3}d``."""
+        return TorchLowering(call(f"F.adaptive_max_pool{self.spatial_dims}d", "{0}", output_size=self.output_size))
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+    op: Literal["adaptive_maxpool1d"] = "adaptive_maxpool1d"
+    spatial_dims = 1
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPool):
+    op: Literal["adaptive_maxpool2d"] = "adaptive_maxpool2d"
+    spatial_dims = 2
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPool):
+    op: Literal["adaptive_maxpool3d"] = "adaptive_maxpool3d"
+    spatial_dims = 3
+
+
+class _GlobalPool(OpSpec):
+    """Pooling over every spatial dimension, keeping them as size 1."""
 
     family = Family.POOLING
-    op: Literal["global_avgpool"] = "global_avgpool"
     input_ranks = (2, 3, 4)
 
     def infer(self, inputs: list[Shape]) -> Shape:
@@ -298,14 +361,21 @@ class GlobalAvgPool(OpSpec):
         channels, *spatial = inputs[0]
         return (channels, *(1 for _ in spatial))
 
-    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
-        """One add per input element, one divide per output element."""
-        return numel(inputs[0]) + numel(output)
-
     def window(self, inputs: list[Shape], output: Shape) -> Window:
         """The whole input."""
         spatial = inputs[0][1:]
         return Window.sliding(spatial, [1] * len(spatial), [0] * len(spatial))
+
+
+class GlobalAvgPool(_GlobalPool):
+    """Mean over every spatial dimension, keeping them as size 1:
+    ``[C, *spatial] -> [C, 1, ...]`` (``adaptive_avgpool(1)``)."""
+
+    op: Literal["global_avgpool"] = "global_avgpool"
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """One add per input element, one divide per output element."""
+        return numel(inputs[0]) + numel(output)
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """``kernels.pool.global_avg_pool``."""
@@ -323,6 +393,32 @@ class GlobalAvgPool(OpSpec):
         return TorchLowering(call(f"F.adaptive_avg_pool{len(inputs[0]) - 1}d", "{0}", output_size=1))
 
 
+class GlobalMaxPool(_GlobalPool):
+    """Maximum over every spatial dimension, keeping them as size 1:
+    ``[C, *spatial] -> [C, 1, ...]`` (``adaptive_maxpool(1)``)."""
+
+    op: Literal["global_maxpool"] = "global_maxpool"
+
+    def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
+        """One comparison per input element."""
+        return numel(inputs[0])
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.pool.global_max_pool``."""
+        from ..runtime.kernels.pool import global_max_pool
+
+        return KernelCall(global_max_pool)
+
+    onnx_ops = ("GlobalMaxPool",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("GlobalMaxPool", inputs[:1])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.adaptive_max_pool{1,2,3}d`` to size 1 (the input's spatial rank)."""
+        return TorchLowering(call(f"F.adaptive_max_pool{len(inputs[0]) - 1}d", "{0}", output_size=1))
+
+
 #: This family's ops, in the order the registry (``archdsl.ops.OPS``) lists them.
 OPS: tuple[type[OpSpec], ...] = (
     MaxPool1d,
@@ -334,5 +430,9 @@ OPS: tuple[type[OpSpec], ...] = (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
     AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
     GlobalAvgPool,
+    GlobalMaxPool,
 )

@@ -383,6 +383,110 @@ class PixelShuffle(OpSpec):
         return TorchLowering(call("F.pixel_shuffle", "{0}", upscale_factor=self.upscale_factor))
 
 
+class PixelUnshuffle(OpSpec):
+    """The inverse of ``pixel_shuffle`` (torch.nn.PixelUnshuffle):
+    ``[C, H·r, W·r] -> [C·r², H, W]``, output ``[c·r² + i·r + j, h, w]`` =
+    input ``[c, h·r + i, w·r + j]``."""
+
+    family = Family.RESHAPE
+    op: Literal["pixel_unshuffle"] = "pixel_unshuffle"
+    positional = ("downscale_factor",)
+    downscale_factor: PositiveInt
+    input_ranks = (3,)
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        """``[C, H·r, W·r] → [C·r², H, W]``; H and W must be divisible by ``r``."""
+        channels, height, width = inputs[0]
+        r = self.downscale_factor
+        if height % r or width % r:
+            raise ShapeError("E401", f"pixel_unshuffle: downscale_factor={r} must divide the spatial size "
+                             f"{height}x{width}", argument="downscale_factor", inputs=(0,))
+        return channels * r * r, height // r, width // r
+
+    def window(self, inputs: list[Shape], output: Shape) -> Window:
+        """Each output pixel reads its ``r×r`` block: kernel ``r``, stride ``r``, no padding."""
+        r = self.downscale_factor
+        return Window.sliding([r, r], [r, r], [0, 0])
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.reshape.pixel_unshuffle``."""
+        from ..runtime.kernels.reshape import pixel_unshuffle
+
+        return KernelCall(pixel_unshuffle, self.arguments())
+
+    onnx_ops = ("Reshape", "Transpose")
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """``[N, C, H, r, W, r]``, transposed to ``[N, C, r, r, H, W]``, merged
+        to ``[N, C·r², H, W]`` (``SpaceToDepth`` puts the block offset before
+        the channel, ``(i·r + j)·C + c``: not PyTorch's order)."""
+        channels, height, width = shapes[0]
+        r = self.downscale_factor
+        split = g.node("Reshape", [inputs[0], g.ints("blocks", [0, channels, height // r, r, width // r, r])])
+        moved = g.node("Transpose", [split], perm=[0, 1, 3, 5, 2, 4])
+        return g.node("Reshape", [moved, g.ints("shape", [0, channels * r * r, height // r, width // r])])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.pixel_unshuffle``."""
+        return TorchLowering(call("F.pixel_unshuffle", "{0}", downscale_factor=self.downscale_factor))
+
+
+class Permute(OpSpec):
+    """Reorders the dims (torch.permute): output dim ``i`` is input dim
+    ``dims[i]``, the batch included as dim 0, which must stay first
+    (ConvNeXt's ``permute((0, 2, 3, 1))`` makes a map channels-last)."""
+
+    family = Family.RESHAPE
+    op: Literal["permute"] = "permute"
+    positional = ("dims",)
+    dims: tuple[int, ...]
+
+    def order(self, shape: Shape) -> tuple[int, ...]:
+        """``dims`` with negative dims counted from the end (rank includes the batch)."""
+        rank = len(shape) + 1
+        return tuple(d + rank if -rank <= d < 0 else d for d in self.dims)
+
+    def infer(self, inputs: list[Shape]) -> Shape:
+        """``[input[dims[1]], input[dims[2]], ...]`` (batch excluded); ``dims`` must
+        be a permutation of ``0..rank`` with the batch (0) first."""
+        shape = inputs[0]
+        rank = len(shape) + 1
+        order = self.order(shape)
+        if sorted(order) != list(range(rank)):
+            raise ShapeError("E408", f"permute: dims={self.dims} is not an ordering of the {rank} dims "
+                             f"0..{rank - 1} of its input {show_shape(shape)} (0 is the batch)",
+                             argument="dims", inputs=(0,))
+        if order[0] != 0:
+            raise ShapeError("E408", f"permute: dims={self.dims} moves the batch (dim 0); it must stay first",
+                             argument="dims", inputs=(0,))
+        return tuple(shape[d - 1] for d in order[1:])
+
+    def window(self, inputs: list[Shape], output: Shape) -> Window | None:
+        """None when no dim moves; otherwise the dims after the first are no
+        longer the input's spatial dims, so every output is taken to read the
+        whole input (reach twice the largest dim, step 1: an upper bound)."""
+        if list(self.order(inputs[0])) == sorted(self.order(inputs[0])):
+            return None
+        n = len(inputs[0]) - 1
+        reach = 2 * max(*inputs[0], *output)
+        return Window((reach,) * n, (1,) * n, (0,) * n)
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.reshape.permute`` (a view)."""
+        from ..runtime.kernels.reshape import permute
+
+        return KernelCall(permute, {"dims": self.order(inputs[0])}, view=True)
+
+    onnx_ops = ("Transpose",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        return g.node("Transpose", inputs[:1], perm=list(self.order(shapes[0])))
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``torch.permute`` with the same dims."""
+        return TorchLowering(call("torch.permute", "{0}", dims=self.dims))
+
+
 class Narrow(OpSpec):
     """Keeps ``length`` elements from ``start`` along ``dim`` (batch is dim 0),
     as ``torch.narrow``: ShuffleNet's channel split is two narrows."""
@@ -451,6 +555,71 @@ class Dropout(OpSpec):
         return TorchLowering(f"F.dropout({{0}}, p={literal(self.p)}, training=self.training)")
 
 
+class Dropout2d(OpSpec):
+    """Zeroes whole channels with probability p in training
+    (torch.nn.Dropout2d); identity at inference."""
+
+    family = Family.REGULARIZATION
+    op: Literal["dropout2d"] = "dropout2d"
+    positional = ("p",)
+    p: float = Field(0.5, ge=0.0, le=1.0)
+    input_ranks = (3,)
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.reshape.dropout``: the input itself at inference."""
+        from ..runtime.kernels.reshape import dropout
+
+        return KernelCall(dropout, {"p": self.p}, view=True)
+
+    onnx_ops = ("Identity",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """Identity: the export is for inference."""
+        return g.node("Identity", inputs[:1])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """``F.dropout2d``, active in training mode only (``self.training``), as ``nn.Dropout2d``."""
+        return TorchLowering(f"F.dropout2d({{0}}, p={literal(self.p)}, training=self.training)")
+
+
+class StochasticDepth(OpSpec):
+    """Drops the whole input (``mode="row"``: per sample; ``"batch"``: for
+    the whole batch) with probability p in training, scaling what survives
+    by ``1/(1 − p)`` (torchvision.ops.StochasticDepth); identity at inference."""
+
+    family = Family.REGULARIZATION
+    op: Literal["stochastic_depth"] = "stochastic_depth"
+    positional = ("p", "mode")
+    p: float = Field(ge=0.0, le=1.0)
+    mode: Literal["row", "batch"]
+
+    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
+        """``kernels.reshape.dropout``: the input itself at inference."""
+        from ..runtime.kernels.reshape import dropout
+
+        return KernelCall(dropout, {"p": self.p}, view=True)
+
+    onnx_ops = ("Identity",)
+
+    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
+        """Identity: the export is for inference."""
+        return g.node("Identity", inputs[:1])
+
+    def to_torch(self, inputs: list[Shape]) -> TorchLowering:
+        """torchvision's ``stochastic_depth`` written out (the module imports
+        torch alone): in training, the input times a Bernoulli(1 − p) mask of
+        shape ``[N, 1, ...]`` (row) or ``[1, ...]`` (batch) divided by
+        ``1 − p``; the input itself in eval mode or with p = 0."""
+        if self.p == 0:
+            return TorchLowering("{0}")
+        survival = 1 - self.p
+        size = "({0}.shape[0],) + (1,) * ({0}.dim() - 1)" if self.mode == "row" else "(1,) * {0}.dim()"
+        mask = f"{{0}}.new_empty({size}).bernoulli_({literal(survival)})"
+        if survival > 0:
+            mask += f".div_({literal(survival)})"
+        return TorchLowering(f"({{0}} * {mask} if self.training else {{0}})")
+
+
 #: This family's ops, in the order the registry (``archdsl.ops.OPS``) lists them.
 OPS: tuple[type[OpSpec], ...] = (
     Flatten,
@@ -459,6 +628,10 @@ OPS: tuple[type[OpSpec], ...] = (
     Upsample,
     ChannelShuffle,
     PixelShuffle,
+    PixelUnshuffle,
+    Permute,
     Narrow,
     Dropout,
+    Dropout2d,
+    StochasticDepth,
 )

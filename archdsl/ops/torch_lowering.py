@@ -33,13 +33,16 @@ class TorchLowering:
     ``{0}``, ``{1}``... are the inputs' variables, ``{inputs}`` all of them
     comma-separated, ``{module}`` the node's submodule (``self.layer1["0"]["conv1"]``).
     ``module`` is the submodule's constructor (``nn.Conv2d(3, 64, kernel_size=7)``),
-    or None when the op is a stateless function call.  Literal braces in
-    either are doubled (:func:`literal` does it), so the templates format
-    cleanly.
+    or None when the op is a stateless function call.  With ``parameter``,
+    ``module`` builds an ``nn.Parameter`` that the parent module holds
+    directly under the node's last name component (the op's unnamed tensor,
+    whose state_dict key is the node's name).  Literal braces in either are
+    doubled (:func:`literal` does it), so the templates format cleanly.
     """
 
     call: str
     module: str | None = None
+    parameter: bool = False
 
 
 def literal(value: Any) -> str:

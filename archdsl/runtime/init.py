@@ -27,7 +27,9 @@ def initial_tensor(key, shape, rule, fan_in, seed, dtype):
       with the weight's fan_in (``weight.shape[1]·prod(weight.shape[2:])``);
     - ``ones``, ``zeros``: normalisation weight and bias, running_var and
       running_mean;
-    - ``count``: ``num_batches_tracked``, an int64 zero.
+    - ``count``: ``num_batches_tracked``, an int64 zero;
+    - ``constant=<v>``: every element ``v`` (PReLU's slopes, 0.25; a layer
+      scale's initial value).
 
     Values are drawn in float64 and rounded to ``dtype``.
     """
@@ -37,6 +39,8 @@ def initial_tensor(key, shape, rule, fan_in, seed, dtype):
         return np.ones(shape, dtype)
     if rule == "zeros":
         return np.zeros(shape, dtype)
+    if rule.startswith("constant="):
+        return np.full(shape, float(rule[len("constant="):]), dtype)
     if rule in ("kaiming_uniform", "fan_in_uniform"):
         bound = 1.0 / np.sqrt(fan_in) if fan_in > 0 else 0.0
         return tensor_rng(seed, key).uniform(-bound, bound, size=shape).astype(dtype)

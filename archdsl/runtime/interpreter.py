@@ -29,7 +29,7 @@ from ..diagnostics import Diagnostic, Severity
 from ..elaborate import Limits
 from ..graph import Model, Node
 from ..ops import Input
-from ..ops.base import KernelCall, OpSpec, Shape
+from ..ops.base import KernelCall, OpSpec, Shape, state_key
 from ..source import Span
 from .budget import oversized_arguments
 from .kernels import activation, merge, norm
@@ -296,7 +296,7 @@ def _layer_tensors(nodes: list[Node], shapes: dict[str, Shape], calls: dict[str,
     folded_by = {conv: bn for bn, conv in folds.items()}
 
     def keys(name: str) -> dict[str, str | None]:
-        return {argument: None if tensor is None else f"{name}.{tensor}"
+        return {argument: None if tensor is None else state_key(name, tensor)
                 for argument, tensor in calls[name].tensors.items()}
 
     for node in nodes:
@@ -304,13 +304,13 @@ def _layer_tensors(nodes: list[Node], shapes: dict[str, Shape], calls: dict[str,
         call = calls[node.name]
         spec: OpSpec = node.spec
         buffer_shapes = spec.buffer_shapes(input_shapes)
-        buffers |= {f"{node.name}.{tensor}" for tensor in buffer_shapes}
+        buffers |= {state_key(node.name, tensor) for tensor in buffer_shapes}
         tensors_shapes = {**spec.parameter_shapes(input_shapes), **buffer_shapes}
         weight_shape = tensors_shapes.get("weight")
         for tensor, shape in tensors_shapes.items():
             rule = call.init[tensor]
             fan_in = _fan_in(weight_shape) if rule.endswith("uniform") and weight_shape is not None else None
-            parameters.append((f"{node.name}.{tensor}", tuple(shape), rule, fan_in))
+            parameters.append((state_key(node.name, tensor), tuple(shape), rule, fan_in))
         if call.tensors and node.name not in folds:
             fold = None
             if node.name in folded_by:

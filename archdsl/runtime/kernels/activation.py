@@ -151,6 +151,36 @@ def mish(x):
     return x * np.tanh(np.logaddexp(x.dtype.type(0), x))
 
 
+def prelu(x, weight):
+    """``x if x >= 0 else a·x``, as ``torch.nn.functional.prelu``: ``weight``
+    holds one slope, or one per channel (dim 1)."""
+    slope = weight.reshape(-1, *(1,) * (x.ndim - 2)) if weight.size > 1 else weight.reshape(())
+    return np.where(x >= 0, x, x * slope.astype(x.dtype))
+
+
+def elu(x, alpha=1.0):
+    """``x if x > 0 else alpha·(exp(x) - 1)``, as ``torch.nn.functional.elu``
+    (``expm1`` for accuracy near 0)."""
+    return np.where(x > 0, x, np.expm1(np.minimum(x, 0)) * np.asarray(alpha, x.dtype))
+
+
+def selu(x):
+    """``scale·elu(x, alpha)`` with PyTorch's constants ``alpha =
+    1.6732632423543772848170429916717``, ``scale =
+    1.0507009873554804934193349852946``, as ``torch.nn.functional.selu``."""
+    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    return (elu(x, alpha) * np.asarray(scale, x.dtype)).astype(x.dtype, copy=False)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """``log(1 + exp(beta·x))/beta``, and ``x`` where ``beta·x > threshold``,
+    as ``torch.nn.functional.softplus`` (``logaddexp(0, beta·x)``: no
+    overflow)."""
+    scaled = x * np.asarray(beta, x.dtype)
+    soft = np.logaddexp(x.dtype.type(0), scaled) / np.asarray(beta, x.dtype)
+    return np.where(scaled > threshold, x, soft).astype(x.dtype, copy=False)
+
+
 def softmax(x, dim=1):
     """``exp(x_i) / sum_j exp(x_j)`` along ``dim`` (the batch is dim 0), as
     ``torch.softmax``; the maximum is subtracted first."""

@@ -1,4 +1,4 @@
-"""The fully connected layer."""
+"""The fully connected layer, and a learnable elementwise scale."""
 
 import numpy as np
 
@@ -15,3 +15,9 @@ def linear(x, weight, bias=None):
     if bias is not None:
         y += bias
     return y
+
+
+def scale(x, weight):
+    """``x · weight``, the weight broadcast from the right over ``x`` without
+    its batch dim (ConvNeXt's ``layer_scale``, ``[C, 1, 1]``)."""
+    return x * weight

@@ -1,4 +1,4 @@
-"""Kernels joining several tensors: add, mul, concat."""
+"""Kernels joining several tensors: add, mul, sub, concat."""
 
 import numpy as np
 
@@ -41,6 +41,12 @@ def mul(*xs, inplace=False):
     for other in xs[2:]:
         y *= other
     return y
+
+
+def sub(a, b):
+    """The elementwise difference ``a - b`` with NumPy (= PyTorch)
+    broadcasting, as ``torch.sub``."""
+    return np.subtract(a, b)
 
 
 def concat(*xs, dim=1):

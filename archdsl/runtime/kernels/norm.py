@@ -1,4 +1,4 @@
-"""Normalisation kernels (batch, layer, local response), and folding an
+"""Normalisation kernels (batch, layer, group, instance, local response), and folding an
 inference batchnorm into the convolution before it."""
 
 import numpy as np
@@ -66,6 +66,44 @@ def layer_norm(x, normalized_ndim, weight=None, bias=None, eps=1e-5):
     if bias is not None:
         y += bias
     return y
+
+
+def layer_norm2d(x, weight=None, bias=None, eps=1e-5):
+    """Layer normalisation over the channels (dim 1) at each position, as
+    torchvision's ``LayerNorm2d``: ``layer_norm`` of the channels-last view
+    over its last dim, moved back."""
+    y = layer_norm(np.moveaxis(x, 1, -1), 1, weight, bias, eps)
+    return np.moveaxis(y, -1, 1)
+
+
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalisation, as ``torch.nn.functional.group_norm``: channels
+    split into ``num_groups`` consecutive groups; each group of each sample
+    normalised by its mean and biased variance over its channels and every
+    position, ``y = (x - mean_g) / sqrt(var_g + eps) · weight_c + bias_c``
+    (float32 reduced in float64)."""
+    grouped = x.reshape(x.shape[0], num_groups, -1)
+    wide = np.float64 if x.dtype == np.float32 else None
+    mean = grouped.mean(axis=2, keepdims=True, dtype=wide)
+    var = grouped.var(axis=2, keepdims=True, dtype=wide)
+    y = ((grouped - mean) / np.sqrt(var + eps)).astype(x.dtype).reshape(x.shape)
+    per_channel = (1, -1) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y *= weight.reshape(per_channel)
+    if bias is not None:
+        y += bias.reshape(per_channel)
+    return y
+
+
+def instance_norm(x, weight=None, bias=None, running_mean=None, running_var=None, eps=1e-5):
+    """Instance normalisation at inference, as ``torch.nn.InstanceNorm{1,2,3}d``
+    in eval mode: each channel of each sample normalised by its own mean and
+    biased variance over the positions (``group_norm`` with one group per
+    channel), then ``· weight + bias``; with running statistics
+    (``track_running_stats``) those instead, as ``batch_norm``."""
+    if running_mean is not None:
+        return batch_norm(x, weight, bias, running_mean, running_var, eps)
+    return group_norm(x, x.shape[1], weight, bias, eps)
 
 
 def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):

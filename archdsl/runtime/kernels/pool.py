@@ -1,4 +1,4 @@
-"""Pooling kernels: max, average, adaptive average and global average.
+"""Pooling kernels: max, average, adaptive average and max, global average and max.
 Output sizes come from ``archdsl/ops/arith.py``, as the shape rules'."""
 
 import numpy as np
@@ -139,3 +139,29 @@ def global_avg_pool(x):
     xc = x.transpose(0, *range(2, x.ndim), 1)
     mean = xc.mean(axis=axes, dtype=np.float64 if x.dtype == np.float32 else None).astype(x.dtype)
     return mean.reshape(*mean.shape, *(1,) * (x.ndim - 2))
+
+
+def adaptive_max_pool(x, output_size):
+    """N-d adaptive max pooling, as
+    ``torch.nn.functional.adaptive_max_pool1d/2d/3d``: output position i
+    along a dimension of size I is the maximum over input positions
+    ``floor(i·I/O) .. ceil((i+1)·I/O) - 1``.  The maximum over a box is
+    taken one dimension after the other, one window at a time."""
+    n = x.ndim - 2
+    output_size = _tuple(output_size, n)
+    y = x
+    for d, out in enumerate(output_size):
+        axis = d + 2
+        size = y.shape[axis]
+        if size == out:
+            continue
+        start, end = adaptive_range(np.arange(out), size, out)
+        parts = [np.take(y, np.arange(s, e), axis=axis).max(axis=axis, keepdims=True) for s, e in zip(start, end)]
+        y = np.concatenate(parts, axis=axis)
+    return y
+
+
+def global_max_pool(x):
+    """The maximum over every spatial dimension, kept as size 1:
+    ``[N, C, *S] -> [N, C, 1, ...]``, as ``adaptive_max_pool(x, 1)``."""
+    return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)

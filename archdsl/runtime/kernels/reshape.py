@@ -1,5 +1,6 @@
 """Kernels that move or select elements without arithmetic: flatten,
-identity, dropout (inference), narrow, channel shuffle, pad."""
+identity, dropout (inference), narrow, channel shuffle, pixel shuffle and
+unshuffle, permute, pad."""
 
 import numpy as np
 
@@ -60,6 +61,26 @@ def pixel_shuffle(x, upscale_factor):
     c = channels // (r * r)
     y = x.reshape(batch, c, r, r, height, width).transpose(0, 1, 4, 2, 5, 3)
     return y.reshape(batch, c, height * r, width * r)
+
+
+def pixel_unshuffle(x, downscale_factor):
+    """The inverse of :func:`pixel_shuffle`, as
+    ``torch.nn.functional.pixel_unshuffle``: ``[N, C, H·r, W·r] -> [N,
+    C·r², H, W]`` with
+
+        y[n, c·r² + i·r + j, h, w] = x[n, c, h·r + i, w·r + j]
+
+    (one reshape, one transpose, one copy)."""
+    r = downscale_factor
+    batch, channels, height, width = x.shape
+    y = x.reshape(batch, channels, height // r, r, width // r, r).transpose(0, 1, 3, 5, 2, 4)
+    return y.reshape(batch, channels * r * r, height // r, width // r)
+
+
+def permute(x, dims):
+    """The dims of ``x`` reordered, output dim i being input dim ``dims[i]``
+    (the batch is 0), as ``torch.permute`` (a view)."""
+    return x.transpose(dims)
 
 
 def pad(x, pad, mode="constant", value=0.0):

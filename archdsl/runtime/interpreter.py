@@ -263,10 +263,12 @@ def _inplace_writes(model: Model, nodes: list[Node], shapes: dict[str, Shape], c
     input's memory (alias group: views, earlier in-place results, folded and
     fused values) is read later, is a model output or is a model input."""
     group: dict[str, int] = {}
-    members: dict[int, list[str]] = {}
+    #: The last step that reads any member of an alias group (linear time:
+    #: a long chain of in-place steps is one group).
+    last_read: dict[int, int] = {}
     for index, name in enumerate(model.inputs):
         group[name] = -1 - index
-        members[-1 - index] = [name]
+        last_read[-1 - index] = last_use[name]
     fused = fusions.fused_into()
     writes = set()
     for index, node in enumerate(nodes):
@@ -274,15 +276,15 @@ def _inplace_writes(model: Model, nodes: list[Node], shapes: dict[str, Shape], c
         folded = node.name in fusions.folds or node.name in fused
         first = fusions.value_of(node.name, node.inputs)
         writes_here = (not folded and _accepts_inplace(call.kernel) and shapes[node.inputs[0]] == shapes[node.name]
-                       and group[first] >= 0 and all(last_use[m] <= index for m in members[group[first]]))
+                       and group[first] >= 0 and last_read[group[first]] <= index)
         if writes_here:
             writes.add(node.name)
         if writes_here or call.view or folded:
             group[node.name] = group[first]
-            members[group[first]].append(node.name)
+            last_read[group[first]] = max(last_read[group[first]], last_use[node.name])
         else:
             group[node.name] = index
-            members[index] = [node.name]
+            last_read[index] = last_use[node.name]
     return writes
 
 

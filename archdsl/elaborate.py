@@ -136,6 +136,35 @@ def source_text(arg: ast.Argument) -> str:
     return "..." if arg.span is None else f"{arg.name + '=' if arg.name else ''}..."
 
 
+def label_problem(name: str) -> str | None:
+    """Why ``name`` cannot be one component of a node name, or None.
+
+    A label may spell any key PyTorch's ``nn.Module.add_module`` accepts
+    (torchvision's RegNet has ``trunk_output.block1.block1-0``), so that
+    state_dict keys need no renaming, except what would break the key
+    structure or the tools that show names: ``.`` separates components
+    (``a.b`` as one label would pass for two levels and could collide with
+    a real nesting), and an empty component, whitespace, control characters
+    or a brace left over from a template would make names that read as
+    something else in messages, diagrams and command lines."""
+    if not name:
+        return "is empty"
+    if "." in name:
+        return "contains '.', which separates the levels of a node name"
+    if any(ch.isspace() or not ch.isprintable() for ch in name):
+        return "contains whitespace or a control character"
+    if "{" in name or "}" in name:
+        return "has an unmatched '{' or '}'"
+    return None
+
+
+_LABEL_HINTS = {
+    "contains '.', which separates the levels of a node name":
+        "name a level with a labelled group or block: 'a: (b: conv2d(...))' is 'a.b'",
+    "has an unmatched '{' or '}'": "a template fills in '{expression}' parts: '\"conv{i + 1}\"'",
+}
+
+
 # --------------------------------------------------------------------------
 # Environments and name scopes.
 
@@ -867,7 +896,8 @@ class _ModelBuilder:
         return value
 
     def label(self, label: ast.Label | None, span: Span | None, env: Env) -> Any:
-        """A label as a name: templates have their {expressions} filled in."""
+        """A label as a name: templates have their {expressions} filled in.
+        The result is one component of a node name (see ``label_problem``)."""
         if label is None or isinstance(label, str):
             return label
         assert span is not None, "a label template is always parsed with its span"
@@ -877,7 +907,6 @@ class _ModelBuilder:
             if not (part.startswith("{") and part.endswith("}")):
                 out.append(part)
                 continue
-            assert span is not None  # a label always has its span
             try:
                 expr = ast.parse_expression(part[1:-1], span)
             except DiagnosticError as error:
@@ -891,8 +920,9 @@ class _ModelBuilder:
                                    span)
             out.append(str(value))
         name = "".join(out)
-        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
-            return self.report("E210", f"label {name!r} is not a name: use letters, digits and '_'", span)
+        problem = label_problem(name)
+        if problem is not None:
+            return self.report("E210", f"label {name!r} {problem}", span, hint=_LABEL_HINTS.get(problem))
         return name
 
     def head(self, chain: ast.Chain, env: Env, scope: NameScope) -> Any:

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from . import syntax as ast
 from ._gc import paused_gc
-from .diagnostics import Diagnostic, DiagnosticError, Label, did_you_mean, merge_repeats
+from .diagnostics import Diagnostic, DiagnosticError, Label, block_uses, did_you_mean, merge_repeats
 from .graph import FIGURES, BlockInstance, Expectation, Model, Node
 from .ops import CALLABLE, ArgumentError, Input, OpSpec
 from .ops.base import Shape, ShapeError, show_shape
@@ -124,6 +124,17 @@ def _typed(value: Any) -> Any:
 @functools.cache
 def _argument_names(op: type[OpSpec]) -> frozenset[str]:
     return frozenset(op.model_fields) - {"op"}
+
+
+@functools.cache
+def _takes_rank(name: str, rank: int) -> bool:
+    """Whether op or block ``name`` takes an input of ``rank`` dimensions
+    (batch excluded) by its shape rule; a block takes what it is given."""
+    op = CALLABLE.get(name)
+    if op is None:
+        return True
+    ranks = op.model_construct(op=op.kind()).input_ranks  # a class fact; some ops state it as a property
+    return ranks is None or rank in ranks
 
 
 @functools.cache
@@ -667,11 +678,7 @@ class _ModelBuilder:
     # ---------------------------------------------------------------- reporting
 
     def report(self, code: str, message: str, span: Span | None, **kwargs) -> _Poison:
-        labels = list(kwargs.pop("labels", ()))
-        if self.call_stack:
-            block, call_span = self.call_stack[-1]
-            if call_span != span:
-                labels.append(Label(call_span, f"in this use of block {block}"))
+        labels = [*kwargs.pop("labels", ()), *block_uses(reversed(self.call_stack), span)]
         self.diagnostics.append(Diagnostic.make(code, message, span, labels=labels, **kwargs))
         return POISON
 
@@ -1068,7 +1075,18 @@ class _ModelBuilder:
                                hint=f"to combine it with the chain, use a merge: add({name}), concat({name}) "
                                     f"or mul({name})")
         return self.report("E201", f"unknown op or block '{name}'", name_span,
-                           hint=did_you_mean(name, [*CALLABLE, *self.blocks]))
+                           hint=self.suggestion(name, value))
+
+    def suggestion(self, name: str, value: Any) -> str | None:
+        """An op or block close to ``name``; of those, one that takes the
+        rank of ``value``'s shape when it is known (``batchnorm`` on a
+        [C, H, W] input is ``batchnorm2d``)."""
+        shape = self.known_shape(value.node) if isinstance(value, Tensor) else None
+        if shape is None:
+            return did_you_mean(name, [*CALLABLE, *self.blocks])
+        rank = len(shape)
+        return did_you_mean(name, [*CALLABLE, *self.blocks], fits=lambda candidate: _takes_rank(candidate, rank),
+                            why=f"(the input is {show_shape(shape)})")
 
     def call_expr(self, call: ast.Call, env: Env, scope: NameScope, label: str | None,
                   label_span: Span | None = None) -> Any:
@@ -1562,6 +1580,19 @@ class _ModelBuilder:
         cost over a whole model is that of one shape pass).  None, reported
         once per failing node at the first use, when an upstream node has a
         shape error (the shape pass reports that error itself)."""
+        shape = self.known_shape(node)
+        if shape is None:
+            cause = self.shape_causes[node]
+            if cause not in self.unknown_shapes_reported:
+                self.unknown_shapes_reported.add(cause)
+                culprit = "it" if cause == node else f"'{cause}' upstream"
+                self.report("E409", f"the shape of '{node}' is unknown: {culprit} has a shape error", use,
+                            labels=[Label(self.nodes[cause].span, "the shape error is here")],
+                            hint="fix the shape error reported there; this use depends on it")
+        return shape
+
+    def known_shape(self, node: str) -> Shape | None:
+        """``shape_of`` without reporting: None when the shape is unknown."""
         if node not in self.shapes:
             pending = [node]
             while pending:
@@ -1576,16 +1607,7 @@ class _ModelBuilder:
                     continue
                 pending.pop()
                 self.shapes[current] = self.node_shape(made)
-        shape = self.shapes[node]
-        if shape is None:
-            cause = self.shape_causes[node]
-            if cause not in self.unknown_shapes_reported:
-                self.unknown_shapes_reported.add(cause)
-                culprit = "it" if cause == node else f"'{cause}' upstream"
-                self.report("E409", f"the shape of '{node}' is unknown: {culprit} has a shape error", use,
-                            labels=[Label(self.nodes[cause].span, "the shape error is here")],
-                            hint="fix the shape error reported there; this use depends on it")
-        return shape
+        return self.shapes[node]
 
     def node_shape(self, node: Node) -> Shape | None:
         """One node's shape from its inputs' (all known or failed already)."""

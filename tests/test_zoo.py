@@ -35,6 +35,8 @@ from conftest import MODELS, run_cli
 import archdsl
 
 TV = "torchvision 0.29.1"
+#: RegNet and MobileNetV3 were derived later, the same way, with PyTorch 2.13.0 and torchvision 0.28.0.
+TV_28 = "torchvision 0.28.0"
 HOOKS = "forward hooks on Conv/Linear at batch 1"
 
 
@@ -91,6 +93,9 @@ ZOO = [
     Golden("efficientnet_b0.cnn", 5_288_548, 385_814_752, (1000,),
            f"{TV} efficientnet_b0(), 224x224, {HOOKS}; num_params and GFLOPS 0.386 in its weights metadata",
            state_dict="360:20940b31d23df4a1"),
+    Golden("regnet_x_400mf.cnn", 5_495_976, 413_812_608, (1000,),
+           f"{TV_28} regnet_x_400mf(), 224x224, {HOOKS}; num_params and GFLOPS 0.41 in its weights metadata",
+           state_dict="428:9be77a4f2be89474"),
     Golden("shufflenet_v2_x1_0.cnn", 2_278_604, 144_907_992, (1000,),
            f"{TV} shufflenet_v2_x1_0(), 224x224, {HOOKS}; num_params and GFLOPS 0.145 in its weights metadata",
            state_dict="338:bf479090b753ddd3"),

@@ -147,8 +147,8 @@ def source_text(arg: ast.Argument) -> str:
     return "..." if arg.span is None else f"{arg.name + '=' if arg.name else ''}..."
 
 
-def label_problem(name: str) -> str | None:
-    """Why ``name`` cannot be one component of a node name, or None.
+def label_problem(name: str) -> tuple[str, str | None] | None:
+    """Why ``name`` cannot be one component of a node name, and a hint; or None.
 
     A label may spell any key PyTorch's ``nn.Module.add_module`` accepts
     (torchvision's RegNet has ``trunk_output.block1.block1-0``), so that
@@ -159,21 +159,15 @@ def label_problem(name: str) -> str | None:
     or a brace left over from a template would make names that read as
     something else in messages, diagrams and command lines."""
     if not name:
-        return "is empty"
+        return "is empty", None
     if "." in name:
-        return "contains '.', which separates the levels of a node name"
+        return ("contains '.', which separates the levels of a node name",
+                "name a level with a labelled group or block: 'a: (b: conv2d(...))' is 'a.b'")
     if any(ch.isspace() or not ch.isprintable() for ch in name):
-        return "contains whitespace or a control character"
+        return "contains whitespace or a control character", None
     if "{" in name or "}" in name:
-        return "has an unmatched '{' or '}'"
+        return "has an unmatched '{' or '}'", "a template fills in '{expression}' parts: '\"conv{i + 1}\"'"
     return None
-
-
-_LABEL_HINTS = {
-    "contains '.', which separates the levels of a node name":
-        "name a level with a labelled group or block: 'a: (b: conv2d(...))' is 'a.b'",
-    "has an unmatched '{' or '}'": "a template fills in '{expression}' parts: '\"conv{i + 1}\"'",
-}
 
 
 # --------------------------------------------------------------------------
@@ -929,7 +923,7 @@ class _ModelBuilder:
         name = "".join(out)
         problem = label_problem(name)
         if problem is not None:
-            return self.report("E210", f"label {name!r} {problem}", span, hint=_LABEL_HINTS.get(problem))
+            return self.report("E210", f"label {name!r} {problem[0]}", span, hint=problem[1])
         return name
 
     def head(self, chain: ast.Chain, env: Env, scope: NameScope) -> Any:

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from . import syntax as ast
 from ._gc import paused_gc
-from .diagnostics import Diagnostic, DiagnosticError, Label, did_you_mean, merge_repeats
+from .diagnostics import Diagnostic, DiagnosticError, Label, block_uses, did_you_mean, merge_repeats
 from .files import UnsafePath, read_capped, resolved
 from .graph import FIGURES, BlockInstance, Expectation, Model, Node
 from .ops import CALLABLE, ArgumentError, Input, OpSpec
@@ -130,6 +130,17 @@ def _argument_names(op: type[OpSpec]) -> frozenset[str]:
 
 
 @functools.cache
+def _takes_rank(name: str, rank: int) -> bool:
+    """Whether op or block ``name`` takes an input of ``rank`` dimensions
+    (batch excluded) by its shape rule; a block takes what it is given."""
+    op = CALLABLE.get(name)
+    if op is None:
+        return True
+    ranks = op.model_construct(op=op.kind()).input_ranks  # a class fact; some ops state it as a property
+    return ranks is None or rank in ranks
+
+
+@functools.cache
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
@@ -137,6 +148,29 @@ def _snake(name: str) -> str:
 def source_text(arg: ast.Argument) -> str:
     """An argument as it was written (for hints)."""
     return "..." if arg.span is None else f"{arg.name + '=' if arg.name else ''}..."
+
+
+def label_problem(name: str) -> tuple[str, str | None] | None:
+    """Why ``name`` cannot be one component of a node name, and a hint; or None.
+
+    A label may spell any key PyTorch's ``nn.Module.add_module`` accepts
+    (torchvision's RegNet has ``trunk_output.block1.block1-0``), so that
+    state_dict keys need no renaming, except what would break the key
+    structure or the tools that show names: ``.`` separates components
+    (``a.b`` as one label would pass for two levels and could collide with
+    a real nesting), and an empty component, whitespace, control characters
+    or a brace left over from a template would make names that read as
+    something else in messages, diagrams and command lines."""
+    if not name:
+        return "is empty", None
+    if "." in name:
+        return ("contains '.', which separates the levels of a node name",
+                "name a level with a labelled group or block: 'a: (b: conv2d(...))' is 'a.b'")
+    if any(ch.isspace() or not ch.isprintable() for ch in name):
+        return "contains whitespace or a control character", None
+    if "{" in name or "}" in name:
+        return "has an unmatched '{' or '}'", "a template fills in '{expression}' parts: '\"conv{i + 1}\"'"
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -764,11 +798,7 @@ class _ModelBuilder:
     # ---------------------------------------------------------------- reporting
 
     def report(self, code: str, message: str, span: Span | None, **kwargs) -> _Poison:
-        labels = list(kwargs.pop("labels", ()))
-        if self.call_stack:
-            block, call_span = self.call_stack[-1]
-            if call_span != span:
-                labels.append(Label(call_span, f"in this use of block {block}"))
+        labels = [*kwargs.pop("labels", ()), *block_uses(reversed(self.call_stack), span)]
         self.diagnostics.append(Diagnostic.make(code, message, span, labels=labels, **kwargs))
         return POISON
 
@@ -993,7 +1023,8 @@ class _ModelBuilder:
         return value
 
     def label(self, label: ast.Label | None, span: Span | None, env: Env) -> Any:
-        """A label as a name: templates have their {expressions} filled in."""
+        """A label as a name: templates have their {expressions} filled in.
+        The result is one component of a node name (see ``label_problem``)."""
         if label is None or isinstance(label, str):
             return label
         assert span is not None, "a label template is always parsed with its span"
@@ -1003,7 +1034,6 @@ class _ModelBuilder:
             if not (part.startswith("{") and part.endswith("}")):
                 out.append(part)
                 continue
-            assert span is not None  # a label always has its span
             try:
                 expr = ast.parse_expression(part[1:-1], span)
             except DiagnosticError as error:
@@ -1017,8 +1047,9 @@ class _ModelBuilder:
                                    span)
             out.append(str(value))
         name = "".join(out)
-        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
-            return self.report("E210", f"label {name!r} is not a name: use letters, digits and '_'", span)
+        problem = label_problem(name)
+        if problem is not None:
+            return self.report("E210", f"label {name!r} {problem[0]}", span, hint=problem[1])
         return name
 
     def head(self, chain: ast.Chain, env: Env, scope: NameScope) -> Any:
@@ -1164,7 +1195,18 @@ class _ModelBuilder:
                                hint=f"to combine it with the chain, use a merge: add({name}), concat({name}) "
                                     f"or mul({name})")
         return self.report("E201", f"unknown op or block '{name}'", name_span,
-                           hint=did_you_mean(name, [*CALLABLE, *self.blocks]))
+                           hint=self.suggestion(name, value))
+
+    def suggestion(self, name: str, value: Any) -> str | None:
+        """An op or block close to ``name``; of those, one that takes the
+        rank of ``value``'s shape when it is known (``batchnorm`` on a
+        [C, H, W] input is ``batchnorm2d``)."""
+        shape = self.known_shape(value.node) if isinstance(value, Tensor) else None
+        if shape is None:
+            return did_you_mean(name, [*CALLABLE, *self.blocks])
+        rank = len(shape)
+        return did_you_mean(name, [*CALLABLE, *self.blocks], fits=lambda candidate: _takes_rank(candidate, rank),
+                            why=f"(the input is {show_shape(shape)})")
 
     def call_expr(self, call: ast.Call, env: Env, scope: NameScope, label: str | None,
                   label_span: Span | None = None) -> Any:
@@ -1658,6 +1700,19 @@ class _ModelBuilder:
         cost over a whole model is that of one shape pass).  None, reported
         once per failing node at the first use, when an upstream node has a
         shape error (the shape pass reports that error itself)."""
+        shape = self.known_shape(node)
+        if shape is None:
+            cause = self.shape_causes[node]
+            if cause not in self.unknown_shapes_reported:
+                self.unknown_shapes_reported.add(cause)
+                culprit = "it" if cause == node else f"'{cause}' upstream"
+                self.report("E409", f"the shape of '{node}' is unknown: {culprit} has a shape error", use,
+                            labels=[Label(self.nodes[cause].span, "the shape error is here")],
+                            hint="fix the shape error reported there; this use depends on it")
+        return shape
+
+    def known_shape(self, node: str) -> Shape | None:
+        """``shape_of`` without reporting: None when the shape is unknown."""
         if node not in self.shapes:
             pending = [node]
             while pending:
@@ -1672,16 +1727,7 @@ class _ModelBuilder:
                     continue
                 pending.pop()
                 self.shapes[current] = self.node_shape(made)
-        shape = self.shapes[node]
-        if shape is None:
-            cause = self.shape_causes[node]
-            if cause not in self.unknown_shapes_reported:
-                self.unknown_shapes_reported.add(cause)
-                culprit = "it" if cause == node else f"'{cause}' upstream"
-                self.report("E409", f"the shape of '{node}' is unknown: {culprit} has a shape error", use,
-                            labels=[Label(self.nodes[cause].span, "the shape error is here")],
-                            hint="fix the shape error reported there; this use depends on it")
-        return shape
+        return self.shapes[node]
 
     def node_shape(self, node: Node) -> Shape | None:
         """One node's shape from its inputs' (all known or failed already)."""

@@ -455,7 +455,7 @@ def test_errors_and_warnings_are_diagnostics_not_exceptions():
         ("W101", archdsl.Severity.WARNING, 3, 5),
         ("E201", archdsl.Severity.ERROR, 4, 10),
     ]
-    assert program.diagnostics[1].hint == "did you mean 'conv2d'?"
+    assert program.diagnostics[1].hint == "did you mean 'conv2d' (the input is [3, 8, 8])?"
     warned = archdsl.loads("model M {\n    input x: [3, 8, 8]\n    y = x -> relu\n    x -> tanh\n}\n")
     assert warned.ok  # warnings do not make a program fail
     assert [d.code for d in warned.diagnostics] == ["W101"]

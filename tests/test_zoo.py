@@ -16,7 +16,7 @@ and torchvision 0.29.1 (torch is *not* needed to run these tests):
   :func:`fingerprint`) of its keys and shapes, i.e. parameters and
   batch-norm buffers, which our node names reproduce exactly.
 
-For models torchvision lacks (AlexNet 2012, U-Net, M5, C3D) the reference
+For models torchvision lacks (AlexNet 2012, the U-Nets, M5, C3D) the reference
 is a PyTorch rebuild of the same layer list with the same module names.
 Each model's header states its figures and their source; the rows below
 repeat them, and a test checks that the header and the row agree.
@@ -35,6 +35,8 @@ from conftest import MODELS, run_cli
 import archdsl
 
 TV = "torchvision 0.29.1"
+#: RegNet and MobileNetV3 were derived later, the same way, with PyTorch 2.13.0 and torchvision 0.28.0.
+TV_28 = "torchvision 0.28.0"
 HOOKS = "forward hooks on Conv/Linear at batch 1"
 
 
@@ -82,6 +84,12 @@ ZOO = [
     Golden("mobilenet_v2.cnn", 3_504_872, 300_774_272, (1000,),
            f"{TV} mobilenet_v2(), 224x224, {HOOKS}; num_params and GFLOPS 0.301 in its weights metadata",
            state_dict="314:2a196dc04125b8ce"),
+    Golden("mobilenet_v3_large.cnn", 5_483_032, 216_589_760, (1000,),
+           f"{TV_28} mobilenet_v3_large(), 224x224, {HOOKS}; num_params and GFLOPS 0.22 in its weights metadata",
+           state_dict="312:00e3a56a0bdeba96"),
+    Golden("mobilenet_v3_small.cnn", 2_542_856, 56_510_400, (1000,),
+           f"{TV_28} mobilenet_v3_small(), 224x224, {HOOKS}; num_params and GFLOPS 0.06 in its weights metadata",
+           state_dict="244:6353e9f51ee2108d"),
     Golden("squeezenet1_1.cnn", 1_235_496, 349_151_936, (1000,),
            f"{TV} squeezenet1_1(), 224x224, {HOOKS}; num_params and GFLOPS 0.349 in its weights metadata",
            state_dict="52:a462856ef96ade94"),
@@ -91,11 +99,18 @@ ZOO = [
     Golden("efficientnet_b0.cnn", 5_288_548, 385_814_752, (1000,),
            f"{TV} efficientnet_b0(), 224x224, {HOOKS}; num_params and GFLOPS 0.386 in its weights metadata",
            state_dict="360:20940b31d23df4a1"),
+    Golden("regnet_x_400mf.cnn", 5_495_976, 413_812_608, (1000,),
+           f"{TV_28} regnet_x_400mf(), 224x224, {HOOKS}; num_params and GFLOPS 0.41 in its weights metadata",
+           state_dict="428:9be77a4f2be89474"),
     Golden("shufflenet_v2_x1_0.cnn", 2_278_604, 144_907_992, (1000,),
            f"{TV} shufflenet_v2_x1_0(), 224x224, {HOOKS}; num_params and GFLOPS 0.145 in its weights metadata",
            state_dict="338:bf479090b753ddd3"),
     Golden("unet.cnn", 31_030_658, 192_384_335_872, (2, 512, 512),
            f"PyTorch rebuild of Ronneberger et al. 2015 Fig. 1 with padding=1, 1x512x512, {HOOKS}/ConvTranspose",
+           state_dict="46:27db06b52c594d29"),
+    Golden("unet_572.cnn", 31_030_658, 150_428_424_448, (2, 388, 388),
+           "PyTorch 2.13 rebuild of Ronneberger et al. 2015 Fig. 1 as published (unpadded 3x3 convolutions, "
+           f"centre crops), 1x572x572, {HOOKS}/ConvTranspose",
            state_dict="46:27db06b52c594d29"),
     Golden("m5.cnn", 559_114, 67_427_328, (10,),
            f"PyTorch rebuild of Dai et al. 2017 M5 (torchaudio tutorial layout, paper widths), [1, 8000], {HOOKS}",
@@ -242,3 +257,20 @@ def test_model_states_its_golden_figures_as_expectations(golden):
     if golden.macs is not None:
         assert stated[("macs", "==")] == golden.macs
     assert tuple(stated[("output", "==")]) == golden.output
+
+
+def test_unet_572_crops_are_computed_and_centre_the_skips():
+    """The paper's crops (64 -> 56, 136 -> 104, 280 -> 200, 568 -> 392)
+    come from the shapes, and each cropped skip samples the input where
+    the up-convolved map does.  By hand: a valid 3x3 convolution moves the
+    first centre by one step of its grid, a 2x2 pool by half a step and
+    doubles the step; enc4's first pixel is centred at 33.5 with step 8,
+    so cropping 4 rows puts the skip's first pixel at 33.5 + 4·8 = 65.5,
+    and up4's (bottom: 69.5 with step 16, up-convolved: step 8, first
+    output half a step before its input's centre, 69.5 - 4) also at 65.5."""
+    _, analysis = analysed(next(g for g in ZOO if g.file == "unet_572.cnn"))
+    crops = [name for name, node in analysis.model.nodes.items() if node.op == "narrow"]
+    assert [analysis.shapes[name][1:] for name in crops[1::2]] == [(56, 56), (104, 104), (200, 200), (392, 392)]
+    crop4 = analysis.fields[crops[1]]["image"]
+    up4 = analysis.fields["up4"]["image"]
+    assert (crop4.start, crop4.jump) == (up4.start, up4.jump) == ((65.5, 65.5), (8, 8))

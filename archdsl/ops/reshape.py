@@ -512,6 +512,18 @@ class Narrow(OpSpec):
             )
         return tuple(self.length if i == axis else d for i, d in enumerate(shape))
 
+    def window(self, inputs: list[Shape], output: Shape) -> Window | None:
+        """One pixel, offset by ``start`` along a spatial ``dim`` (a crop); None along channels.
+
+        Sliding-window geometry, or None for a pointwise op."""
+        shape = inputs[0]
+        axis = normalize_dim(self, self.dim, shape)
+        spatial = len(shape) - 1
+        if axis == 0 or spatial == 0:
+            return None
+        return Window.sliding([1] * spatial, [1] * spatial,
+                              [-self.start if i == axis - 1 else 0 for i in range(spatial)])
+
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """``kernels.reshape.narrow`` (a view)."""
         from ..runtime.kernels.reshape import narrow

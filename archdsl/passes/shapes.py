@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..diagnostics import Diagnostic, Label
+from ..diagnostics import Diagnostic, Label, block_uses
 from ..graph import Model, Node
 from ..ops import Input
 from ..ops.base import Shape, ShapeError, show_shape
+from ..source import Span
 
 
 def infer_shapes(model: Model, input_shapes: Mapping[str, Shape] | None = None
@@ -58,4 +59,16 @@ def _diagnostic(model: Model, node: Node, inputs: list[Shape], error: ShapeError
         producer = model.nodes[node.inputs[index]]
         what = f"input '{producer.name}'" if isinstance(producer.spec, Input) else f"'{producer.name}'"
         labels.append(Label(producer.span, f"{what} produces {show_shape(inputs[index])}"))
-    return Diagnostic.error(error.code, error.message, span, labels=labels, hint=error.hint)
+    return Diagnostic.error(error.code, error.message, span, labels=[*labels, *block_uses(_uses(model, node), span)],
+                            hint=error.hint)
+
+
+def _uses(model: Model, node: Node) -> list[tuple[str, Span]]:
+    """The block uses ``node`` was made in, innermost first."""
+    uses = []
+    path = node.block
+    while path is not None:
+        instance = model.blocks[path]
+        uses.append((instance.block, instance.span))
+        path = instance.parent
+    return uses

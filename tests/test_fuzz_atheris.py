@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_a_45_second_campaign_finds_nothing(tmp_path):
     corpus = tmp_path / "corpus"
     command = [sys.executable, str(ROOT / "tests" / "fuzz" / "pipeline.py"), "-max_total_time=45", "-timeout=10",
-               "-rss_limit_mb=1024", "-max_len=4096", "-seed=20240601", str(corpus)]
+               "-rss_limit_mb=2048", "-max_len=4096", "-seed=20240601", str(corpus)]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     found = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "timeout-", "oom-", "leak-")))

@@ -289,12 +289,8 @@ def test_arith_helpers_by_hand():
     assert arith.same_padding(3, 2) == (2, 2)
     assert arith.same_padding(4, 2) == (3, 3)
     assert arith.effective_kernel(3, 4) == 9
-    # adaptive 10 -> 3: windows [0, 4), [3, 7), [6, 10): largest 4, step floor(10/3) = 3
-    assert arith.adaptive_window(10, 3) == (4, 3)
-    # 10 -> 4: [0, 3), [2, 5), [5, 8), [7, 10): largest 3, step 2
-    assert arith.adaptive_window(10, 4) == (3, 2)
-    # 7 -> 7: identity windows of 1
-    assert arith.adaptive_window(7, 7) == (1, 1)
+    # adaptive 10 -> 3: windows [0, 4), [3, 7), [6, 10)
+    assert [arith.adaptive_range(i, 10, 3) for i in range(3)] == [(0, 4), (3, 7), (6, 10)]
     assert arith.transposed_output_size(7, kernel=3, stride=2, padding=1, dilation=1, output_padding=1) == 14
 
 

@@ -153,7 +153,7 @@ def test_the_exported_module_computes_what_compile_computes_for_every_op(dtype, 
 
 
 CASES = [("lenet5", None), ("resnet18", {"image": (3, 32, 32)}), ("shufflenet_v2_x1_0", {"image": (3, 32, 32)}),
-         ("mobilenet_v2", {"image": (3, 32, 32)})]
+         ("mobilenet_v2", {"image": (3, 32, 32)}), ("convnext_tiny", {"image": (3, 32, 32)})]
 
 
 @pytest.mark.parametrize("stem, inputs", CASES, ids=[stem for stem, _ in CASES])

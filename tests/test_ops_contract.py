@@ -45,6 +45,7 @@ from archdsl.ops import merge as M
 from archdsl.ops import norm as N
 from archdsl.ops import pool as P
 from archdsl.ops import reshape as R
+from archdsl.ops.arith import adaptive_range
 from archdsl.ops.base import state_key
 from archdsl.ops.catalog import kernel_of
 
@@ -128,7 +129,7 @@ def _pool(kind: str, n: int) -> Draw:
 def _adaptive(n: int, kind: str = "avg") -> Draw:
     def draw(rng):
         sizes = _sizes(rng, n, 3, 9)
-        out = tuple(int(rng.integers(1, s + 1)) for s in sizes)
+        out = tuple(int(rng.integers(1, s + 3)) for s in sizes)  # O > I too: windows overlap, a pixel feeds several
         return {"x": (2, *sizes)}, f"x -> op: adaptive_{kind}pool{n}d({_tuple_text(out)})"
     return draw
 
@@ -159,10 +160,6 @@ def _undilated(spec: OpSpec) -> bool:
     """A dilated window reads every D-th pixel of its extent: the window
     (the extent) is then an upper bound."""
     return all(d == 1 for d in expand(spec.dilation, spec.spatial_dims or 1))
-
-
-_ADAPTIVE = ("the window (largest adaptive window at the floor step) does not contain every window: "
-             "output i reads [floor(i·I/O), ceil((i+1)·I/O))")
 
 
 def _layernorm(rng):
@@ -239,12 +236,12 @@ ROWS: dict[type[OpSpec], Row] = {
     P.AvgPool1d: Row(_pool("avg", 1)),
     P.AvgPool2d: Row(_pool("avg", 2)),
     P.AvgPool3d: Row(_pool("avg", 3)),
-    P.AdaptiveAvgPool1d: Row(_adaptive(1), exact=lambda spec: False, unsound=_ADAPTIVE),
-    P.AdaptiveAvgPool2d: Row(_adaptive(2), exact=lambda spec: False, unsound=_ADAPTIVE),
-    P.AdaptiveAvgPool3d: Row(_adaptive(3), exact=lambda spec: False, unsound=_ADAPTIVE),
-    P.AdaptiveMaxPool1d: Row(_adaptive(1, "max"), exact=lambda spec: False, unsound=_ADAPTIVE),
-    P.AdaptiveMaxPool2d: Row(_adaptive(2, "max"), exact=lambda spec: False, unsound=_ADAPTIVE),
-    P.AdaptiveMaxPool3d: Row(_adaptive(3, "max"), exact=lambda spec: False, unsound=_ADAPTIVE),
+    P.AdaptiveAvgPool1d: Row(_adaptive(1), exact=lambda spec: False),
+    P.AdaptiveAvgPool2d: Row(_adaptive(2), exact=lambda spec: False),
+    P.AdaptiveAvgPool3d: Row(_adaptive(3), exact=lambda spec: False),
+    P.AdaptiveMaxPool1d: Row(_adaptive(1, "max"), exact=lambda spec: False),
+    P.AdaptiveMaxPool2d: Row(_adaptive(2, "max"), exact=lambda spec: False),
+    P.AdaptiveMaxPool3d: Row(_adaptive(3, "max"), exact=lambda spec: False),
     P.GlobalAvgPool: Row(_simple("global_avgpool")),
     P.GlobalMaxPool: Row(_simple("global_maxpool", spatial=3)),
     N.BatchNorm1d: Row(_batchnorm(1)),
@@ -413,6 +410,27 @@ def test_receptive_field_is_what_the_kernel_reads(op, seed):
         unread = predicted - changed
         assert not unread, f"{op.kind()} ({chain}): the window says these outputs read {pixel}, " \
                            f"they do not change: {sorted(unread)[:5]}"
+
+
+@pytest.mark.parametrize("size, out, window", [
+    (10, 3, (4, Fraction(10, 3), Fraction(7, 6))),   # [0, 4), [3, 7), [6, 10): centres 7/6, 9/2, 47/6
+    (10, 4, (3, Fraction(5, 2), Fraction(3, 4))),    # [0, 3), [2, 5), [5, 8), [7, 10)
+    (3, 5, (1, Fraction(3, 5), Fraction(-1, 5))),    # [0, 1), [0, 2), [1, 2), [1, 3), [2, 3)
+    (8, 2, (3, 4, Fraction(3, 2))),                  # tiles: [0, 4), [4, 8), as avgpool1d(4)
+    (7, 7, (0, 1, 0)),                               # identity
+])
+def test_adaptive_pool_window_by_hand(size, out, window):
+    reach, step, offset = window
+    for op in (P.AdaptiveAvgPool1d, P.AdaptiveMaxPool1d):
+        got = op(output_size=out).window([(1, size)], (1, out))
+        assert (got.reach, got.step, got.offset) == ((reach,), (step,), (offset,))
+        # every real window lies within the positions the window gives it; they are equal when O divides I
+        for i in range(out):
+            start, end = adaptive_range(i, size, out)
+            reads = {p for p in range(size) if (i,) in _read_by(got, (out,), (p,))}
+            assert set(range(start, end)) <= reads
+            if size % out == 0:
+                assert set(range(start, end)) == reads
 
 
 def test_pixel_shuffle_against_its_definition():

@@ -10,6 +10,7 @@ import pytest
 
 import archdsl
 import archdsl.runtime
+from archdsl.ops.base import state_key
 from archdsl.runtime import CompileError
 from archdsl.runtime.init import trained_like
 from archdsl.runtime.kernels.activation import relu
@@ -64,14 +65,14 @@ def test_every_node_has_its_static_shape(model):
         assert np.all(np.isfinite(value)), name
     # The weights: PyTorch's keys and shapes, as the analysis counts them.
     state = net.state_dict()
-    expected = {}
+    expected, trainable = {}, set()
     for node in model.nodes.values():
         cost = analysis.costs[node.name]
         for tensor, shape in {**cost.parameter_shapes, **cost.buffer_shapes}.items():
-            expected[f"{node.name}.{tensor}"] = tuple(shape)
+            expected[state_key(node.name, tensor)] = tuple(shape)
+        trainable |= {state_key(node.name, tensor) for tensor in cost.parameter_shapes}
     assert {key: value.shape for key, value in state.items()} == expected
-    assert sum(state[key].size for key in expected if key.rsplit(".", 1)[1] in ("weight", "bias")) \
-        == analysis.totals.params
+    assert sum(state[key].size for key in trainable) == analysis.totals.params
 
 
 def random_state(net, seed=5):

@@ -8,7 +8,9 @@ and torchvision 0.29.1 (torch is *not* needed to run these tests):
 * params: ``sum(p.numel() for p in model.parameters() if p.requires_grad)``;
 * MACs: forward hooks at batch 1 on Conv/Linear layers, counting
   ``out.numel() · C_in/groups · prod(kernel)`` for a convolution,
-  ``in_features · out_features`` for a linear layer and
+  ``in_features · out_features`` for a linear layer (times the positions,
+  ``out.numel() · in_features``, for one over an ``[H, W, C]`` map, as
+  ConvNeXt's pointwise linears) and
   ``in.numel() · C_out/groups · prod(kernel)`` for a transposed
   convolution: the convention of archdsl's MACs, so they agree exactly;
 * state_dict: the number of entries of ``model.state_dict()`` and a
@@ -17,7 +19,10 @@ and torchvision 0.29.1 (torch is *not* needed to run these tests):
   batch-norm buffers, which our node names reproduce exactly.
 
 For models torchvision lacks (AlexNet 2012, the U-Nets, M5, C3D) the reference
-is a PyTorch rebuild of the same layer list with the same module names.
+is a PyTorch rebuild of the same layer list with the same module names;
+ConvNeXt-Tiny's exact figures come from a plain-PyTorch rebuild of
+torchvision's module tree (torch 2.13), whose parameter count is
+torchvision's published one.
 Each model's header states its figures and their source; the rows below
 repeat them, and a test checks that the header and the row agree.
 """
@@ -33,6 +38,7 @@ import pytest
 from conftest import MODELS, run_cli
 
 import archdsl
+from archdsl.ops.base import state_key
 
 TV = "torchvision 0.29.1"
 #: RegNet and MobileNetV3 were derived later, the same way, with PyTorch 2.13.0 and torchvision 0.28.0.
@@ -118,6 +124,11 @@ ZOO = [
     Golden("c3d.cnn", 79_991_015, 38_548_959_232, (487,),
            f"PyTorch rebuild of Tran et al. 2015 (DavideA/c3d-pytorch layout), [3, 16, 112, 112], {HOOKS}",
            state_dict="22:efc3074978e1a8d0"),
+    Golden("convnext_tiny.cnn", 28_589_128, 4_455_531_264, (1000,),
+           f"{TV} convnext_tiny(): num_params and GFLOPS 4.46 in its weights metadata; exact figures from a "
+           f"PyTorch rebuild of its module tree, 224x224, {HOOKS} (a linear over an [H, W, C] map counts "
+           "H·W·in·out), and by hand (header)",
+           state_dict="182:39d0e94f41cc6e25"),
 ]
 
 IDS = [g.file.removesuffix(".cnn") for g in ZOO]
@@ -140,13 +151,14 @@ def analysed(golden: Golden) -> tuple[archdsl.Program, archdsl.Analysis]:
 
 
 def state_dict(analysis: archdsl.Analysis) -> dict[str, tuple[int, ...]]:
-    """What ``model.state_dict()`` would hold: ``node.weight``, ``node.bias``
-    and batch-norm buffers, by name, with shapes."""
+    """What ``model.state_dict()`` would hold: ``node.weight``, ``node.bias``,
+    batch-norm buffers and bare parameters (``features.1.0.layer_scale``), by
+    name, with shapes."""
     entries: dict[str, tuple[int, ...]] = {}
     for node, cost in analysis.costs.items():
         assert cost is not None, f"{node} has no cost (shape unknown)"
         for name, shape in {**cost.parameter_shapes, **cost.buffer_shapes}.items():
-            key = f"{node}.{name}"
+            key = state_key(node, name)
             assert key not in entries, f"two tensors map to {key}"
             entries[key] = tuple(shape)
     return entries

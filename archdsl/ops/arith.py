@@ -51,10 +51,3 @@ def adaptive_range(index, size, out):
     pooling from ``size`` to ``out`` averages: ``[floor(i·I/O), ceil((i+1)·I/O))``
     (``index`` may be an integer array)."""
     return (index * size) // out, -(-(index + 1) * size // out)
-
-
-def adaptive_window(size: int, out: int) -> tuple[int, int]:
-    """Largest window and the (floor) step of adaptive pooling from ``size`` to
-    ``out`` (windows as :func:`adaptive_range`)."""
-    largest = max(end - start for start, end in (adaptive_range(i, size, out) for i in range(out)))
-    return largest, max(1, size // out)

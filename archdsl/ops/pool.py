@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from .arith import adaptive_window, effective_kernel, pool_output_size
+from .arith import effective_kernel, pool_output_size
 from .base import (
     ArgumentError,
     Conventions,
@@ -205,6 +206,17 @@ class AvgPool3d(_AvgPool):
     spatial_dims = 3
 
 
+def _whole(x: Fraction) -> Fraction | int:
+    return x.numerator if x.denominator == 1 else x
+
+
+def _adaptive_cover(size: int, out: int) -> tuple[int, Fraction | int, Fraction | int]:
+    """(reach, step, offset) of adaptive pooling from ``size`` to ``out`` along one dim (see ``window``)."""
+    step = Fraction(size, out)
+    reach = size // out - 1 if size % out == 0 else -(-size // out)
+    return reach, _whole(step), _whole((step - 1) / 2)
+
+
 class _AdaptiveAvgPool(SpatialOp):
     """Output size is ``output_size``; windows as torch's adaptive pooling:
     ``start = floor(i·I/O)``, ``end = ceil((i+1)·I/O)``."""
@@ -223,10 +235,13 @@ class _AdaptiveAvgPool(SpatialOp):
         return numel(inputs[0]) + numel(output)
 
     def window(self, inputs: list[Shape], output: Shape) -> Window:
-        """Exact when the input size is a multiple of the output size; else the
-        largest window with the floor step (an upper bound on the field)."""
-        pairs = [adaptive_window(i, o) for i, o in zip(inputs[0][1:], output[1:])]
-        return Window.sliding([k for k, _ in pairs], [s for _, s in pairs], [0] * len(pairs))
+        """Step ``I/O`` (a fraction), output i centred on ``(i + 1/2)·I/O − 1/2``.
+        When O divides I the windows tile the input: reach ``I/O − 1``, exact.
+        Else reach ``ceil(I/O)``, an upper bound containing every window
+        ``[floor(i·I/O), ceil((i+1)·I/O))``: its pixels p satisfy
+        ``i·I/O − 1 < p < (i+1)·I/O``, so ``|p − centre| < (I/O + 1)/2``."""
+        dims = [_adaptive_cover(i, o) for i, o in zip(inputs[0][1:], output[1:])]
+        return Window(tuple(r for r, _, _ in dims), tuple(s for _, s, _ in dims), tuple(c for _, _, c in dims))
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """``kernels.pool.adaptive_avg_pool`` (returns its input when no size changes)."""

@@ -540,6 +540,52 @@ def cmd_ops(args) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------ the zoo
+
+
+def cmd_zoo(args) -> int:
+    from .model_zoo import zoo_models
+
+    if getattr(args, "zoo_command", None) == "copy":
+        return _zoo_copy(args)
+    models = zoo_models()
+    if not models:
+        raise UsageError("this archdsl has no zoo (neither archdsl/zoo nor the repository's models/ is there)")
+    if args.format == "json":
+        sys.stdout.write(json.dumps({"models": [m.as_json() for m in models]}, indent=2) + "\n")
+        return EXIT_OK
+    width = max(len(m.name) for m in models)
+    print(f"{'name':<{width}}  {'input':<17}  {'params':>13}  {'MACs':>17}  description")
+    for m in models:
+        shape = str(list(m.input)) if m.input is not None else "?"
+        params = f"{m.params:,}" if m.params is not None else "?"
+        macs = f"{m.macs:,}" if m.macs is not None else "?"
+        print(f"{m.name:<{width}}  {shape:<17}  {params:>13}  {macs:>17}  {m.title}")
+    return EXIT_OK
+
+
+def _zoo_copy(args) -> int:
+    from .files import write_atomic
+    from .model_zoo import model_files, portable_text
+
+    files = model_files()
+    name = args.name.removesuffix(".cnn")
+    if name not in files:
+        from .diagnostics import did_you_mean
+
+        hint = did_you_mean(name, files)
+        raise UsageError(f"no zoo model {args.name!r}; " + (hint or "'archdsl zoo' lists them"))
+    destination = Path(args.dest) if args.dest else Path(files[name].name)
+    if destination.is_dir():
+        destination = destination / files[name].name
+    if os.path.lexists(destination) and not args.force:
+        raise UsageError(f"{destination} exists; pass --force to replace it")
+    _check_output(destination, files[name])
+    write_atomic(destination, portable_text(files[name].read_text(encoding="utf-8")))
+    print(f"wrote {destination} ({name}; its imports read std/, the blocks shipped with archdsl)")
+    return EXIT_OK
+
+
 # ------------------------------------------------------- export and run (NumPy)
 
 
@@ -1072,6 +1118,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("rules", cmd_rules, "List every diagnostic code and lint rule, or explain one.")
     p.add_argument("code", nargs="?", help="a code, e.g. W203: print its documentation")
     p.add_argument("--markdown", action="store_true", help="print docs/rules.md")
+
+    p = add("zoo", cmd_zoo, "List the shipped models with their parameters and MACs, or copy one out.")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    zoo = p.add_subparsers(dest="zoo_command", metavar="copy")
+    q = zoo.add_parser("copy", help="copy one shipped model", description="Copy one shipped model file, its "
+                       "imports rewritten to std/ so that it works outside the package.")
+    q.add_argument("name", help="the model's name, as 'archdsl zoo' lists it (e.g. resnet18)")
+    q.add_argument("dest", nargs="?", help="the file or folder to write (default: NAME.cnn here)")
+    q.add_argument("--force", action="store_true", help="replace an existing file")
 
     _runtime_commands(add, color_option)
     add_import_command(sub)

@@ -1115,8 +1115,11 @@ class _ModelBuilder:
                 per_iteration = len(self.nodes) - before
                 steps_per_iteration = self.steps - steps_before
                 if before + per_iteration * count > self.limits.max_nodes:
-                    self.report("E901", f"repeat {count} would create about {per_iteration * count:,} nodes, more "
-                                f"than the limit of {self.limits.max_nodes:,}", core.count.span)
+                    # The limit is on the running total, so say what was already built.
+                    total = before + per_iteration * count
+                    self.report("E901", f"repeat {count} would add about {per_iteration * count:,} nodes to the "
+                                f"{before:,} already built, {total:,} in all, more than the limit of "
+                                f"{self.limits.max_nodes:,}", core.count.span)
                     raise _LimitExceeded()
                 if steps_before + steps_per_iteration * count > self.limits.max_steps:
                     self.report("E901", f"repeat {count} would run about {steps_per_iteration * count:,} steps, "

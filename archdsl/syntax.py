@@ -1399,7 +1399,9 @@ def _syntax_diagnostic(source: SourceFile, error: Any) -> Diagnostic:
     span = _span_of(source, token)
     hint = None
     if str(token) in RESERVED_WORDS and "NAME" in expected:
-        hint = f"'{token}' is a reserved word; choose another name"
+        hint = _reserved_word_hint(source, token)
+    elif token.type == "LPAR" and expected == {"LSQB"}:
+        hint = _bracket_hint(source, token.start_pos)
     elif "RPAR" in expected and "COMMA" in expected:
         hint = "arguments are separated by commas"
     elif token.type == "EQUAL" and "COLON" in expected:
@@ -1407,6 +1409,25 @@ def _syntax_diagnostic(source: SourceFile, error: Any) -> Diagnostic:
     return Diagnostic.error(
         "E101", f"expected {expected_text}, found {_found_words(token)}", span, hint=hint
     )
+
+
+def _reserved_word_hint(source: SourceFile, token: Any) -> str:
+    """Choose another name, or, for a label (the word is followed by ':'),
+    write it as a string label, which may spell any word."""
+    after = source.text[token.end_pos:token.end_pos + 80].lstrip(" \t")
+    if after.startswith(":"):
+        return f"'{token}' is a reserved word; to use it as a label write it as a string: \"{token}\": ..."
+    return f"'{token}' is a reserved word; choose another name"
+
+
+def _bracket_hint(source: SourceFile, offset: int) -> str:
+    """A shape written in parentheses: show it in brackets."""
+    line_end = source.text.find("\n", offset)
+    line = source.text[offset:line_end if line_end >= 0 else len(source.text)]
+    close = line.find(")")
+    if close > 0:
+        return f"a shape is written in brackets: [{line[1:close]}]"
+    return "a shape is written in brackets: [C, H, W]"
 
 
 # Terminals that can start an expression, said as one phrase.

@@ -36,7 +36,7 @@ def infer_shapes(model: Model, input_shapes: Mapping[str, Shape] | None = None
             shapes[node.name] = node.spec.output_shape(inputs)
         except ShapeError as error:
             shapes[node.name] = None
-            diagnostics.append(_diagnostic(model, node, inputs, error))
+            diagnostics.append(_diagnostic(model, node, inputs, error, shapes))
     return shapes, diagnostics
 
 
@@ -52,13 +52,20 @@ def known_inputs(shapes: Mapping[str, Shape | None], node: Node) -> list[Shape] 
     return inputs
 
 
-def _diagnostic(model: Model, node: Node, inputs: list[Shape], error: ShapeError) -> Diagnostic:
+def _diagnostic(model: Model, node: Node, inputs: list[Shape], error: ShapeError,
+                shapes: Mapping[str, Shape | None]) -> Diagnostic:
     span = node.argument_spans.get(error.argument, node.span) if error.argument else node.span
     labels = []
     for index in error.inputs:
         producer = model.nodes[node.inputs[index]]
         what = f"input '{producer.name}'" if isinstance(producer.spec, Input) else f"'{producer.name}'"
-        labels.append(Label(producer.span, f"{what} produces {show_shape(inputs[index])}"))
+        produced = f"{what} produces {show_shape(inputs[index])}"
+        if error.code == "E402" and producer.spec.op == "flatten" and producer.inputs:
+            # A feature count is easier to fix knowing the map it was flattened from.
+            before = shapes.get(producer.inputs[0])
+            if before is not None:
+                produced += f" from the {show_shape(before)} map"
+        labels.append(Label(producer.span, produced))
     return Diagnostic.error(error.code, error.message, span, labels=[*labels, *block_uses(_uses(model, node), span)],
                             hint=error.hint)
 

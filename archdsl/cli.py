@@ -470,6 +470,14 @@ def cmd_report(args) -> int:
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
+def cmd_fmt(args) -> int:
+    from .fmt import run
+
+    stdin = args.paths == ["-"]
+    return run([] if stdin else _cnn_files(args.paths), check=args.check, diff=args.diff,
+               color=_use_color(args.color, sys.stderr), stdin_text=sys.stdin.read() if stdin else None)
+
+
 def parse_schema() -> dict:
     """The JSON Schema of what ``archdsl parse --json`` prints: an object
     whose ``models`` are elaborated models."""
@@ -1055,6 +1063,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("rules", cmd_rules, "List every diagnostic code and lint rule, or explain one.")
     p.add_argument("code", nargs="?", help="a code, e.g. W203: print its documentation")
     p.add_argument("--markdown", action="store_true", help="print docs/rules.md")
+
+    p = add("fmt", cmd_fmt, "Lay out .cnn files canonically (whitespace, line breaks and trailing commas only).")
+    p.add_argument("paths", nargs="+", metavar="FILE|DIR", help="files, folders searched for *.cnn, or - (stdin "
+                                                                "to stdout)")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would be reformatted")
+    p.add_argument("--diff", action="store_true", help="print a unified diff instead of rewriting files")
+    color_option(p)
 
     _runtime_commands(add, color_option)
     add_import_command(sub)

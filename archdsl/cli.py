@@ -478,6 +478,17 @@ def cmd_fmt(args) -> int:
                color=_use_color(args.color, sys.stderr), stdin_text=sys.stdin.read() if stdin else None)
 
 
+def cmd_lsp(args) -> int:
+    try:
+        from .lsp import serve
+
+        return serve()
+    except ModuleNotFoundError as error:
+        if error.name not in ("pygls", "lsprotocol"):
+            raise
+        raise UsageError("archdsl lsp needs pygls: pip install 'archdsl[lsp]'") from None
+
+
 def parse_schema() -> dict:
     """The JSON Schema of what ``archdsl parse --json`` prints: an object
     whose ``models`` are elaborated models."""
@@ -1070,6 +1081,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would be reformatted")
     p.add_argument("--diff", action="store_true", help="print a unified diff instead of rewriting files")
     color_option(p)
+
+    add("lsp", cmd_lsp, "Run the language server on standard input and output (needs archdsl[lsp]).")
 
     _runtime_commands(add, color_option)
     add_import_command(sub)

@@ -484,6 +484,25 @@ def cmd_report(args) -> int:
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
+def cmd_fmt(args) -> int:
+    from .fmt import run
+
+    stdin = args.paths == ["-"]
+    return run([] if stdin else _cnn_files(args.paths), check=args.check, diff=args.diff,
+               color=_use_color(args.color, sys.stderr), stdin_text=sys.stdin.read() if stdin else None)
+
+
+def cmd_lsp(args) -> int:
+    try:
+        from .lsp import serve
+
+        return serve()
+    except ModuleNotFoundError as error:
+        if error.name not in ("pygls", "lsprotocol"):
+            raise
+        raise UsageError("archdsl lsp needs pygls: pip install 'archdsl[lsp]'") from None
+
+
 def parse_schema() -> dict:
     """The JSON Schema of what ``archdsl parse --json`` prints: an object
     whose ``models`` are elaborated models."""
@@ -1127,6 +1146,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name", help="the model's name, as 'archdsl zoo' lists it (e.g. resnet18)")
     q.add_argument("dest", nargs="?", help="the file or folder to write (default: NAME.cnn here)")
     q.add_argument("--force", action="store_true", help="replace an existing file")
+
+    p = add("fmt", cmd_fmt, "Lay out .cnn files canonically (whitespace, line breaks and trailing commas only).")
+    p.add_argument("paths", nargs="+", metavar="FILE|DIR", help="files, folders searched for *.cnn, or - (stdin "
+                                                                "to stdout)")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would be reformatted")
+    p.add_argument("--diff", action="store_true", help="print a unified diff instead of rewriting files")
+    color_option(p)
+
+    add("lsp", cmd_lsp, "Run the language server on standard input and output (needs archdsl[lsp]).")
 
     _runtime_commands(add, color_option)
     add_import_command(sub)

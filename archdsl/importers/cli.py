@@ -10,14 +10,17 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def add_import_command(subparsers) -> argparse.ArgumentParser:
-    help_text = "Convert a Caffe deploy .prototxt or a Darknet .cfg (and its .weights) into a .cnn file."
+    help_text = ("Convert a Caffe deploy .prototxt, a Darknet .cfg (and its .weights) or an ONNX model "
+                 "(and its initializers) into a .cnn file.")
     p = subparsers.add_parser("import", help=help_text, description=help_text)
     p.set_defaults(handler=cmd_import)
-    p.add_argument("source", help="deploy.prototxt (Caffe) or network.cfg (Darknet)")
+    p.add_argument("source", help="deploy.prototxt (Caffe), network.cfg (Darknet) or model.onnx")
     p.add_argument("-o", "--output", required=True, help="the .cnn file to write")
-    p.add_argument("--from", dest="format", choices=("caffe", "darknet"),
-                   help="the source format (default: from the extension, .prototxt or .cfg)")
-    p.add_argument("--weights", help="Darknet .weights to convert into an .npz that 'archdsl run --weights' loads")
+    p.add_argument("--from", dest="format", choices=("caffe", "darknet", "onnx"),
+                   help="the source format (default: from the extension, .prototxt, .cfg or .onnx)")
+    p.add_argument("--weights", nargs="?", const="", metavar="FILE",
+                   help="Darknet .weights to convert into an .npz that 'archdsl run --weights' loads; for ONNX, "
+                   "no value: the model's own initializers are converted")
     p.add_argument("--weights-output", metavar="NPZ", help="where to write the converted weights "
                    "(default: the -o path with .npz)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour diagnostics")
@@ -41,9 +44,13 @@ def cmd_import(args) -> int:
     source_path, output = Path(args.source), Path(args.output)
     fmt = args.format or detect_format(source_path)
     if fmt is None:
-        raise UsageError(f"{args.source}: cannot tell the format from the extension; use --from caffe|darknet")
+        raise UsageError(f"{args.source}: cannot tell the format from the extension; use --from caffe|darknet|onnx")
     if output.suffix != ".cnn":
         raise UsageError(f"-o {args.output}: the output is a .cnn file and must end in .cnn")
+    if fmt == "onnx":
+        return _import_onnx(args, source_path, output)
+    if args.weights == "":
+        raise UsageError("--weights: name the Darknet .weights file")
     _check_output(output, args.source, args.weights)
     if args.weights is not None and fmt != "darknet":
         raise UsageError("--weights: only Darknet .weights files can be converted (Caffe's .caffemodel is not read)")
@@ -83,6 +90,51 @@ def cmd_import(args) -> int:
         print(f"wrote {output}: model {net.name}, {len(net.layers)} nodes, {net.params:,} parameters, "
               f"{net.macs:,} MACs" + (f"; weights {npz} ({len(arrays)} arrays)" if arrays is not None else ""),
               file=sys.stderr)
+    return EXIT_OK
+
+
+def _import_onnx(args, source_path: Path, output: Path) -> int:
+    """``archdsl import model.onnx``: the weights are the model's initializers
+    (``--weights`` without a value, or naming the model itself)."""
+    from ..cli import UsageError, _check_output, _use_color
+    from ..diagnostics.model import DiagnosticError
+    from ..diagnostics.render import render_text
+    from ..emit.onnx import OnnxUnavailable
+    from ..files import read_capped, write_atomic
+
+    if args.weights not in (None, "") and Path(args.weights).resolve() != source_path.resolve():
+        raise UsageError("--weights: an ONNX model holds its own weights; give --weights without a value")
+    npz = Path(args.weights_output) if args.weights_output else output.with_suffix(".npz")
+    if args.weights is not None and npz.suffix != ".npz":
+        raise UsageError(f"--weights-output {npz}: must end in .npz")
+    _check_output(output, args.source)
+    if args.weights is not None:
+        _check_output(npz, args.source, output)
+    try:
+        data = read_capped(source_path, MAX_WEIGHTS_BYTES)
+        if len(data) > MAX_WEIGHTS_BYTES:
+            raise UsageError(f"{args.source} is larger than the limit of {MAX_WEIGHTS_BYTES:,} bytes")
+    except OSError as error:
+        raise UsageError(f"cannot read {args.source}: {error}") from None
+    try:
+        from .onnx import import_onnx
+
+        result = import_onnx(data, str(source_path), source_path.parent)
+    except OnnxUnavailable as error:
+        raise UsageError(str(error)) from None
+    except DiagnosticError as error:
+        sys.stderr.write(render_text(error.diagnostics, {}, color=_use_color(args.color, sys.stderr)))
+        return EXIT_PROBLEMS
+    net = result.net
+    cnn = net.to_cnn()
+    _verify(cnn, output)
+    write_atomic(output, cnn)
+    if args.weights is not None:
+        write_atomic(npz, _npz_bytes(result.arrays))
+    if not args.quiet:
+        print(f"wrote {output}: model {net.name}, {len(net.layers)} nodes, {net.params:,} parameters, "
+              f"{net.macs:,} MACs" + (f"; weights {npz} ({len(result.arrays)} arrays)" if args.weights is not None
+                                      else ""), file=sys.stderr)
     return EXIT_OK
 
 

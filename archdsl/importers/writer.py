@@ -10,6 +10,10 @@ that archdsl reads the written model as the source format does.
 
 The text is flat but readable: a run of layers each feeding only the next
 is one chain, every other value is named after the layer that made it.
+A label may be a dotted path (``layer1.0.conv1``, from an ONNX initializer
+or a PyTorch module path): the step is then written inside labelled groups,
+``layer1: (0: (conv1: conv2d(...) -> bn1: batchnorm2d))``, which give the
+node exactly that name, and the value is named with ``_`` for the dots.
 """
 
 from __future__ import annotations
@@ -23,6 +27,22 @@ from ..syntax import RESERVED_WORDS
 Shape = tuple[int, ...]
 
 _ILLEGAL = re.compile(r"[^A-Za-z0-9_]")
+
+
+_INDEX = re.compile(r"0|[1-9][0-9]*")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def legal_path(raw: str) -> bool:
+    """Whether ``raw`` is a dotted path of legal labels (names or indices
+    written without leading zeros), which groups can spell as a node name."""
+    parts = raw.split(".")
+    return all(_INDEX.fullmatch(part) or _NAME.fullmatch(part) for part in parts)
+
+
+def _label_text(part: str) -> str:
+    """One component of a dotted label as .cnn text: a reserved word quoted."""
+    return f'"{part}"' if part in RESERVED_WORDS else part
 
 
 def legal_name(raw: str, fallback: str = "layer") -> str:
@@ -75,6 +95,14 @@ class Network:
             label, n = f"{base}_{n}", n + 1
         return label
 
+    def fresh_path(self, raw: str, fallback: str = "layer") -> str:
+        """``raw`` itself when it is a legal dotted path not used yet (the
+        state_dict key prefix a weight needs); else as :meth:`fresh_label`."""
+        if "." in raw and legal_path(raw) and raw not in self._labels \
+                and not any(label.startswith(raw + ".") or raw.startswith(label + ".") for label in self._labels):
+            return raw
+        return self.fresh_label(raw, fallback)
+
     def add_input(self, raw: str, shape: Shape) -> str:
         label = self.fresh_label(raw, "input")
         self._labels.add(label)
@@ -114,17 +142,33 @@ class Network:
 
     # ------------------------------------------------------------ text
 
+    def variables(self) -> dict[str, str]:
+        """The name each node's value has in the text: its label, or for a
+        dotted label the label with ``_`` for the dots (made unique)."""
+        names = {label: label for label in (*self.inputs, *self._by_label) if "." not in label}
+        taken = set(names)
+        for label in self._by_label:
+            if "." in label:
+                base = legal_name(label.replace(".", "_"))
+                name, n = base, 2
+                while name in taken:
+                    name, n = f"{base}_{n}", n + 1
+                names[label] = name
+                taken.add(name)
+        return names
+
     def to_cnn(self) -> str:
+        names = self.variables()
         lines = [f"# {line}".rstrip() for line in self.header]
         if self.notes:
             lines += ["#", "# Import notes:"] + [f"#   {note}" for note in self.notes]
         lines += ["", f"model {self.name} {{"]
         lines += [f"    input {name}: {_shape(shape)}" for name, shape in self.inputs.items()]
         lines.append("")
-        lines += self._statements()
+        lines += self._statements(names)
         lines.append("")
         for name, label in self.outputs:
-            lines.append(f"    output {name}" if name == label else f"    output {name} = {label}")
+            lines.append(f"    output {name}" if name == names[label] else f"    output {name} = {names[label]}")
         lines += ["", "    # Figures computed by the importer from the source's own rules."]
         lines.append(f"    expect params == {_int(self.params)}")
         lines.append(f"    expect macs == {_int(self.macs)}")
@@ -133,7 +177,7 @@ class Network:
         lines.append("}")
         return "\n".join(lines) + "\n"
 
-    def _statements(self) -> list[str]:
+    def _statements(self, names: dict[str, str]) -> list[str]:
         consumers = self.consumers()
         output_labels = {label for _, label in self.outputs}
         lines: list[str] = []
@@ -146,26 +190,42 @@ class Network:
                 i += 1
                 chain.append(self.layers[i])
             i += 1
-            lines += _chain_text(chain)
+            lines += _chain_text(chain, names)
         return lines
 
 
-def _chain_text(chain: list[Layer]) -> list[str]:
+def _chain_text(chain: list[Layer], names: dict[str, str]) -> list[str]:
     first = chain[0]
-    steps: list[tuple[str, Layer]] = []
+    result = names[chain[-1].label]
     if first.is_merge:
-        arguments = ", ".join([*first.inputs, *([first.merge_args] if first.merge_args else [])])
-        head = f"    {chain[-1].label} = {first.label}: {first.op}({arguments})"
-        steps.append((head, first))
+        arguments = ", ".join([*(names[p] for p in first.inputs), *([first.merge_args] if first.merge_args else [])])
+        lines = [_with_comment(f"    {result} = {first.label}: {first.op}({arguments})", first)]
         rest = chain[1:]
     else:
-        head = f"    {chain[-1].label} = {first.inputs[0]}"
+        lines = [f"    {result} = {names[first.inputs[0]]}"]
         rest = chain
-    lines = [] if first.is_merge else [head]
-    for text, layer in steps:
+    i = 0
+    while i < len(rest):  # a run of steps under one dotted prefix shares its groups
+        prefix = rest[i].label.rpartition(".")[0]
+        run = [rest[i]]
+        while prefix and i + len(run) < len(rest) and rest[i + len(run)].label.rpartition(".")[0] == prefix:
+            run.append(rest[i + len(run)])
+        i += len(run)
+        lines += _run_text(prefix, run)
+    return lines
+
+
+def _run_text(prefix: str, run: list[Layer]) -> list[str]:
+    """``-> a: (0: (x: op -> y: op))`` for steps labelled ``a.0.x``, ``a.0.y``."""
+    parts = prefix.split(".") if prefix else []
+    opening = "".join(f"{_label_text(part)}: (" for part in parts)
+    closing = ")" * len(parts)
+    lines = []
+    for j, layer in enumerate(run):
+        name = _label_text(layer.label.rpartition(".")[2]) if "." in layer.label else layer.label
+        step = f"{name}: {layer.op}" + (closing if j == len(run) - 1 else "")
+        text = f"        -> {opening}{step}" if j == 0 else f"        {' ' * len(opening)}   -> {step}"
         lines.append(_with_comment(text, layer))
-    for layer in rest:
-        lines.append(_with_comment(f"        -> {layer.label}: {layer.op}", layer))
     return lines
 
 

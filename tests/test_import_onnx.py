@@ -45,7 +45,16 @@ def run(model, weights, x):
     return out if isinstance(out, dict) else {"out": out}
 
 
-@pytest.mark.parametrize("path", ZOO, ids=[p.stem for p in ZOO])
+#: Zoo models added after the importer, which it does not read back yet: the
+#: reason is the first error it gives (strict: they fail the day they pass).
+NOT_YET = {
+    "convnext_tiny": "the export's Transpose pairs (permute, layernorm2d) are not recognised: E603",
+    "regnet_x_400mf": "labels with '-' (block1-0) are renamed, so the weight keys differ",
+}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(reason=NOT_YET[p.stem], strict=True))
+                                  if p.stem in NOT_YET else p for p in ZOO], ids=[p.stem for p in ZOO])
 def test_zoo_round_trip(path, tmp_path):
     """.cnn -> ONNX (archdsl's exporter, with its lowerings) -> .cnn: same
     figures, same node shapes, same state_dict keys, same outputs."""

@@ -43,13 +43,11 @@ def statistics_window(spatial: Shape, over: tuple[bool, ...]) -> Window | None:
                   (0,) * len(spatial))
 
 
-class _BatchNorm(OpSpec):
-    """Per-channel affine normalisation; running mean/var are buffers."""
+class _ChannelNorm(OpSpec):
+    """What batch and instance norm share: a per-channel affine and running
+    statistics (their defaults differ), and the channel check."""
 
     family = Family.NORMALIZATION
-    uses_batch_statistics = True
-    #: Set by BatchNorm1d/2d/3d.
-    spatial_dims: ClassVar[int]
     positional = ("num_features",)
     #: Optional: checked against the incoming channels when given.
     num_features: PositiveInt | None = None
@@ -57,15 +55,6 @@ class _BatchNorm(OpSpec):
     momentum: float = Field(0.1, ge=0.0, le=1.0)
     affine: bool = True
     track_running_stats: bool = True
-
-    @property
-    def input_ranks(self) -> tuple[int, ...]:  # type: ignore[override]
-        # BatchNorm1d takes [C] (after linear) or [C, L], as in PyTorch.
-        return (1, 2) if self.spatial_dims == 1 else (self.spatial_dims + 1,)
-
-    def rank_hint(self, shape: Shape) -> str | None:
-        rank = len(shape) - 1
-        return f"a {show_shape(shape)} input needs batchnorm{max(rank, 1)}d" if 0 <= rank <= 3 else None
 
     def infer(self, inputs: list[Shape]) -> Shape:
         """The input's shape; ``num_features``, when given, must equal C."""
@@ -84,6 +73,24 @@ class _BatchNorm(OpSpec):
         if not self.track_running_stats:
             return {}
         return {"running_mean": (channels,), "running_var": (channels,), "num_batches_tracked": ()}
+
+
+class _BatchNorm(_ChannelNorm):
+    """Per-channel affine normalisation; running mean/var are buffers."""
+
+    family = Family.NORMALIZATION
+    uses_batch_statistics = True
+    #: Set by BatchNorm1d/2d/3d.
+    spatial_dims: ClassVar[int]
+
+    @property
+    def input_ranks(self) -> tuple[int, ...]:  # type: ignore[override]
+        # BatchNorm1d takes [C] (after linear) or [C, L], as in PyTorch.
+        return (1, 2) if self.spatial_dims == 1 else (self.spatial_dims + 1,)
+
+    def rank_hint(self, shape: Shape) -> str | None:
+        rank = len(shape) - 1
+        return f"a {show_shape(shape)} input needs batchnorm{max(rank, 1)}d" if 0 <= rank <= 3 else None
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         """Inference: a scale and a shift per element, or none when folded."""
@@ -392,7 +399,7 @@ class GroupNorm(OpSpec):
                                               f"{', ' + arguments if arguments else ''})")
 
 
-class _InstanceNorm(OpSpec):
+class _InstanceNorm(_ChannelNorm):
     """Normalises each channel of each sample over its positions
     (torch.nn.InstanceNorm{1,2,3}d; PyTorch's defaults: no affine, no running
     statistics); with ``track_running_stats`` inference uses the running
@@ -401,11 +408,6 @@ class _InstanceNorm(OpSpec):
     family = Family.NORMALIZATION
     #: Set by InstanceNorm1d/2d/3d.
     spatial_dims: ClassVar[int]
-    positional = ("num_features",)
-    #: Optional: checked against the incoming channels when given.
-    num_features: PositiveInt | None = None
-    eps: PositiveFloat = 1e-5
-    momentum: float = Field(0.1, ge=0.0, le=1.0)
     affine: bool = False
     track_running_stats: bool = False
 
@@ -416,24 +418,6 @@ class _InstanceNorm(OpSpec):
     def rank_hint(self, shape: Shape) -> str | None:
         rank = len(shape) - 1
         return f"a {show_shape(shape)} input needs instancenorm{rank}d" if 1 <= rank <= 3 else None
-
-    def infer(self, inputs: list[Shape]) -> Shape:
-        """The input's shape; ``num_features``, when given, must equal C."""
-        check_channels(self, inputs[0][0], self.num_features, "num_features")
-        return inputs[0]
-
-    def parameter_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
-        """``weight [C]``, ``bias [C]`` (with ``affine``)."""
-        channels = inputs[0][0]
-        return {"weight": (channels,), "bias": (channels,)} if self.affine else {}
-
-    def buffer_shapes(self, inputs: list[Shape]) -> dict[str, Shape]:
-        """``running_mean [C]``, ``running_var [C]``, ``num_batches_tracked`` (one element) with
-        ``track_running_stats``."""
-        channels = inputs[0][0]
-        if not self.track_running_stats:
-            return {}
-        return {"running_mean": (channels,), "running_var": (channels,), "num_batches_tracked": ()}
 
     def flops(self, inputs: list[Shape], output: Shape, conventions: Conventions) -> int:
         """5 per element (mean, variance, normalise), 2 more with the affine;

@@ -14,11 +14,8 @@ rules.
 """
 
 import ast
-import importlib.util
 import subprocess
 import sys
-import uuid
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +23,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from test_export import ALL_OPS, HOSTILE_SOURCE, _rename  # noqa: E402
+from test_export import ALL_OPS, HOSTILE_SOURCE, _rename, import_source  # noqa: E402
 
 import archdsl  # noqa: E402
 from archdsl.emit.torch_module import (  # noqa: E402
@@ -45,19 +42,6 @@ from archdsl.runtime import CompileError, make_plan  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 ZOO = sorted(MODELS.glob("*.cnn"))
-
-
-def import_source(source: str, directory: Path):
-    """Imports generated source as a fresh module, turning warnings into errors."""
-    name = f"exported_torch_{uuid.uuid4().hex}"
-    path = directory / f"{name}.py"
-    path.write_text(source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        spec.loader.exec_module(module)
-    return module
 
 
 def model_class(module):

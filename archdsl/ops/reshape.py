@@ -542,11 +542,11 @@ class Narrow(OpSpec):
         return TorchLowering(call("torch.narrow", "{0}", dim=self.dim, start=self.start, length=self.length))
 
 
-class Dropout(OpSpec):
-    """Zeroes elements with probability p in training; identity at inference."""
+class _Dropout(OpSpec):
+    """What dropout and dropout2d share: the probability, and the input
+    itself at inference (in the NumPy runtime and in ONNX)."""
 
     family = Family.REGULARIZATION
-    op: Literal["dropout"] = "dropout"
     positional = ("p",)
     p: float = Field(0.5, ge=0.0, le=1.0)
 
@@ -561,33 +561,24 @@ class Dropout(OpSpec):
     def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
         """Identity: the export is for inference."""
         return g.node("Identity", inputs[:1])
+
+
+class Dropout(_Dropout):
+    """Zeroes elements with probability p in training; identity at inference."""
+
+    op: Literal["dropout"] = "dropout"
 
     def to_torch(self, inputs: list[Shape]) -> TorchLowering:
         """``F.dropout``, active in training mode only (``self.training``), as ``nn.Dropout``."""
         return TorchLowering(f"F.dropout({{0}}, p={literal(self.p)}, training=self.training)")
 
 
-class Dropout2d(OpSpec):
+class Dropout2d(_Dropout):
     """Zeroes whole channels with probability p in training
     (torch.nn.Dropout2d); identity at inference."""
 
-    family = Family.REGULARIZATION
     op: Literal["dropout2d"] = "dropout2d"
-    positional = ("p",)
-    p: float = Field(0.5, ge=0.0, le=1.0)
     input_ranks = (3,)
-
-    def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.reshape.dropout``: the input itself at inference."""
-        from ..runtime.kernels.reshape import dropout
-
-        return KernelCall(dropout, {"p": self.p}, view=True)
-
-    onnx_ops = ("Identity",)
-
-    def to_onnx(self, g: OnnxGraph, inputs: list[str], shapes: list[Shape]) -> str:
-        """Identity: the export is for inference."""
-        return g.node("Identity", inputs[:1])
 
     def to_torch(self, inputs: list[Shape]) -> TorchLowering:
         """``F.dropout2d``, active in training mode only (``self.training``), as ``nn.Dropout2d``."""

@@ -1429,6 +1429,7 @@ class _ModelBuilder:
         if ok is None:
             return POISON
         input_spans = [span] * len(inputs)
+        piped = extra is not None and bool(inputs)
         if extra is not None:
             for value, arg_span in extra:
                 inputs.append(value)
@@ -1459,7 +1460,8 @@ class _ModelBuilder:
         if not ok:
             return POISON
         node_name = scope.child(label, kind)
-        return self.make_node(node_name, spec, [v.node for v in inputs], span, spans, scope, label_span)
+        return self.make_node(node_name, spec, [v.node for v in inputs], span, spans, scope, label_span,
+                              piped=piped)
 
     def validated(self, op: type[OpSpec], values: dict[str, Any]) -> OpSpec:
         """``op.model_validate(values)``, once per distinct call: a network
@@ -1498,12 +1500,13 @@ class _ModelBuilder:
                 self.report("E303", f"invalid arguments for {kind}: {message}", span)
 
     def make_node(self, name: str, spec: OpSpec, inputs: list[str], span: Span, spans: dict[str, Span],
-                  scope: NameScope, label_span: Span | None = None) -> Any:
+                  scope: NameScope, label_span: Span | None = None, piped: bool = False) -> Any:
         existing = self.nodes.get(name)
         if existing is not None:
             return self.duplicate_name(name, existing.span, span, label_span)
         self.add_node(Node.model_construct(
             name=name, spec=spec, inputs=tuple(inputs), span=span, argument_spans=spans, block=scope.block,
+            piped=piped,
         ))
         return Tensor(name)
 

@@ -27,6 +27,7 @@ class Node(BaseModel):
     span: Span = Field(description="Where the op is written")
     argument_spans: dict[str, Span] = Field(default_factory=dict, description="Where each explicit argument is written")
     block: str | None = Field(None, description="Path of the innermost block instance this node belongs to")
+    piped: bool = Field(False, description="A merge whose first input is the chain's value (x -> concat(y))")
 
     @property
     def op(self) -> str:

@@ -77,3 +77,36 @@ def test_a_reserved_word_elsewhere_still_asks_for_another_name():
     d, where = _only("model E {\n    input image: [3, 8, 8]\n    y = image -> model\n    output y\n}\n")
     assert where[0] == "E101"
     assert d.hint == "'model' is a reserved word; choose another name"
+
+
+# A U-Net decoder step written with the chain's value piped into the concat:
+# 16 + 16 + 16 channels, not the 32 the author counted.
+_PIPED_CONCAT = (
+    "model U {{\n"
+    "    input image: [3, 32, 32]\n"
+    "    skip = image -> conv2d(16, 3, padding=1)\n"
+    "    up = image -> conv2d(16, 3, padding=1{stride})\n"
+    "    output y = {chain}\n"
+    "}}\n")
+
+
+def test_a_piped_value_that_makes_a_three_input_concat_is_named_when_a_shape_error_follows():
+    d, where = _only(_PIPED_CONCAT.format(chain="up -> concat(skip, up) -> conv2d(32, 3, in_channels=32)", stride=""))
+    assert where == ("E402", 5, 56)
+    assert d.message == "conv2d declares in_channels=32, but its input has 48 channels"
+    assert d.notes == ("'concat_1' has 3 inputs: the chain's value 'conv2d_2' and the 2 written in concat(...); "
+                       "to combine only those, start a new chain with concat(...)",)
+
+
+def test_the_three_input_note_is_on_the_merge_s_own_error():
+    d, where = _only(_PIPED_CONCAT.format(chain="image -> concat(skip, up)", stride=", stride=2"))
+    assert where == ("E405", 5, 25)
+    assert d.notes == ("'concat_1' has 3 inputs: the chain's value 'image' and the 2 written in concat(...); "
+                       "to combine only those, start a new chain with concat(...)",)
+
+
+def test_no_three_input_note_for_a_two_input_piped_merge_or_an_unpiped_one():
+    d, _ = _only(_PIPED_CONCAT.format(chain="image -> concat(skip) -> conv2d(8, 3, in_channels=16)", stride=""))
+    assert d.code == "E402" and d.notes == ()
+    d, _ = _only(_PIPED_CONCAT.format(chain="concat(skip, up, image) -> conv2d(8, 3, in_channels=16)", stride=""))
+    assert d.code == "E402" and d.notes == ()

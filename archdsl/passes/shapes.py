@@ -67,7 +67,24 @@ def _diagnostic(model: Model, node: Node, inputs: list[Shape], error: ShapeError
                 produced += f" from the {show_shape(before)} map"
         labels.append(Label(producer.span, produced))
     return Diagnostic.error(error.code, error.message, span, labels=[*labels, *block_uses(_uses(model, node), span)],
-                            hint=error.hint)
+                            hint=error.hint, notes=_piped_merge_notes(model, node, error))
+
+
+def _piped_merge_notes(model: Model, node: Node, error: ShapeError) -> list[str]:
+    """Says so when the node, or a producer the error points at, is a merge
+    that took the chain's value as an extra first input: ``x -> concat(a, b)``
+    concatenates three tensors, which is rarely what was meant."""
+    merges = [node, *(model.nodes[node.inputs[index]] for index in error.inputs)]
+    notes = []
+    for merge in merges:
+        if merge.piped and len(merge.inputs) >= 3:
+            written = len(merge.inputs) - 1
+            notes.append(
+                f"'{merge.name}' has {len(merge.inputs)} inputs: the chain's value '{merge.inputs[0]}' "
+                f"and the {written} written in {merge.spec.op}(...); to combine only those, "
+                f"start a new chain with {merge.spec.op}(...)"
+            )
+    return notes
 
 
 def _uses(model: Model, node: Node) -> list[tuple[str, Span]]:

@@ -355,3 +355,12 @@ def test_schema_describes_what_parse_prints():
     jsonschema.validate(document, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(document["models"][0], schema)  # one model is not what parse prints
+
+
+def test_sarif_rules_carry_their_documentation_page_as_markdown():
+    report = archdsl.check(BROKEN)
+    log = render.sarif_log(report.diagnostics, "0", report.program.sources)
+    rule = next(r for r in log["runs"][0]["tool"]["driver"]["rules"] if r["id"] == "W202")
+    # The same text `archdsl rules W202` prints, which GitHub shows beside an alert.
+    assert rule["help"]["markdown"] == run_cli("rules", "W202").stdout.strip()
+    assert rule["help"]["markdown"].startswith("## W202\n\n`stride-exceeds-kernel`, warning.")

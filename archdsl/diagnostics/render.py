@@ -194,7 +194,7 @@ def sarif_log(diagnostics: list[Diagnostic], version: str,
     """A SARIF 2.1.0 log (GitHub code scanning) with one run of archdsl.
     ``helpUri`` and ``informationUri`` come from the package's
     ``[project.urls]`` (``Rules`` and ``Homepage``) when it declares them."""
-    from .codes import CODES
+    from .codes import CODES, describe
 
     urls = project_urls()
     rule_index = {c.code: i for i, c in enumerate(CODES)}
@@ -206,7 +206,10 @@ def sarif_log(diagnostics: list[Diagnostic], version: str,
             "name": c.name,
             "shortDescription": {"text": c.summary},
             "fullDescription": {"text": c.rationale or c.summary},
-            "help": {"text": (c.rationale + "\n\nExample: " if c.rationale else "Example: ") + c.example},
+            # GitHub code scanning shows the markdown (the rule's page, as
+            # `archdsl rules CODE` prints it); other viewers the text.
+            "help": {"text": (c.rationale + "\n\nExample: " if c.rationale else "Example: ") + c.example,
+                     "markdown": describe(c).strip()},
             "defaultConfiguration": {"level": level[c.severity]},
         }
         if "rules" in urls:

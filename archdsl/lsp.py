@@ -10,7 +10,7 @@ are ASCII; a non-BMP character before a cursor shifts it by one).
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,29 @@ from .graph import Node
 from .ops import CALLABLE, lookup
 from .source import Span
 
+#: Code units per character in each LSP position encoding.
+_ENCODINGS = {"utf-8": "utf-8", "utf-16": "utf-16-le", "utf-32": "utf-32-le"}
+
+
+def code_units(text: str, encoding: str) -> int:
+    """The length of ``text`` in ``encoding``'s code units (bytes for UTF-8,
+    16-bit units for UTF-16: two for a character beyond the BMP)."""
+    if encoding == "utf-32":
+        return len(text)
+    width = 2 if encoding == "utf-16" else 1
+    return len(text.encode(_ENCODINGS[encoding], "surrogatepass")) // width
+
 
 @dataclass
 class Document:
-    """One open file, checked."""
+    """One open file, checked; ``encoding`` is the client's position encoding."""
 
     path: Path
     text: str
     report: FileReport
+    encoding: str = "utf-16"
+    version: int | None = None
+    _lines: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -42,21 +57,48 @@ class Document:
     def in_file(self, span: Span | None) -> bool:
         return span is not None and span.file == self.name
 
+    def lines(self, file: str) -> list[str]:
+        """The lines of this file or of an import (by its span file name)."""
+        if file not in self._lines:
+            texts = {module.source.name: module.source.text for module in self.report.program.modules}
+            self._lines[file] = (self.text if file == self.name else texts.get(file, "")).split("\n")
+        return self._lines[file]
 
-def open_document(path: Path, text: str) -> Document:
-    """Checks ``text`` as the file ``path`` (its imports resolve beside it)."""
+    def position(self, file: str, line: int, column: int) -> dict:
+        """The LSP position of a span's 1-based (line, column) in ``file``."""
+        lines = self.lines(file)
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        return {"line": line - 1, "character": code_units(text[: column - 1], self.encoding)}
+
+    def range(self, span: Span) -> dict:
+        return {"start": self.position(span.file, span.line, span.column),
+                "end": self.position(span.file, span.end_line, span.end_column)}
+
+    def offset(self, line: int, character: int) -> int:
+        """The character offset in this file of an LSP position (a position
+        inside a character, or past the line's end, is clamped)."""
+        lines = self.lines(self.name)
+        line = max(0, min(line, len(lines) - 1))
+        text = lines[line]
+        column = units = 0
+        while column < len(text) and units < character:
+            units += code_units(text[column], self.encoding)
+            column += 1
+        return sum(len(lines[n]) + 1 for n in range(line)) + column
+
+
+def open_document(path: Path, text: str, encoding: str = "utf-16", version: int | None = None) -> Document:
+    """Checks ``text`` as the file ``path`` (its imports resolve beside it);
+    positions are exchanged in ``encoding`` (utf-8, utf-16 or utf-32)."""
+    if encoding not in _ENCODINGS:
+        raise ValueError(f"unknown position encoding {encoding!r}")
     program = loads(text, path.name, directory=path.parent)
-    return Document(path, text, check_program(program, path))
+    return Document(path, text, check_program(program, path), encoding, version)
 
 
 # ---------------------------------------------------------------- diagnostics
 
 _SEVERITY = {Severity.ERROR: 1, Severity.WARNING: 2, Severity.INFO: 3}
-
-
-def lsp_range(span: Span) -> dict:
-    return {"start": {"line": span.line - 1, "character": span.column - 1},
-            "end": {"line": span.end_line - 1, "character": span.end_column - 1}}
 
 
 def _uri(doc: Document, file: str) -> str:
@@ -85,27 +127,21 @@ def _lsp_diagnostic(doc: Document, d: Diagnostic) -> dict:
     if not doc.in_file(span):
         message = f"{d.message} (in {span.file}:{span.line}:{span.column})"
         span = next((label.span for label in d.labels if doc.in_file(label.span)), Span(doc.name, 1, 1, 1, 1))
-    related = [{"location": {"uri": _uri(doc, label.span.file), "range": lsp_range(label.span)},
+    related = [{"location": {"uri": _uri(doc, label.span.file), "range": doc.range(label.span)},
                 "message": label.message} for label in d.labels]
     if not doc.in_file(d.span):
-        related.append({"location": {"uri": _uri(doc, d.span.file), "range": lsp_range(d.span)},
+        related.append({"location": {"uri": _uri(doc, d.span.file), "range": doc.range(d.span)},
                         "message": d.message})
     notes = "".join(f"\n{note}" for note in d.notes) + (f"\nhelp: {d.hint}" if d.hint else "")
-    return {"range": lsp_range(span), "severity": _SEVERITY.get(d.severity, 3), "code": d.code,
+    return {"range": doc.range(span), "severity": _SEVERITY.get(d.severity, 3), "code": d.code,
             "source": "archdsl", "message": message + notes, "relatedInformation": related}
 
 
 # ---------------------------------------------------------------- positions
 
 
-def _offset(text: str, line: int, character: int) -> int:
-    lines = text.split("\n")
-    line = min(line, len(lines) - 1)
-    return sum(len(lines[n]) + 1 for n in range(line)) + min(character, len(lines[line]))
-
-
 def word_at(doc: Document, line: int, character: int) -> str | None:
-    offset = _offset(doc.text, line, character)
+    offset = doc.offset(line, character)
     from .fmt import tokens
 
     try:
@@ -153,10 +189,16 @@ def _block_instances_at(doc: Document, offset: int) -> list[tuple[Analysis, Any]
 
 
 def hover(doc: Document, line: int, character: int) -> str | None:
-    """Markdown: the node written under the cursor (output shape, parameters,
-    MACs, receptive field) or the block instance (its totals), then the op's
-    documentation."""
-    offset = _offset(doc.text, line, character)
+    """Markdown: a value's name (where it is bound or used in a model) shows
+    the node it names; otherwise the node written under the cursor (output
+    shape, parameters, MACs, receptive field) or the block instance (its
+    totals), then the op's documentation."""
+    offset = doc.offset(line, character)
+    word = word_at(doc, line, character)
+    value = _value_node(doc, word, offset) if word else None
+    if value is not None:
+        analysis, node = value
+        return f"value **{word}**, the output of:\n\n{_node_text(analysis, node)}"
     parts = []
     nodes = _nodes_at(doc, offset)
     if nodes:
@@ -174,7 +216,6 @@ def hover(doc: Document, line: int, character: int) -> str | None:
             shape = analysis.shapes.get(last) if last else None
             parts.append(f"**{instance.path}**: block `{instance.block}` → `{list(shape) if shape else '?'}`\n\n"
                          f"parameters {params:,} · MACs {macs:,}")
-    word = word_at(doc, line, character)
     op = lookup(word) if word else None
     if op is not None:
         parts.append(f"`{op.kind()}`({_signature(op)})\n\n{inspect.cleandoc(op.__doc__ or '')}")
@@ -211,8 +252,8 @@ def definition(doc: Document, line: int, character: int) -> dict | None:
     for module in _modules(doc):
         for block in module.blocks:
             if block.name == word:
-                return {"uri": _uri(doc, block.name_span.file), "range": lsp_range(block.name_span)}
-    offset = _offset(doc.text, line, character)
+                return {"uri": _uri(doc, block.name_span.file), "range": doc.range(block.name_span)}
+    offset = doc.offset(line, character)
     for module in _modules(doc):
         if module.source.name != doc.name:
             continue
@@ -222,7 +263,7 @@ def definition(doc: Document, line: int, character: int) -> dict | None:
                 continue
             span = _binding(definition_, word)
             if span is not None:
-                return {"uri": doc.path.resolve().as_uri(), "range": lsp_range(span)}
+                return {"uri": doc.path.resolve().as_uri(), "range": doc.range(span)}
     return None
 
 
@@ -231,14 +272,95 @@ def _binding(definition_: syntax.BlockDef | syntax.ModelDef, word: str) -> Span 
         for param in definition_.params:
             if param.name == word:
                 return param.span
+    stmt = _binding_statement(definition_, word)
+    return None if stmt is None else stmt.name_span
+
+
+_Binder = syntax.InputDecl | syntax.Assign | syntax.OutputDecl
+
+
+def _binding_statement(definition_: syntax.BlockDef | syntax.ModelDef, word: str) -> _Binder | None:
+    """The first statement of the body (or of its ``if`` branches) that binds ``word``."""
     pending = list(definition_.body)
     while pending:
         stmt = pending.pop(0)
-        if isinstance(stmt, syntax.InputDecl | syntax.Assign | syntax.OutputDecl) and stmt.name == word:
-            return stmt.name_span
+        if isinstance(stmt, _Binder) and stmt.name == word:
+            return stmt
         if isinstance(stmt, syntax.If):
             pending += stmt.body + stmt.orelse
     return None
+
+
+def _value_node(doc: Document, word: str, offset: int) -> tuple[Analysis, Node] | None:
+    """The node whose output the value ``word`` names, for a name bound in
+    the model written at ``offset`` (inside a block a name has one value per
+    call, so none is shown)."""
+    for module in _modules(doc):
+        if module.source.name != doc.name:
+            continue
+        for model in module.models:
+            if not model.span.start <= offset <= model.span.end:
+                continue
+            stmt = _binding_statement(model, word)
+            analysis = next((a for a in doc.analyses() if a.model.name == model.name), None)
+            if stmt is None or analysis is None:
+                return None
+            found = _bound_node(analysis, stmt)
+            return None if found is None else (analysis, found)
+    return None
+
+
+def _bound_node(analysis: Analysis, stmt: _Binder) -> Node | None:
+    model = analysis.model
+    if isinstance(stmt, syntax.InputDecl):
+        return model.nodes.get(stmt.name)
+    if isinstance(stmt, syntax.OutputDecl):
+        name = model.outputs.get(stmt.name)
+        return None if name is None else model.nodes.get(name)
+    # an assignment names its chain's value: the last node (in topological
+    # order) written in the chain, or made by a block called in it
+    span = stmt.chain.span
+    last = None
+    for node in model.nodes.values():
+        site = _call_site(analysis, node)
+        if site.file == span.file and span.start <= site.start and site.end <= span.end:
+            last = node
+    return last
+
+
+def _call_site(analysis: Analysis, node: Node) -> Span:
+    """Where ``node`` is written in the model: its own span, or for a node of
+    a block, the span of the outermost block call that made it."""
+    if node.block is None:
+        return node.span
+    blocks = analysis.model.blocks
+    instance = blocks[node.block]
+    while instance.parent is not None:
+        instance = blocks[instance.parent]
+    return instance.span
+
+
+# ---------------------------------------------------------------- inlay hints
+
+
+def inlay_hints(doc: Document, first_line: int, last_line: int) -> list[dict]:
+    """The output shape after each op and block call written in a model,
+    on the 0-based lines ``first_line`` to ``last_line``: for a block call
+    its output's, for a call repeated by ``repeat`` the last repetition's."""
+    found: dict[tuple[int, int], dict] = {}
+    for analysis in doc.analyses():
+        for node in analysis.model.nodes.values():
+            shape = analysis.shapes.get(node.name)
+            site = _call_site(analysis, node)
+            if node.op == "input" or shape is None or not doc.in_file(site):
+                continue
+            position = doc.position(site.file, site.end_line, site.end_column)
+            if first_line <= position["line"] <= last_line:
+                # nodes come in topological order: the last one written at a place is its output
+                found[(position["line"], position["character"])] = {
+                    "position": position, "label": f"{list(shape)}", "kind": 1, "paddingLeft": True,
+                    "tooltip": f"{node.name}: output shape"}
+    return [found[key] for key in sorted(found)]
 
 
 # ---------------------------------------------------------------- completion
@@ -247,7 +369,7 @@ def _binding(definition_: syntax.BlockDef | syntax.ModelDef, word: str) -> Span 
 def completion(doc: Document, line: int, character: int) -> list[dict]:
     """Inside an op's parentheses: its keyword arguments (type and default);
     elsewhere: op and block names."""
-    offset = _offset(doc.text, line, character)
+    offset = doc.offset(line, character)
     op = _enclosing_call(doc.text[:offset])
     if op is not None:
         items = []
@@ -298,15 +420,15 @@ def symbols(doc: Document) -> list[dict]:
         if module.source.name != doc.name:
             continue
         for block in module.blocks:
-            out.append({"name": block.name, "kind": 12, "range": lsp_range(block.span),
-                        "selectionRange": lsp_range(block.name_span), "children": []})
+            out.append({"name": block.name, "kind": 12, "range": doc.range(block.span),
+                        "selectionRange": doc.range(block.name_span), "children": []})
         for model in module.models:
-            children = [{"name": name, "kind": 13, "detail": node.op, "range": lsp_range(node.span),
-                         "selectionRange": lsp_range(node.span)}
+            children = [{"name": name, "kind": 13, "detail": node.op, "range": doc.range(node.span),
+                         "selectionRange": doc.range(node.span)}
                         for name, node in nodes_of.get(model.name, {}).items()
                         if "." not in name and doc.in_file(node.span)]
-            out.append({"name": model.name, "kind": 5, "range": lsp_range(model.span),
-                        "selectionRange": lsp_range(model.name_span), "children": children})
+            out.append({"name": model.name, "kind": 5, "range": doc.range(model.span),
+                        "selectionRange": doc.range(model.name_span), "children": children})
     return out
 
 
@@ -323,7 +445,7 @@ def formatting(doc: Document) -> list[dict]:
     if new == doc.text:
         return []
     lines = doc.text.split("\n")
-    end = {"line": len(lines) - 1, "character": len(lines[-1])}
+    end = {"line": len(lines) - 1, "character": code_units(lines[-1], doc.encoding)}
     return [{"range": {"start": {"line": 0, "character": 0}, "end": end}, "newText": new}]
 
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what the test suite needs and runs it.
-#   - Debian's graphviz (the `dot` program) and chromium when missing and we are root;
+#   - Debian's graphviz (the `dot` program), chromium, nodejs and npm when missing and we are root;
+#   - the VS Code extension's npm packages, from its lockfile (editors/vscode);
 #   - archdsl itself with its test extras (onnx, onnxruntime, torch, atheris...);
 #   - then lint (ruff), types (mypy) and pytest over tests/.
 set -eu
@@ -23,6 +24,20 @@ if ! command -v chromium >/dev/null 2>&1; then
     else
         echo "note: chromium is not installed; the HTML report's browser tests will fail" >&2
     fi
+fi
+
+# Debian's nodejs and npm: tests/test_vscode_grammar.py runs the VS Code
+# extension's grammar tests (vscode-tmgrammar-test) and its client test.
+if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+        echo "note: npm is not installed; the VS Code extension's tests will fail" >&2
+    fi
+fi
+if command -v npm >/dev/null 2>&1; then
+    (cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"

@@ -211,7 +211,10 @@ def test_expansion_bombs_stop_with_a_limit_error(name):
     elapsed = time.perf_counter() - start
     codes = [d.code for d in program.diagnostics]
     assert "E901" in codes, [(d.code, d.message) for d in program.diagnostics]
-    assert elapsed < 5, f"{name}: {elapsed:.1f} s"
+    # Not a speed figure (benchmarks/ has those): a bomb that escaped the
+    # limits would run for hours.  The bound leaves room for a loaded CI
+    # machine; "block fan-out" builds the 250,000 nodes the limit allows.
+    assert elapsed < 30, f"{name}: {elapsed:.1f} s"
 
 
 def test_limits_are_configurable():

@@ -132,6 +132,43 @@ class ConcatBranch(nn.Module):
         return {"logits": self.fc(y.view(y.size(0), -1)), "features": y}
 
 
+class Assorted(nn.Module):
+    """The rest of the table: functions, methods and modules the other modules do not use."""
+
+    def __init__(self):
+        super().__init__()
+        self.pad = nn.ConstantPad2d((1, 2, 0, 1), 0.5)
+        self.conv = nn.Conv2d(4, 8, 3, padding="same")
+        self.prelu = nn.PReLU(8)
+        self.norm = nn.LayerNorm(8, eps=1e-6)
+        self.shuffle = nn.PixelShuffle(2)
+        self.pool = nn.AdaptiveMaxPool2d((3, 2))
+        self.act = nn.Softplus(beta=2.0, threshold=10.0)
+        self.softmax = nn.Softmax(dim=1)
+        self.head = nn.Linear(2 * 3 * 2, 4)
+
+    def forward(self, x):
+        x = self.prelu(self.conv(self.pad(x)))
+        x = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        x = torch.add(F.mish(x), F.hardsigmoid(x))
+        x = F.elu(self.shuffle(x), alpha=0.5)
+        x = F.interpolate(F.pad(x, (1, 1, 1, 1), mode="reflect"), scale_factor=2.0)
+        x = F.selu(self.act(self.pool(x)))
+        return self.softmax(self.head(x.flatten(1)))
+
+
+class OneD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(2, 6, 5, stride=2, bias=False)
+        self.bn = nn.BatchNorm1d(6)
+        self.pool = nn.MaxPool1d(2)
+        self.up = nn.Upsample(scale_factor=3.0, mode="linear", align_corners=True)
+
+    def forward(self, x):
+        return torch.tanh(self.up(F.avg_pool1d(self.pool(torch.relu(self.bn(self.conv(x)))), 2, 1)))
+
+
 def randomised(module, seed=0):
     """The module in eval mode with weights and running statistics that are not the defaults."""
     generator = torch.Generator().manual_seed(seed)
@@ -179,6 +216,8 @@ MODULES = {
     "depthwise": (DepthwiseSeparable, (6, 7, 9)),
     "se": (SEBlock, (3, 8, 8)),
     "concat": (ConcatBranch, (3, 9, 9)),
+    "assorted": (Assorted, (4, 6, 5)),
+    "1d": (OneD, (2, 40)),
 }
 
 

@@ -231,8 +231,8 @@ def _value_text(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return json.dumps(value)
-    if isinstance(value, tuple):
-        return "(" + ", ".join(_value_text(v) for v in value) + ")"
+    if isinstance(value, tuple):  # (8) is 8 in .cnn: a one-element tuple is written as its element
+        return _value_text(value[0]) if len(value) == 1 else "(" + ", ".join(_value_text(v) for v in value) + ")"
     raise TypeError(f"cannot write {value!r}")
 
 

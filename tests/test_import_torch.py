@@ -15,6 +15,7 @@ modules' attributes).
 
 import sys
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -264,6 +265,38 @@ def test_op_text_leaves_out_defaults_and_validates():
     assert op_text("relu") == "relu"
     with pytest.raises(Exception, match="does not take"):
         op_text("upsample", scale_factor=2.0, mode="nearest-exact")
+
+
+#: What the import of an op's PyTorch lowering gives instead of the op itself: the same
+#: function, written another way (PyTorch's module has no trace of the difference).
+EQUIVALENT = {
+    "adaptive_maxpool2d": "global_maxpool where its output size is 1",
+    "adaptive_avgpool3d": "global_avgpool (its output size is 1 here)",
+    "layernorm2d": "permute + layernorm + permute without an affine (it lowers to F.layer_norm: no module)",
+    "stochastic_depth": "nothing: the identity in eval mode, where the module is traced",
+    "identity": "nothing",
+}
+
+
+def test_every_op_lowered_to_pytorch_reads_back(tmp_path):
+    """The inverse of the to_torch facets: tests/test_export.py's ALL_OPS model (every
+    op of the registry) exported to PyTorch, imported back: the same outputs, and each
+    op is itself again or one of the equivalences above."""
+    from test_export import ALL_OPS
+
+    model = archdsl.loads(ALL_OPS).model()
+    inputs = {name: archdsl.analyze(model).shapes[name] for name in model.inputs}
+    state = random_state(make_plan(model, inputs, optimize=False))
+    net = load_torch(export_torch(model, inputs=inputs), tmp_path, state).eval()
+    result = import_module(net, list(inputs.values()), "AllOps", "test:AllOps")
+    back = load_back(result, tmp_path)
+    before = Counter(node.spec.op for node in model.nodes.values())
+    after = Counter(node.spec.op for node in back.nodes.values())
+    assert set(before - after) == set(EQUIVALENT)  # each instance read back is the op itself
+    assert set(result.arrays) == set(net.state_dict())
+    generator = np.random.default_rng(3)
+    x = [generator.standard_normal((2, *shape)).astype(np.float32) for shape in inputs.values()]
+    assert_same_outputs(numpy_outputs(back, result.arrays, dict(zip(back.inputs, x))), torch_outputs(net, x))
 
 
 # ---------------------------------------------------------------- the zoo

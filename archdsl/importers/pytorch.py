@@ -322,11 +322,15 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
     "F.adaptive_avg_pool1d": ("output_size",), "F.adaptive_max_pool1d": ("output_size", "return_indices"),
     "torch.flatten": ("start_dim", "end_dim"), "torch.narrow": ("dim", "start", "length"),
     "torch.permute": ("dims",), "torch.cat": ("dim",), "torch.concat": ("dim",),
-    "torch.add": ("other", "alpha"), "torch.mul": ("other",), "torch.mean": ("dim", "keepdim"),
+    "torch.add": ("other", "alpha"), "torch.sub": ("other", "alpha"), "torch.mul": ("other",),
+    "torch.mean": ("dim", "keepdim"),
     "F.interpolate": ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias"),
     "F.pad": ("pad", "mode", "value"), "F.pixel_shuffle": ("upscale_factor",),
     "F.pixel_unshuffle": ("downscale_factor",), "F.local_response_norm": ("size", "alpha", "beta", "k"),
     "F.layer_norm": ("normalized_shape", "weight", "bias", "eps"),
+    "F.group_norm": ("num_groups", "weight", "bias", "eps"),
+    "F.instance_norm": ("running_mean", "running_var", "weight", "bias", "use_input_stats", "momentum", "eps"),
+    "F.batch_norm": ("running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"),
     **{name: elementwise.arguments for elementwise in ELEMENTWISE for name in elementwise.functions},
 }
 SIGNATURES.update({f"F.{pool}{n}d": SIGNATURES[f"F.{pool}1d"] for n in (2, 3)
@@ -334,7 +338,7 @@ SIGNATURES.update({f"F.{pool}{n}d": SIGNATURES[f"F.{pool}1d"] for n in (2, 3)
 #: Methods: ``x.flatten(1)`` binds as ``torch.flatten(x, 1)``.
 METHOD_SIGNATURES: dict[str, tuple[str, ...]] = {
     "flatten": ("start_dim", "end_dim"), "narrow": ("dim", "start", "length"), "mean": ("dim", "keepdim"),
-    "add": ("other", "alpha"), "mul": ("other",), "softmax": ("dim",),
+    "add": ("other", "alpha"), "sub": ("other", "alpha"), "mul": ("other",), "softmax": ("dim",),
 }
 
 
@@ -343,7 +347,8 @@ def _functions(torch: Any) -> dict[Any, str]:
     functional = torch.nn.functional
     found: dict[Any, str] = {operator.add: "operator.add", operator.mul: "operator.mul",
                              operator.getitem: "operator.getitem", operator.iadd: "operator.add",
-                             operator.imul: "operator.mul"}
+                             operator.imul: "operator.mul",
+                             operator.sub: "operator.sub", operator.isub: "operator.sub"}
     for name in [*SIGNATURES, "torch.sigmoid", "torch.tanh"]:
         holder, _, attribute = name.partition(".")
         obj = getattr(functional if holder == "F" else torch, attribute, None)
@@ -735,7 +740,7 @@ def _merge(op: str) -> FunctionHandler:
         node = self.node
         a, b = node.args[0], arguments.get("other", node.args[1] if len(node.args) > 1 else None)
         if arguments.get("alpha", 1) != 1:
-            raise Unsupported("add with alpha other than 1")
+            raise Unsupported(f"{op} with alpha other than 1")
         if op == "mul" and _scale(self, a, b):
             return
         inputs = [self.value(a), self.value(b)]
@@ -863,9 +868,37 @@ def _getitem(self: _Importer, arguments: dict[str, Any]) -> None:
     self.simple(op_text("narrow", start=start, length=max(stop - start, 0), dim=dim))
 
 
+def _stateless_norm(kind: str) -> FunctionHandler:
+    """``F.layer_norm`` and the other norms without weights or running
+    statistics (the lowering of the ops without them); with tensors they
+    would need a module to hold them (E603)."""
+    def handler(self: _Importer, arguments: dict[str, Any]) -> None:
+        held = [k for k in ("weight", "bias", "running_mean", "running_var") if arguments.get(k) is not None]
+        if held:
+            raise Unsupported(f"F.{kind.replace('norm', '_norm')} with {', '.join(held)} (archdsl reads a norm with "
+                              "tensors from its nn module)")
+        rank = len(self.shape(self.node)) - 2
+        eps = {"eps": float(arguments["eps"])} if "eps" in arguments else {}
+        if kind == "layernorm":
+            shape = tuple(self.constant(arguments["normalized_shape"], "normalized_shape"))
+            self.simple(op_text(kind, normalized_shape=shape, elementwise_affine=False, **eps))
+        elif kind == "groupnorm":
+            self.simple(op_text(kind, num_groups=int(self.constant(arguments["num_groups"], "num_groups")),
+                                affine=False, **eps))
+        elif kind == "batchnorm":
+            if not arguments.get("training", False):
+                raise Unsupported("F.batch_norm on running statistics it is not given")
+            self.simple(op_text(f"batchnorm{rank}d", affine=False, track_running_stats=False,
+                                momentum=float(arguments.get("momentum", 0.1)), **eps))
+        else:
+            self.simple(op_text(f"instancenorm{rank}d", **eps))
+    return handler
+
+
 FUNCTION_HANDLERS: dict[str, FunctionHandler] = {
     "operator.add": _merge("add"), "torch.add": _merge("add"),
     "operator.mul": _merge("mul"), "torch.mul": _merge("mul"),
+    "operator.sub": _merge("sub"), "torch.sub": _merge("sub"),
     "torch.cat": _cat, "torch.concat": _cat,
     **{f"F.max_pool{n}d": _pool_function("maxpool") for n in (1, 2, 3)},
     **{f"F.avg_pool{n}d": _pool_function("avgpool") for n in (1, 2, 3)},
@@ -880,6 +913,8 @@ FUNCTION_HANDLERS: dict[str, FunctionHandler] = {
     "F.local_response_norm": lambda self, a: self.simple(op_text(
         "local_response_norm", **{k: float(v) if k != "size" else v for k, v in a.items()})),
     "operator.getitem": _getitem,
+    "F.layer_norm": _stateless_norm("layernorm"), "F.group_norm": _stateless_norm("groupnorm"),
+    "F.instance_norm": _stateless_norm("instancenorm"), "F.batch_norm": _stateless_norm("batchnorm"),
 }
 
 # ---------------------------------------------------------------- method handlers
@@ -971,7 +1006,7 @@ def _layer_norm_2d(self: _Importer) -> bool:
 
 
 METHOD_HANDLERS: dict[str, FunctionHandler] = {
-    "add": _merge("add"), "mul": _merge("mul"),
+    "add": _merge("add"), "mul": _merge("mul"), "sub": _merge("sub"),
     "flatten": lambda self, a: self.simple(_flatten_text(self, int(self.constant(a.get("start_dim", 0), "start_dim")),
                                                           int(self.constant(a.get("end_dim", -1), "end_dim")))),
     "narrow": _narrow, "mean": _mean,

@@ -70,7 +70,7 @@ class Layer:
 
     @property
     def is_merge(self) -> bool:
-        return self.merge_args != "" or self.op in ("add", "mul", "concat")
+        return self.merge_args != "" or self.op in ("add", "mul", "sub", "concat")
 
 
 @dataclass

@@ -47,10 +47,7 @@ def run(model, weights, x):
 
 #: Zoo models added after the importer, which it does not read back yet: the
 #: reason is the first error it gives (strict: they fail the day they pass).
-NOT_YET = {
-    "convnext_tiny": "the export's Transpose pairs (permute, layernorm2d) are not recognised: E603",
-    "regnet_x_400mf": "labels with '-' (block1-0) are renamed, so the weight keys differ",
-}
+NOT_YET: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(reason=NOT_YET[p.stem], strict=True))
@@ -127,13 +124,14 @@ def test_unknown_operator_and_bad_file():
 
 
 def test_unsupported_settings():
-    # Clip to [-1, 1] is no archdsl activation; a lone Transpose has no op
+    # Clip to [-1, 1] is no archdsl activation; a Transpose moving the batch
+    # is no permute (archdsl's keeps the batch first)
     low = helper.make_tensor("lo", TensorProto.FLOAT, [], [-1.0])
     high = helper.make_tensor("hi", TensorProto.FLOAT, [], [1.0])
     d = _diagnostic(_model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip")], [low, high]))
     assert d.code == "E603" and "'clip'" in d.message
-    d = _diagnostic(_model([helper.make_node("Transpose", ["x"], ["y"], name="t", perm=[0, 1, 3, 2])]))
-    assert d.code == "E603" and "Transpose" in d.message
+    d = _diagnostic(_model([helper.make_node("Transpose", ["x"], ["y"], name="t", perm=[1, 0, 2, 3])]))
+    assert d.code == "E603" and "node #0 't' (Transpose)" in d.message and "batch" in d.message
 
 
 def test_cli_writes_cnn_and_npz(tmp_path, capsys):

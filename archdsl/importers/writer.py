@@ -33,16 +33,35 @@ _INDEX = re.compile(r"0|[1-9][0-9]*")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def legal_component(part: str) -> bool:
+    """Whether ``part`` can be one component of a node name as the importers
+    write it: what the language accepts as a label (``label_problem`` in
+    archdsl/elaborate.py: no ``.``, whitespace, control character or brace,
+    so ``block1-0`` is one), less ``/`` and ``:``, which ONNX exporters use
+    in generated names (``layer1.0/Add``, ``onnx::Conv_12``: not keys), and
+    the quotes and backslash a quoted label would have to escape."""
+    from ..elaborate import label_problem
+
+    return label_problem(part) is None and not any(ch in part for ch in "/:\\\"'")
+
+
 def legal_path(raw: str) -> bool:
-    """Whether ``raw`` is a dotted path of legal labels (names or indices
-    written without leading zeros), which groups can spell as a node name."""
-    parts = raw.split(".")
-    return all(_INDEX.fullmatch(part) or _NAME.fullmatch(part) for part in parts)
+    """Whether ``raw`` is a dotted path of legal label components, which
+    groups can spell as a node name (state_dict keys keep their names)."""
+    return all(legal_component(part) for part in raw.split("."))
 
 
 def _label_text(part: str) -> str:
-    """One component of a dotted label as .cnn text: a reserved word quoted."""
-    return f'"{part}"' if part in RESERVED_WORDS else part
+    """One component of a label as .cnn text: a name or an index as it is,
+    anything else (a reserved word, ``block1-0``, ``010``) quoted."""
+    if (_NAME.fullmatch(part) and part not in RESERVED_WORDS) or _INDEX.fullmatch(part):
+        return part
+    return f'"{part}"'
+
+
+def _plain_name(label: str) -> bool:
+    """Whether a label is a legal value name as it is."""
+    return bool(_NAME.fullmatch(label)) and label not in RESERVED_WORDS
 
 
 def legal_name(raw: str, fallback: str = "layer") -> str:
@@ -70,7 +89,7 @@ class Layer:
 
     @property
     def is_merge(self) -> bool:
-        return self.merge_args != "" or self.op in ("add", "mul", "concat")
+        return self.merge_args != "" or self.op in ("add", "mul", "sub", "concat")
 
 
 @dataclass
@@ -98,7 +117,7 @@ class Network:
     def fresh_path(self, raw: str, fallback: str = "layer") -> str:
         """``raw`` itself when it is a legal dotted path not used yet (the
         state_dict key prefix a weight needs); else as :meth:`fresh_label`."""
-        if "." in raw and legal_path(raw) and raw not in self._labels \
+        if legal_path(raw) and raw not in self._labels \
                 and not any(label.startswith(raw + ".") or raw.startswith(label + ".") for label in self._labels):
             return raw
         return self.fresh_label(raw, fallback)
@@ -144,11 +163,12 @@ class Network:
 
     def variables(self) -> dict[str, str]:
         """The name each node's value has in the text: its label, or for a
-        dotted label the label with ``_`` for the dots (made unique)."""
-        names = {label: label for label in (*self.inputs, *self._by_label) if "." not in label}
+        dotted or quoted label the label with ``_`` for the dots and other
+        characters (made unique)."""
+        names = {label: label for label in (*self.inputs, *self._by_label) if _plain_name(label)}
         taken = set(names)
         for label in self._by_label:
-            if "." in label:
+            if label not in names:
                 base = legal_name(label.replace(".", "_"))
                 name, n = base, 2
                 while name in taken:
@@ -199,7 +219,7 @@ def _chain_text(chain: list[Layer], names: dict[str, str]) -> list[str]:
     result = names[chain[-1].label]
     if first.is_merge:
         arguments = ", ".join([*(names[p] for p in first.inputs), *([first.merge_args] if first.merge_args else [])])
-        lines = [_with_comment(f"    {result} = {first.label}: {first.op}({arguments})", first)]
+        lines = [_with_comment(f"    {result} = {_label_text(first.label)}: {first.op}({arguments})", first)]
         rest = chain[1:]
     else:
         lines = [f"    {result} = {names[first.inputs[0]]}"]
@@ -222,7 +242,7 @@ def _run_text(prefix: str, run: list[Layer]) -> list[str]:
     closing = ")" * len(parts)
     lines = []
     for j, layer in enumerate(run):
-        name = _label_text(layer.label.rpartition(".")[2]) if "." in layer.label else layer.label
+        name = _label_text(layer.label.rpartition(".")[2])
         step = f"{name}: {layer.op}" + (closing if j == len(run) - 1 else "")
         text = f"        -> {opening}{step}" if j == 0 else f"        {' ' * len(opening)}   -> {step}"
         lines.append(_with_comment(text, layer))

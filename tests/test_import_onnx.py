@@ -200,3 +200,112 @@ def test_pytorch_exported_model(tmp_path):
         want = module(x).numpy()
     got = run(back, result.arrays, {"image": x.numpy()})["out"]
     assert np.max(np.abs(got - want)) <= 1e-5 * np.max(np.abs(want))
+
+
+# ---------------------------------------------------------------- single operators against onnxruntime
+
+
+def _tensor(name, array):
+    return helper.make_tensor(name, TensorProto.FLOAT, list(array.shape), array.reshape(-1).tolist())
+
+
+def _onnx_bytes(nodes, initializers, shape=(1, 4, 6, 6), outputs=("y",)):
+    """A model of ``nodes`` with a dynamic batch; outputs of unknown size (rank 4)."""
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", *shape[1:]])],
+                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["n", "a", "b", "c"])
+                               for name in outputs], initializer=list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def _against_onnxruntime(tmp_path, nodes, initializers=(), shape=(1, 4, 6, 6), outputs=("y",)):
+    """Imports a one-graph model and compares archdsl's runtime on the
+    imported .cnn (with the initializers as weights) with onnxruntime on the
+    file itself; returns the .cnn text."""
+    import onnxruntime
+
+    data = _onnx_bytes(nodes, initializers, shape, outputs)
+    x = np.random.default_rng(1).standard_normal((2, *shape[1:])).astype(np.float32)
+    want = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    result = import_onnx(data, "m.onnx")
+    back = imported_model(result, tmp_path)
+    got = run(back, result.arrays, {back.inputs[0]: x})
+    assert len(got) == len(want)
+    for have, expected in zip(got.values(), want):
+        assert have.shape == expected.shape
+        assert np.max(np.abs(have - expected)) <= 1e-5 * max(1.0, np.max(np.abs(expected)))
+    return result.net.to_cnn()
+
+
+def test_sub_of_values(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="/act/Relu"),
+             helper.make_node("Sub", ["x", "r"], ["y"], name="/Sub")]
+    assert ": sub(" in _against_onnxruntime(tmp_path, nodes)
+
+
+def test_split_is_one_narrow_per_output(tmp_path):
+    # torch.chunk(x, 2, dim=1) at opset 13+: Split with the sizes as an input
+    split = helper.make_tensor("sizes", TensorProto.INT64, [2], [1, 3])
+    nodes = [helper.make_node("Split", ["x", "sizes"], ["a", "b"], name="/Split", axis=1),
+             helper.make_node("Relu", ["a"], ["y"], name="/act/Relu"),
+             helper.make_node("Sigmoid", ["b"], ["z"], name="/gate/Sigmoid")]
+    text = _against_onnxruntime(tmp_path, nodes, [split], outputs=("y", "z"))
+    assert "narrow(0, 1, dim=1)" in text and "narrow(1, 3, dim=1)" in text
+
+
+def test_transpose_is_permute(tmp_path):
+    nodes = [helper.make_node("Transpose", ["x"], ["y"], name="/Transpose", perm=[0, 2, 3, 1])]
+    assert "permute((0, 2, 3, 1))" in _against_onnxruntime(tmp_path, nodes)
+
+
+def test_layer_normalization_and_layer_scale(tmp_path):
+    # LayerNormalization over the last two axes; a Mul by a [C, 1, 1]
+    # initializer is a learnable scale whose key is the initializer's name.
+    rng = np.random.default_rng(2)
+    gamma, beta = rng.standard_normal((6, 6)).astype(np.float32), rng.standard_normal((6, 6)).astype(np.float32)
+    layer_scale = rng.standard_normal((4, 1, 1)).astype(np.float32)
+    nodes = [helper.make_node("LayerNormalization", ["x", "ln.weight", "ln.bias"], ["n"], name="ln", axis=2,
+                              epsilon=1e-6),
+             helper.make_node("Mul", ["n", "stage.layer_scale"], ["y"], name="/stage/Mul")]
+    result_text = _against_onnxruntime(tmp_path, nodes, [_tensor("ln.weight", gamma), _tensor("ln.bias", beta),
+                                                         _tensor("stage.layer_scale", layer_scale)])
+    assert "layernorm((6, 6), eps=1e-06)" in result_text and "scale((4, 1, 1))" in result_text
+    result = import_onnx(_onnx_bytes(nodes, [_tensor("ln.weight", gamma), _tensor("ln.bias", beta),
+                                             _tensor("stage.layer_scale", layer_scale)]), "m.onnx")
+    assert set(result.arrays) == {"ln.weight", "ln.bias", "stage.layer_scale"}
+
+
+def test_layernorm_over_channels_is_layernorm2d(tmp_path):
+    rng = np.random.default_rng(3)
+    gamma, beta = rng.standard_normal(4).astype(np.float32), rng.standard_normal(4).astype(np.float32)
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], name="norm/Transpose", perm=[0, 2, 3, 1]),
+             helper.make_node("LayerNormalization", ["t", "norm.weight", "norm.bias"], ["n"], axis=-1, epsilon=1e-6),
+             helper.make_node("Transpose", ["n"], ["y"], name="norm", perm=[0, 3, 1, 2])]
+    text = _against_onnxruntime(tmp_path, nodes, [_tensor("norm.weight", gamma), _tensor("norm.bias", beta)])
+    assert "norm: layernorm2d(eps=1e-06)" in text and "permute" not in text
+
+
+def test_activation_patterns(tmp_path):
+    # PyTorch's exports: x * hardsigmoid(x) (hardswish), x * sigmoid(x)
+    # (silu), and gelu before opset 20: x * 0.5 * (1 + erf(x / sqrt 2)).
+    constants = [helper.make_tensor("sqrt2", TensorProto.FLOAT, [], [float(np.sqrt(2))]),
+                 helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
+                 helper.make_tensor("half", TensorProto.FLOAT, [], [0.5])]
+    nodes = [helper.make_node("HardSigmoid", ["x"], ["hs"], alpha=1 / 6, beta=0.5),
+             helper.make_node("Mul", ["x", "hs"], ["a"]),
+             helper.make_node("Sigmoid", ["a"], ["s"]),
+             helper.make_node("Mul", ["a", "s"], ["b"]),
+             helper.make_node("Div", ["b", "sqrt2"], ["d"]),
+             helper.make_node("Erf", ["d"], ["e"]),
+             helper.make_node("Add", ["e", "one"], ["p"]),
+             helper.make_node("Mul", ["b", "p"], ["q"]),
+             helper.make_node("Mul", ["q", "half"], ["y"])]
+    text = _against_onnxruntime(tmp_path, nodes, constants)
+    assert ": hardswish" in text and ": silu" in text and ": gelu" in text and "mul" not in text
+
+
+def test_division_and_constant_arithmetic_are_located_errors():
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    d = _diagnostic(_model([helper.make_node("Div", ["x", "two"], ["y"], name="halve")], [two]))
+    assert d.code == "E603" and "node #0 'halve' (Div)" in d.message and "division" in d.message
+    d = _diagnostic(_model([helper.make_node("Sub", ["x", "two"], ["y"], name="shift")], [two]))
+    assert d.code == "E603" and "node #0 'shift' (Sub)" in d.message and "constant" in d.message

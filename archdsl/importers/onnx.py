@@ -464,10 +464,19 @@ def _leaky_relu(self: _Importer) -> None:
 
 
 def _hard_sigmoid(self: _Importer) -> None:
+    """PyTorch's hardsigmoid; ``x * hardsigmoid(x)`` is one ``hardswish``."""
     alpha, beta = self.attr("alpha", 0.2), self.attr("beta", 0.5)
     if not (math.isclose(alpha, 1 / 6, rel_tol=1e-6) and math.isclose(beta, 0.5)):
         raise self.fail("E603", f"HardSigmoid with alpha {alpha}, beta {beta}: archdsl's hardsigmoid is "
                         "PyTorch's (alpha 1/6, beta 0.5)")
+    node = self.node
+    mul = self.single_user(node.output[0], "Mul")
+    if mul is not None and sorted(self.graph.node[mul].input) == sorted([node.input[0], node.output[0]]):
+        x = self.value(node.input[0])
+        self.done.add(mul)
+        self.node, self.index = self.graph.node[mul], mul
+        self.emit(self.label("hardswish"), "hardswish", [x], self.node.output[0])
+        return
     self.simple("hardsigmoid")
 
 
@@ -949,8 +958,48 @@ def _sub(self: _Importer) -> None:
 
 
 def _div(self: _Importer) -> None:
-    raise self.fail("E603", "archdsl has no division op (Div of values, or by a constant that is not folded)",
-                    hint="a division that only normalises the input can be done before the network")
+    """Only as the start of ``x * 0.5 * (1 + erf(x / √2))`` (``gelu`` as
+    PyTorch exports it before opset 20); archdsl has no division op."""
+    if not _erf_gelu(self):
+        raise self.fail("E603", "archdsl has no division op (Div of values, or by a constant that is not folded)",
+                        hint="a division that only normalises the input can be done before the network")
+
+
+def _scalar(self: _Importer, node: Any, other: str, value: float) -> bool:
+    """Whether ``node`` is binary with ``other`` and a constant equal to ``value``."""
+    names = list(node.input)
+    if len(names) != 2 or other not in names:
+        return False
+    constant = self.consts.get(names[1 - names.index(other)])
+    return constant is not None and constant.size == 1 and math.isclose(float(constant.reshape(-1)[0]), value,
+                                                                        rel_tol=1e-6)
+
+
+def _erf_gelu(self: _Importer) -> bool:
+    """``Div(x, √2) → Erf → Add(1) → Mul(x) → Mul(0.5)`` (either order of the last two)."""
+    div = self.node
+    x = div.input[0]
+    if not _scalar(self, div, x, math.sqrt(2)):
+        return False
+    erf = self.single_user(div.output[0], "Erf")
+    add = self.single_user(self.graph.node[erf].output[0], "Add") if erf is not None else None
+    if erf is None or add is None or not _scalar(self, self.graph.node[add], self.graph.node[erf].output[0], 1.0):
+        return False
+    first = self.single_user(self.graph.node[add].output[0], "Mul")
+    if first is None:
+        return False
+    second = self.single_user(self.graph.node[first].output[0], "Mul")
+    inputs = list(self.graph.node[first].input)
+    if second is None or not (
+            (x in inputs and _scalar(self, self.graph.node[second], self.graph.node[first].output[0], 0.5))
+            or (_scalar(self, self.graph.node[first], self.graph.node[add].output[0], 0.5)
+                and x in self.graph.node[second].input)):
+        return False
+    value = self.value(x)
+    self.done.update({erf, add, first, second})
+    self.node, self.index = self.graph.node[second], second
+    self.emit(self.label("gelu"), "gelu", [value], self.node.output[0])
+    return True
 
 
 def _split(self: _Importer) -> None:

@@ -67,6 +67,7 @@ def test_zoo_round_trip(path, tmp_path):
     common = set(back.nodes) & set(model.nodes)
     assert len(common) >= 0.8 * len([n for n in model.nodes if model.nodes[n].spec.op != "dropout"])
     assert {n: after.shapes[n] for n in common} == {n: before.shapes[n] for n in common}
+    _flat_and_structured_agree(result.net, back, after)
     generator = np.random.default_rng(0)
     x = {name: generator.standard_normal((2, *before.shapes[name])).astype(np.float32) for name in model.inputs}
     expected = net(**x)
@@ -75,6 +76,45 @@ def test_zoo_round_trip(path, tmp_path):
     for want, have in zip(expected.values(), got.values()):
         assert have.shape == want.shape
         assert np.max(np.abs(have - want)) <= 1e-5 * np.max(np.abs(want))
+
+
+def _state_dict_keys(model, analysis):
+    plan = archdsl.runtime.make_plan(model, {n: analysis.shapes[n] for n in model.inputs})
+    return set(archdsl.runtime.CompiledModel(plan).state_dict())
+
+
+def _flat_and_structured_agree(net, structured_model, structured):
+    """The file with repeated structures as blocks (the default) and the
+    flat one (--flat) elaborate to the same graph figures and keys."""
+    flat_text = net.to_cnn(flat=True)
+    flat_model = archdsl.loads(flat_text, "flat.cnn").models[0]
+    flat = archdsl.analyze(flat_model)
+    assert set(flat_model.nodes) == set(structured_model.nodes)
+    assert (flat.totals.params, flat.totals.macs) == (structured.totals.params, structured.totals.macs)
+    assert flat.shapes == structured.shapes
+    assert {n: flat.costs[n].params for n in flat.costs} == {n: structured.costs[n].params for n in structured.costs}
+    assert _state_dict_keys(flat_model, flat) == _state_dict_keys(structured_model, structured)
+    assert "block " not in flat_text
+
+
+def test_resnet18_reads_back_with_blocks(tmp_path):
+    """ResNet-18 through ONNX: layer1's two identical BasicBlocks become one
+    block called by ``repeat``; the file is shorter than the flat one."""
+    model = archdsl.load(ROOT / "models" / "resnet18.cnn").models[-1]
+    inputs = small_inputs(model)
+    shapes, net = prepared(model, inputs)
+    data = serialize(build(model, shapes, net.state_dict(), dynamic_batch=True))
+    result = import_onnx(data, "resnet18.onnx")
+    structured, flat = result.net.to_cnn(), result.net.to_cnn(flat=True)
+    (tmp_path / "resnet18.onnx").write_bytes(data)
+    for option, name in (([], "s.cnn"), (["--flat"], "f.cnn")):
+        assert main(["import", str(tmp_path / "resnet18.onnx"), "-o", str(tmp_path / name), "-q", *option]) == 0
+    assert (tmp_path / "s.cnn").read_text() == structured and (tmp_path / "f.cnn").read_text() == flat
+    assert structured.count("\nblock ") >= 1 and "layer1: repeat 2 { Layer1Block() }" in structured
+    assert len(structured.splitlines()) < len(flat.splitlines())
+    back = imported_model(result, tmp_path)
+    _flat_and_structured_agree(result.net, back, archdsl.analyze(back))
+    assert {"layer1.0.conv1", "layer1.1.bn2", "layer1.1.add_1"} <= set(back.nodes)
 
 
 def test_module_paths():

@@ -19,7 +19,9 @@ is ``silu``; ``Reshape/Transpose/Reshape`` over channels is
 ``channel_shuffle``; a zero ``Pad`` before an ``AveragePool`` that does not
 count padding is ``avgpool(count_include_pad=true)``; ``Transpose/MatMul/
 Transpose`` by an averaging matrix is ``adaptive_avgpool``; ``MatMul`` then
-``Add`` of a constant is ``linear``).  See docs/import.md.
+``Add`` of a constant is ``linear``; ``Transpose/LayerNormalization/
+Transpose`` over the channels is ``layernorm2d``; ``x * hardsigmoid(x)`` is
+``hardswish``; PyTorch's erf form of GELU is ``gelu``).  See docs/import.md.
 
 ONNX has no line numbers: a problem names the node by its index in
 ``graph.node`` (from 0), its name and its operator.
@@ -780,9 +782,19 @@ def _merge(op: str) -> Callable[[_Importer], None]:
         rank = {len(self.shape(name)) for name in node.input}
         if len(rank) != 1:
             raise self.fail("E603", "operands of different ranks (archdsl broadcasts equal ranks only)")
-        label = self.net.fresh_label(legal_name(module_path(node.name).replace(".", "_") or op, op))
-        self.emit(label, op, inputs, node.output[0])
+        self.emit(_merge_label(self, op), op, inputs, node.output[0])
     return handler
+
+
+def _merge_label(self: _Importer, op: str) -> str:
+    """A merge's label: its module path (archdsl's ``layer1.0.add_1``), for
+    PyTorch's ``/layer1/layer1.0/Add`` the module's path and the operator
+    (``layer1.0.add``), so that it sits in its block with the layers around it."""
+    name = self.node.name
+    path = module_path(name)
+    if path and name.startswith("/"):
+        path = f"{path}.{legal_name(name.rsplit('/', 1)[-1].lower(), op)}"
+    return self.net.fresh_path(path, op) if path else self.net.fresh_label(op)
 
 
 def _concat(self: _Importer) -> None:
@@ -792,8 +804,7 @@ def _concat(self: _Importer) -> None:
     if axis == 0:
         raise self.fail("E603", "Concat along the batch")
     inputs = [self.value(name) for name in node.input]
-    label = self.net.fresh_label(legal_name(module_path(node.name).replace(".", "_") or "concat", "concat"))
-    self.emit(label, "concat", inputs, node.output[0], merge_args=f"dim={axis}")
+    self.emit(_merge_label(self, "concat"), "concat", inputs, node.output[0], merge_args=f"dim={axis}")
 
 
 def _alias(self: _Importer) -> None:
@@ -953,8 +964,7 @@ def _sub(self: _Importer) -> None:
     x, y = self.value(self.node.input[0]), self.value(self.node.input[1])
     if len(self.shape(self.node.input[0])) != len(self.shape(self.node.input[1])):
         raise self.fail("E603", "operands of different ranks (archdsl broadcasts equal ranks only)")
-    label = self.net.fresh_label(legal_name(module_path(self.node.name).replace(".", "_") or "sub", "sub"))
-    self.emit(label, "sub", [x, y], self.node.output[0])
+    self.emit(_merge_label(self, "sub"), "sub", [x, y], self.node.output[0])
 
 
 def _div(self: _Importer) -> None:

@@ -47,10 +47,7 @@ def run(model, weights, x):
 
 #: Zoo models added after the importer, which it does not read back yet: the
 #: reason is the first error it gives (strict: they fail the day they pass).
-NOT_YET = {
-    "convnext_tiny": "the export's Transpose pairs (permute, layernorm2d) are not recognised: E603",
-    "regnet_x_400mf": "labels with '-' (block1-0) are renamed, so the weight keys differ",
-}
+NOT_YET: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(reason=NOT_YET[p.stem], strict=True))
@@ -70,6 +67,7 @@ def test_zoo_round_trip(path, tmp_path):
     common = set(back.nodes) & set(model.nodes)
     assert len(common) >= 0.8 * len([n for n in model.nodes if model.nodes[n].spec.op != "dropout"])
     assert {n: after.shapes[n] for n in common} == {n: before.shapes[n] for n in common}
+    _flat_and_structured_agree(result.net, back, after)
     generator = np.random.default_rng(0)
     x = {name: generator.standard_normal((2, *before.shapes[name])).astype(np.float32) for name in model.inputs}
     expected = net(**x)
@@ -78,6 +76,45 @@ def test_zoo_round_trip(path, tmp_path):
     for want, have in zip(expected.values(), got.values()):
         assert have.shape == want.shape
         assert np.max(np.abs(have - want)) <= 1e-5 * np.max(np.abs(want))
+
+
+def _state_dict_keys(model, analysis):
+    plan = archdsl.runtime.make_plan(model, {n: analysis.shapes[n] for n in model.inputs})
+    return set(archdsl.runtime.CompiledModel(plan).state_dict())
+
+
+def _flat_and_structured_agree(net, structured_model, structured):
+    """The file with repeated structures as blocks (the default) and the
+    flat one (--flat) elaborate to the same graph figures and keys."""
+    flat_text = net.to_cnn(flat=True)
+    flat_model = archdsl.loads(flat_text, "flat.cnn").models[0]
+    flat = archdsl.analyze(flat_model)
+    assert set(flat_model.nodes) == set(structured_model.nodes)
+    assert (flat.totals.params, flat.totals.macs) == (structured.totals.params, structured.totals.macs)
+    assert flat.shapes == structured.shapes
+    assert {n: flat.costs[n].params for n in flat.costs} == {n: structured.costs[n].params for n in structured.costs}
+    assert _state_dict_keys(flat_model, flat) == _state_dict_keys(structured_model, structured)
+    assert "block " not in flat_text
+
+
+def test_resnet18_reads_back_with_blocks(tmp_path):
+    """ResNet-18 through ONNX: layer1's two identical BasicBlocks become one
+    block called by ``repeat``; the file is shorter than the flat one."""
+    model = archdsl.load(ROOT / "models" / "resnet18.cnn").models[-1]
+    inputs = small_inputs(model)
+    shapes, net = prepared(model, inputs)
+    data = serialize(build(model, shapes, net.state_dict(), dynamic_batch=True))
+    result = import_onnx(data, "resnet18.onnx")
+    structured, flat = result.net.to_cnn(), result.net.to_cnn(flat=True)
+    (tmp_path / "resnet18.onnx").write_bytes(data)
+    for option, name in (([], "s.cnn"), (["--flat"], "f.cnn")):
+        assert main(["import", str(tmp_path / "resnet18.onnx"), "-o", str(tmp_path / name), "-q", *option]) == 0
+    assert (tmp_path / "s.cnn").read_text() == structured and (tmp_path / "f.cnn").read_text() == flat
+    assert structured.count("\nblock ") >= 1 and "layer1: repeat 2 { Layer1Block() }" in structured
+    assert len(structured.splitlines()) < len(flat.splitlines())
+    back = imported_model(result, tmp_path)
+    _flat_and_structured_agree(result.net, back, archdsl.analyze(back))
+    assert {"layer1.0.conv1", "layer1.1.bn2", "layer1.1.add_1"} <= set(back.nodes)
 
 
 def test_module_paths():
@@ -127,13 +164,14 @@ def test_unknown_operator_and_bad_file():
 
 
 def test_unsupported_settings():
-    # Clip to [-1, 1] is no archdsl activation; a lone Transpose has no op
+    # Clip to [-1, 1] is no archdsl activation; a Transpose moving the batch
+    # is no permute (archdsl's keeps the batch first)
     low = helper.make_tensor("lo", TensorProto.FLOAT, [], [-1.0])
     high = helper.make_tensor("hi", TensorProto.FLOAT, [], [1.0])
     d = _diagnostic(_model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip")], [low, high]))
     assert d.code == "E603" and "'clip'" in d.message
-    d = _diagnostic(_model([helper.make_node("Transpose", ["x"], ["y"], name="t", perm=[0, 1, 3, 2])]))
-    assert d.code == "E603" and "Transpose" in d.message
+    d = _diagnostic(_model([helper.make_node("Transpose", ["x"], ["y"], name="t", perm=[1, 0, 2, 3])]))
+    assert d.code == "E603" and "node #0 't' (Transpose)" in d.message and "batch" in d.message
 
 
 def test_cli_writes_cnn_and_npz(tmp_path, capsys):
@@ -202,3 +240,112 @@ def test_pytorch_exported_model(tmp_path):
         want = module(x).numpy()
     got = run(back, result.arrays, {"image": x.numpy()})["out"]
     assert np.max(np.abs(got - want)) <= 1e-5 * np.max(np.abs(want))
+
+
+# ---------------------------------------------------------------- single operators against onnxruntime
+
+
+def _tensor(name, array):
+    return helper.make_tensor(name, TensorProto.FLOAT, list(array.shape), array.reshape(-1).tolist())
+
+
+def _onnx_bytes(nodes, initializers, shape=(1, 4, 6, 6), outputs=("y",)):
+    """A model of ``nodes`` with a dynamic batch; outputs of unknown size (rank 4)."""
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", *shape[1:]])],
+                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["n", "a", "b", "c"])
+                               for name in outputs], initializer=list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def _against_onnxruntime(tmp_path, nodes, initializers=(), shape=(1, 4, 6, 6), outputs=("y",)):
+    """Imports a one-graph model and compares archdsl's runtime on the
+    imported .cnn (with the initializers as weights) with onnxruntime on the
+    file itself; returns the .cnn text."""
+    import onnxruntime
+
+    data = _onnx_bytes(nodes, initializers, shape, outputs)
+    x = np.random.default_rng(1).standard_normal((2, *shape[1:])).astype(np.float32)
+    want = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    result = import_onnx(data, "m.onnx")
+    back = imported_model(result, tmp_path)
+    got = run(back, result.arrays, {back.inputs[0]: x})
+    assert len(got) == len(want)
+    for have, expected in zip(got.values(), want):
+        assert have.shape == expected.shape
+        assert np.max(np.abs(have - expected)) <= 1e-5 * max(1.0, np.max(np.abs(expected)))
+    return result.net.to_cnn()
+
+
+def test_sub_of_values(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="/act/Relu"),
+             helper.make_node("Sub", ["x", "r"], ["y"], name="/Sub")]
+    assert ": sub(" in _against_onnxruntime(tmp_path, nodes)
+
+
+def test_split_is_one_narrow_per_output(tmp_path):
+    # torch.chunk(x, 2, dim=1) at opset 13+: Split with the sizes as an input
+    split = helper.make_tensor("sizes", TensorProto.INT64, [2], [1, 3])
+    nodes = [helper.make_node("Split", ["x", "sizes"], ["a", "b"], name="/Split", axis=1),
+             helper.make_node("Relu", ["a"], ["y"], name="/act/Relu"),
+             helper.make_node("Sigmoid", ["b"], ["z"], name="/gate/Sigmoid")]
+    text = _against_onnxruntime(tmp_path, nodes, [split], outputs=("y", "z"))
+    assert "narrow(0, 1, dim=1)" in text and "narrow(1, 3, dim=1)" in text
+
+
+def test_transpose_is_permute(tmp_path):
+    nodes = [helper.make_node("Transpose", ["x"], ["y"], name="/Transpose", perm=[0, 2, 3, 1])]
+    assert "permute((0, 2, 3, 1))" in _against_onnxruntime(tmp_path, nodes)
+
+
+def test_layer_normalization_and_layer_scale(tmp_path):
+    # LayerNormalization over the last two axes; a Mul by a [C, 1, 1]
+    # initializer is a learnable scale whose key is the initializer's name.
+    rng = np.random.default_rng(2)
+    gamma, beta = rng.standard_normal((6, 6)).astype(np.float32), rng.standard_normal((6, 6)).astype(np.float32)
+    layer_scale = rng.standard_normal((4, 1, 1)).astype(np.float32)
+    nodes = [helper.make_node("LayerNormalization", ["x", "ln.weight", "ln.bias"], ["n"], name="ln", axis=2,
+                              epsilon=1e-6),
+             helper.make_node("Mul", ["n", "stage.layer_scale"], ["y"], name="/stage/Mul")]
+    result_text = _against_onnxruntime(tmp_path, nodes, [_tensor("ln.weight", gamma), _tensor("ln.bias", beta),
+                                                         _tensor("stage.layer_scale", layer_scale)])
+    assert "layernorm((6, 6), eps=1e-06)" in result_text and "scale((4, 1, 1))" in result_text
+    result = import_onnx(_onnx_bytes(nodes, [_tensor("ln.weight", gamma), _tensor("ln.bias", beta),
+                                             _tensor("stage.layer_scale", layer_scale)]), "m.onnx")
+    assert set(result.arrays) == {"ln.weight", "ln.bias", "stage.layer_scale"}
+
+
+def test_layernorm_over_channels_is_layernorm2d(tmp_path):
+    rng = np.random.default_rng(3)
+    gamma, beta = rng.standard_normal(4).astype(np.float32), rng.standard_normal(4).astype(np.float32)
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], name="norm/Transpose", perm=[0, 2, 3, 1]),
+             helper.make_node("LayerNormalization", ["t", "norm.weight", "norm.bias"], ["n"], axis=-1, epsilon=1e-6),
+             helper.make_node("Transpose", ["n"], ["y"], name="norm", perm=[0, 3, 1, 2])]
+    text = _against_onnxruntime(tmp_path, nodes, [_tensor("norm.weight", gamma), _tensor("norm.bias", beta)])
+    assert "norm: layernorm2d(eps=1e-06)" in text and "permute" not in text
+
+
+def test_activation_patterns(tmp_path):
+    # PyTorch's exports: x * hardsigmoid(x) (hardswish), x * sigmoid(x)
+    # (silu), and gelu before opset 20: x * 0.5 * (1 + erf(x / sqrt 2)).
+    constants = [helper.make_tensor("sqrt2", TensorProto.FLOAT, [], [float(np.sqrt(2))]),
+                 helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
+                 helper.make_tensor("half", TensorProto.FLOAT, [], [0.5])]
+    nodes = [helper.make_node("HardSigmoid", ["x"], ["hs"], alpha=1 / 6, beta=0.5),
+             helper.make_node("Mul", ["x", "hs"], ["a"]),
+             helper.make_node("Sigmoid", ["a"], ["s"]),
+             helper.make_node("Mul", ["a", "s"], ["b"]),
+             helper.make_node("Div", ["b", "sqrt2"], ["d"]),
+             helper.make_node("Erf", ["d"], ["e"]),
+             helper.make_node("Add", ["e", "one"], ["p"]),
+             helper.make_node("Mul", ["b", "p"], ["q"]),
+             helper.make_node("Mul", ["q", "half"], ["y"])]
+    text = _against_onnxruntime(tmp_path, nodes, constants)
+    assert ": hardswish" in text and ": silu" in text and ": gelu" in text and "mul" not in text
+
+
+def test_division_and_constant_arithmetic_are_located_errors():
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    d = _diagnostic(_model([helper.make_node("Div", ["x", "two"], ["y"], name="halve")], [two]))
+    assert d.code == "E603" and "node #0 'halve' (Div)" in d.message and "division" in d.message
+    d = _diagnostic(_model([helper.make_node("Sub", ["x", "two"], ["y"], name="shift")], [two]))
+    assert d.code == "E603" and "node #0 'shift' (Sub)" in d.message and "constant" in d.message

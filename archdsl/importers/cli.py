@@ -31,6 +31,8 @@ def add_import_command(subparsers) -> argparse.ArgumentParser:
                    "(default 3,224,224)")
     p.add_argument("--kwargs", metavar="JSON", help="PyTorch: keyword arguments for the callable, a JSON object "
                    "(default: called with none)")
+    p.add_argument("--flat", action="store_true", help="write every layer in place, without recognising repeated "
+                   "structures as blocks and repeat")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour diagnostics")
     p.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     return p
@@ -98,7 +100,7 @@ def cmd_import(args) -> int:
         sources = {source.name: source}
         sys.stderr.write(render_text(error.diagnostics, sources, color=_use_color(args.color, sys.stderr)))
         return EXIT_PROBLEMS
-    cnn = net.to_cnn()
+    cnn = net.to_cnn(flat=args.flat)
     _verify(cnn, output)
     write_atomic(output, cnn)
     if arrays is not None:
@@ -143,7 +145,7 @@ def _import_onnx(args, source_path: Path, output: Path) -> int:
         sys.stderr.write(render_text(error.diagnostics, {}, color=_use_color(args.color, sys.stderr)))
         return EXIT_PROBLEMS
     net = result.net
-    cnn = net.to_cnn()
+    cnn = net.to_cnn(flat=args.flat)
     _verify(cnn, output)
     write_atomic(output, cnn)
     if args.weights is not None:
@@ -203,7 +205,7 @@ def _import_torch(args, output: Path) -> int:
         sys.stderr.write(render_text(error.diagnostics, sources, color=_use_color(args.color, sys.stderr)))
         return EXIT_PROBLEMS
     net = result.net
-    cnn = net.to_cnn()
+    cnn = net.to_cnn(flat=args.flat)
     _verify(cnn, output)
     write_atomic(output, cnn)
     if args.weights is not None:

@@ -19,7 +19,9 @@ is ``silu``; ``Reshape/Transpose/Reshape`` over channels is
 ``channel_shuffle``; a zero ``Pad`` before an ``AveragePool`` that does not
 count padding is ``avgpool(count_include_pad=true)``; ``Transpose/MatMul/
 Transpose`` by an averaging matrix is ``adaptive_avgpool``; ``MatMul`` then
-``Add`` of a constant is ``linear``).  See docs/import.md.
+``Add`` of a constant is ``linear``; ``Transpose/LayerNormalization/
+Transpose`` over the channels is ``layernorm2d``; ``x * hardsigmoid(x)`` is
+``hardswish``; PyTorch's erf form of GELU is ``gelu``).  See docs/import.md.
 
 ONNX has no line numbers: a problem names the node by its index in
 ``graph.node`` (from 0), its name and its operator.
@@ -120,6 +122,7 @@ class _Importer:
         self.done: set[int] = set()                 # nodes taken by a pattern
         self.avg_padding: dict[int, list[int]] = {}  # AveragePool index -> padding of a Pad before it
         self.adaptive: dict[str, list[int]] = {}    # label -> output size of an adaptive pool it writes
+        self.origin: dict[str, str] = {}            # folded constant -> the initializer it rearranges
         self.index = 0
         self.node: Any = None
 
@@ -172,6 +175,7 @@ class _Importer:
         (``layer1.0.conv1.weight``), else its module path (PyTorch's
         ``/layer1/layer1.0/relu/Relu``, archdsl's ``layer1.0.relu``), else
         its name made legal, else ``fallback``."""
+        weight = self.origin.get(weight, weight) if weight is not None else None
         if weight is not None and weight.endswith(".weight"):
             prefix = weight[: -len(".weight")]
             if legal_path(prefix):
@@ -290,6 +294,10 @@ class _Importer:
         for output, result in zip(self.node.output, results):
             if output:
                 self.consts[output] = np.asarray(result)
+        if self.node.op_type in ("Transpose", "Identity", "Cast") and self.node.input:
+            # linear's exported weight is Transpose(fc.weight): its label is still fc's
+            source = self.node.input[0]
+            self.origin[self.node.output[0]] = self.origin.get(source, source)
 
     def read_outputs(self) -> None:
         for info in self.graph.output:
@@ -458,10 +466,19 @@ def _leaky_relu(self: _Importer) -> None:
 
 
 def _hard_sigmoid(self: _Importer) -> None:
+    """PyTorch's hardsigmoid; ``x * hardsigmoid(x)`` is one ``hardswish``."""
     alpha, beta = self.attr("alpha", 0.2), self.attr("beta", 0.5)
     if not (math.isclose(alpha, 1 / 6, rel_tol=1e-6) and math.isclose(beta, 0.5)):
         raise self.fail("E603", f"HardSigmoid with alpha {alpha}, beta {beta}: archdsl's hardsigmoid is "
                         "PyTorch's (alpha 1/6, beta 0.5)")
+    node = self.node
+    mul = self.single_user(node.output[0], "Mul")
+    if mul is not None and sorted(self.graph.node[mul].input) == sorted([node.input[0], node.output[0]]):
+        x = self.value(node.input[0])
+        self.done.add(mul)
+        self.node, self.index = self.graph.node[mul], mul
+        self.emit(self.label("hardswish"), "hardswish", [x], self.node.output[0])
+        return
     self.simple("hardsigmoid")
 
 
@@ -561,7 +578,9 @@ def _linear(self: _Importer, x: str, weight: np.ndarray, bias: np.ndarray | None
         raise self.fail("E605", f"weight {list(weight.shape)} and bias do not fit the output "
                         f"{list(self.shape(output))}")
     label = self.label("linear", weight_name)
-    op = f"linear({out_features})" if bias is not None else f"linear({out_features}, bias=false)"
+    keywords = {"bias": "false" if bias is None else "",
+                "in_features": str(in_features) if len(self.shape(output)) > 2 else ""}  # at every position
+    op = _call("linear", [str(out_features)], {k: v for k, v in keywords.items() if v})
     macs = numel(self.shape(output)[1:-1]) * in_features * out_features
     self.emit(label, op, [x], output, params=weight.size + (out_features if bias is not None else 0), macs=macs)
     self.arrays[f"{label}.weight"] = np.ascontiguousarray(weight, np.float32)
@@ -587,22 +606,99 @@ def _matmul(self: _Importer) -> None:
 
 
 def _transpose(self: _Importer) -> None:
-    """Only as ``Transpose/MatMul/Transpose`` by an averaging matrix: adaptive average pooling on one axis."""
+    """``Transpose/LayerNormalization/Transpose`` over the channels is
+    ``layernorm2d``; ``Transpose/MatMul/Transpose`` by an averaging matrix is
+    adaptive average pooling on one axis; any other Transpose that keeps the
+    batch first is ``permute``."""
+    perm = [int(p) for p in self.attr("perm", [])] or list(reversed(range(len(self.shape(self.node.input[0])))))
+    if _layer_norm_2d(self, perm) or _adaptive_average(self, perm):
+        return
+    if perm[0] != 0:
+        raise self.fail("E603", f"a Transpose {perm} that moves the batch (archdsl's permute keeps it first)")
+    self.simple(f"permute(({', '.join(map(str, perm))}))", "permute")
+
+
+def _layer_norm_2d(self: _Importer, perm: list[int]) -> bool:
+    """Channels last, ``LayerNormalization`` over the last axis, channels first
+    again (archdsl's lowering of ``layernorm2d``, torchvision's LayerNorm2d)."""
     node = self.node
-    perm = list(self.attr("perm", []))
+    rank = len(perm)
+    if rank < 3 or perm != [0, *range(2, rank), 1]:
+        return False
+    norm = self.single_user(node.output[0], "LayerNormalization")
+    if norm is None or int(_attr(self, self.graph.node[norm], "axis") or -1) % rank != rank - 1 \
+            or self.graph.node[norm].input[0] != node.output[0]:
+        return False
+    back = self.single_user(self.graph.node[norm].output[0], "Transpose")
+    if back is None or [int(p) for p in _attr(self, self.graph.node[back], "perm") or []] != \
+            [0, rank - 1, *range(1, rank - 1)]:
+        return False
+    x = self.value(node.input[0])
+    self.done.update({norm, back})
+    self.index, self.node = norm, self.graph.node[norm]
+    op, params, tensors = _layer_norm_call(self, "layernorm2d", 1)
+    label = self.label("layernorm2d", self.node.input[1])
+    self.node, self.index = self.graph.node[back], back
+    self.emit(label, op, [x], self.node.output[0], params=params)
+    self.arrays.update({f"{label}.{key}": array for key, array in tensors.items()})
+    return True
+
+
+def _layer_norm_call(self: _Importer, kind: str, count: int) -> tuple[str, int, dict[str, np.ndarray]]:
+    """The op text, parameter count and tensors of the current
+    LayerNormalization over its last ``count`` axes."""
+    node = self.node
+    shape = self.shape(node.input[0])
+    scale, bias = self.const(node.input[1], "scale"), self.optional_const(2)
+    normalized = shape[len(shape) - count:]
+    if scale.size != numel(normalized) or (bias is not None and bias.size != scale.size):
+        raise self.fail("E605", f"scale {list(scale.shape)} does not fit the normalised dims {list(normalized)}")
+    eps = float(self.attr("epsilon", 1e-5))
+    keywords = {"eps": _number(eps) if not math.isclose(eps, 1e-5, rel_tol=1e-6) else ""}
+    if bias is None:
+        keywords["bias"] = "false"
+    positional = [] if kind == "layernorm2d" else \
+        [str(normalized[0]) if count == 1 else "(" + ", ".join(map(str, normalized)) + ")"]
+    op = _call(kind, positional, {k: v for k, v in keywords.items() if v})
+    tensors = {"weight": scale.reshape(normalized).astype(np.float32)}
+    if bias is not None:
+        tensors["bias"] = bias.reshape(normalized).astype(np.float32)
+    return op, scale.size + (bias.size if bias is not None else 0), tensors
+
+
+def _layer_norm(self: _Importer) -> None:
+    """``LayerNormalization`` from ``axis`` to the end is ``layernorm`` over those dims."""
+    node = self.node
+    rank = len(self.shape(node.input[0]))
+    axis = int(self.attr("axis", -1)) % rank
+    if axis == 0:
+        raise self.fail("E603", "LayerNormalization over the batch")
+    if len([o for o in node.output if o]) > 1 and any(o in self.users for o in node.output[1:] if o):
+        raise self.fail("E603", "LayerNormalization's mean and inverse deviation outputs are not read")
+    x = self.value(node.input[0])
+    op, params, tensors = _layer_norm_call(self, "layernorm", rank - axis)
+    label = self.label("layernorm", node.input[1])
+    self.emit(label, op, [x], node.output[0], params=params)
+    self.arrays.update({f"{label}.{key}": array for key, array in tensors.items()})
+
+
+def _adaptive_average(self: _Importer, perm: list[int]) -> bool:
+    """``Transpose/MatMul/Transpose`` by an averaging matrix (archdsl's lowering
+    of adaptive average pooling to a size that does not divide the input's)."""
+    node = self.node
     shape = self.shape(node.input[0])
     rank = len(shape)
     matmul = self.single_user(node.output[0], "MatMul")
-    swapped = [a for a in range(rank) if perm and perm[a] != a] or [rank - 1, rank - 1]  # the last axis: no swap
+    swapped = [a for a in range(rank) if perm[a] != a] or [rank - 1, rank - 1]  # the last axis: no swap
     if matmul is None or len(swapped) != 2 or swapped[1] != rank - 1 or swapped[0] < 2:
-        raise self.fail("E603", f"a Transpose {perm} on its own (archdsl has no general transpose)")
+        return False
     matrix = self.consts.get(self.graph.node[matmul].input[1])
     back = self.single_user(self.graph.node[matmul].output[0], "Transpose")
     axis, size = swapped[0], shape[swapped[0]]
     if matrix is None or back is None or matrix.ndim != 2 or matrix.shape[0] != size \
             or list(_attr(self, self.graph.node[back], "perm")) != perm \
             or not np.allclose(matrix, adaptive_average_matrix(size, matrix.shape[1]), rtol=1e-6, atol=1e-7):
-        raise self.fail("E603", f"a Transpose {perm} on its own (archdsl has no general transpose)")
+        return False
     x = self.value(node.input[0])
     self.done.update({matmul, back})
     self.node, self.index = self.graph.node[back], back
@@ -615,10 +711,11 @@ def _transpose(self: _Importer) -> None:
         previous.shape = self.shape(self.node.output[0])[1:]
         self.values[self.node.output[0]] = x
         self.adaptive[x] = sizes
-        return
+        return True
     label = self.label(f"adaptive_avgpool{rank - 2}d")
     self.emit(label, f"adaptive_avgpool{rank - 2}d({_sizes(sizes)})", [x], self.node.output[0])
     self.adaptive[label] = sizes
+    return True
 
 
 def _attr(self: _Importer, node: Any, name: str) -> Any:
@@ -685,9 +782,19 @@ def _merge(op: str) -> Callable[[_Importer], None]:
         rank = {len(self.shape(name)) for name in node.input}
         if len(rank) != 1:
             raise self.fail("E603", "operands of different ranks (archdsl broadcasts equal ranks only)")
-        label = self.net.fresh_label(legal_name(module_path(node.name).replace(".", "_") or op, op))
-        self.emit(label, op, inputs, node.output[0])
+        self.emit(_merge_label(self, op), op, inputs, node.output[0])
     return handler
+
+
+def _merge_label(self: _Importer, op: str) -> str:
+    """A merge's label: its module path (archdsl's ``layer1.0.add_1``), for
+    PyTorch's ``/layer1/layer1.0/Add`` the module's path and the operator
+    (``layer1.0.add``), so that it sits in its block with the layers around it."""
+    name = self.node.name
+    path = module_path(name)
+    if path and name.startswith("/"):
+        path = f"{path}.{legal_name(name.rsplit('/', 1)[-1].lower(), op)}"
+    return self.net.fresh_path(path, op) if path else self.net.fresh_label(op)
 
 
 def _concat(self: _Importer) -> None:
@@ -697,8 +804,7 @@ def _concat(self: _Importer) -> None:
     if axis == 0:
         raise self.fail("E603", "Concat along the batch")
     inputs = [self.value(name) for name in node.input]
-    label = self.net.fresh_label(legal_name(module_path(node.name).replace(".", "_") or "concat", "concat"))
-    self.emit(label, "concat", inputs, node.output[0], merge_args=f"dim={axis}")
+    self.emit(_merge_label(self, "concat"), "concat", inputs, node.output[0], merge_args=f"dim={axis}")
 
 
 def _alias(self: _Importer) -> None:
@@ -807,6 +913,122 @@ def _slice(self: _Importer) -> None:
     self.emit(self.label("narrow"), f"narrow({start}, {after[axis]}, dim={axis})", [x], node.output[0])
 
 
+def _constant_operand(self: _Importer) -> tuple[str, str] | None:
+    """(value, constant) when one of a binary node's two inputs is a constant."""
+    a, b = self.node.input[0], self.node.input[1]
+    if a in self.consts and b not in self.consts:
+        return b, a
+    if b in self.consts and a not in self.consts:
+        return a, b
+    return None
+
+
+def _mul(self: _Importer) -> None:
+    """``Mul`` of values is ``mul``; by an initializer that broadcasts to the
+    input (ConvNeXt's layer scale), ``scale``, whose tensor is the
+    initializer (its state_dict key the initializer's name when that is a
+    key, else the node's module path)."""
+    node = self.node
+    operands = _constant_operand(self) if len(node.input) == 2 else None
+    if operands is None:
+        _merge("mul")(self)
+        return
+    value, constant = operands
+    shape = self.shape(value)
+    tensor = self.consts[constant]
+    initializers = {t.name for t in self.graph.initializer}
+    if constant not in initializers and self.origin.get(constant) not in initializers:
+        raise self.fail("E603", f"a product with the computed constant '{constant}': archdsl's scale holds a "
+                        "learnable tensor (an initializer)")
+    if tensor.ndim > len(shape) or (tensor.ndim == len(shape) and tensor.shape[0] != 1) \
+            or np.broadcast_shapes(tensor.shape, shape) != shape:
+        raise self.fail("E603", f"a constant {list(tensor.shape)} that does not broadcast to {list(shape)} "
+                        "without the batch")
+    rank = len(shape) - 1
+    kept = tuple(tensor.shape[len(tensor.shape) - min(tensor.ndim, rank):])
+    scale_shape = (1,) * (rank - len(kept)) + kept
+    name = self.origin.get(constant, constant)
+    path = name if "." in name and legal_path(name) else module_path(node.name)
+    label = self.net.fresh_path(path, "scale") if path else self.net.fresh_label("scale")
+    x = self.value(value)
+    dims = ", ".join(map(str, scale_shape)) + ("," if rank == 1 else "")
+    self.emit(label, f"scale(({dims}))", [x], node.output[0], params=tensor.size)
+    self.arrays[label] = tensor.reshape(scale_shape).astype(np.float32)
+
+
+def _sub(self: _Importer) -> None:
+    """``Sub`` of two values is ``sub``; archdsl's ops take no constant operand."""
+    if len(self.node.input) == 2 and _constant_operand(self) is not None:
+        raise self.fail("E603", "a difference with a constant: archdsl's sub takes two values of the network "
+                        "(no op subtracts a constant)")
+    x, y = self.value(self.node.input[0]), self.value(self.node.input[1])
+    if len(self.shape(self.node.input[0])) != len(self.shape(self.node.input[1])):
+        raise self.fail("E603", "operands of different ranks (archdsl broadcasts equal ranks only)")
+    self.emit(_merge_label(self, "sub"), "sub", [x, y], self.node.output[0])
+
+
+def _div(self: _Importer) -> None:
+    """Only as the start of ``x * 0.5 * (1 + erf(x / √2))`` (``gelu`` as
+    PyTorch exports it before opset 20); archdsl has no division op."""
+    if not _erf_gelu(self):
+        raise self.fail("E603", "archdsl has no division op (Div of values, or by a constant that is not folded)",
+                        hint="a division that only normalises the input can be done before the network")
+
+
+def _scalar(self: _Importer, node: Any, other: str, value: float) -> bool:
+    """Whether ``node`` is binary with ``other`` and a constant equal to ``value``."""
+    names = list(node.input)
+    if len(names) != 2 or other not in names:
+        return False
+    constant = self.consts.get(names[1 - names.index(other)])
+    return constant is not None and constant.size == 1 and math.isclose(float(constant.reshape(-1)[0]), value,
+                                                                        rel_tol=1e-6)
+
+
+def _erf_gelu(self: _Importer) -> bool:
+    """``Div(x, √2) → Erf → Add(1) → Mul(x) → Mul(0.5)`` (either order of the last two)."""
+    div = self.node
+    x = div.input[0]
+    if not _scalar(self, div, x, math.sqrt(2)):
+        return False
+    erf = self.single_user(div.output[0], "Erf")
+    add = self.single_user(self.graph.node[erf].output[0], "Add") if erf is not None else None
+    if erf is None or add is None or not _scalar(self, self.graph.node[add], self.graph.node[erf].output[0], 1.0):
+        return False
+    first = self.single_user(self.graph.node[add].output[0], "Mul")
+    if first is None:
+        return False
+    second = self.single_user(self.graph.node[first].output[0], "Mul")
+    inputs = list(self.graph.node[first].input)
+    if second is None or not (
+            (x in inputs and _scalar(self, self.graph.node[second], self.graph.node[first].output[0], 0.5))
+            or (_scalar(self, self.graph.node[first], self.graph.node[add].output[0], 0.5)
+                and x in self.graph.node[second].input)):
+        return False
+    value = self.value(x)
+    self.done.update({erf, add, first, second})
+    self.node, self.index = self.graph.node[second], second
+    self.emit(self.label("gelu"), "gelu", [value], self.node.output[0])
+    return True
+
+
+def _split(self: _Importer) -> None:
+    """``Split`` (torch.chunk / torch.split) is one ``narrow`` per output read."""
+    node = self.node
+    shape = self.shape(node.input[0])
+    axis = int(self.attr("axis", 0)) % len(shape)
+    if axis == 0:
+        raise self.fail("E603", "a Split along the batch")
+    x = self.value(node.input[0])
+    start = 0
+    for output in node.output:
+        length = self.shape(output)[axis]
+        if output and output in self.users or output in self.output_names:
+            op = f"narrow({start}, {length}, dim={axis})"
+            self.emit(self.label("narrow"), op, [x], output)
+        start += length
+
+
 HANDLERS: dict[str, Callable[[_Importer], None]] = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "BatchNormalization": _batch_norm,
     "Relu": lambda self: self.simple("relu"), "Tanh": lambda self: self.simple("tanh"),
@@ -814,9 +1036,9 @@ HANDLERS: dict[str, Callable[[_Importer], None]] = {
     "HardSwish": lambda self: self.simple("hardswish"), "Mish": lambda self: self.simple("mish"),
     "Gelu": _gelu, "Clip": _clip, "Softmax": _softmax,
     "MaxPool": _pool, "AveragePool": _pool, "GlobalAveragePool": _global_average,
-    "Gemm": _gemm, "MatMul": _matmul, "Transpose": _transpose,
+    "Gemm": _gemm, "MatMul": _matmul, "Transpose": _transpose, "LayerNormalization": _layer_norm,
     "Flatten": _flatten, "Reshape": _reshape, "Concat": _concat,
-    "Add": _merge("add"), "Sum": _merge("add"), "Mul": _merge("mul"),
+    "Add": _merge("add"), "Sum": _merge("add"), "Mul": _mul, "Sub": _sub, "Div": _div, "Split": _split,
     "Identity": _alias, "Dropout": _alias, "Pad": _pad, "Resize": _resize, "LRN": _lrn,
     "DepthToSpace": _depth_to_space, "Slice": _slice,
 }

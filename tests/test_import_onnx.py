@@ -49,6 +49,11 @@ def run(model, weights, x):
 #: reason is the first error it gives (strict: they fail the day they pass).
 NOT_YET: dict[str, str] = {}
 
+#: Models whose outputs are not compared, to bound the run time: UNet572 runs
+#: only at 572x572 (its crops fix the size), about a minute in NumPy twice;
+#: UNet has the same layers and is compared.
+FIGURES_ONLY = {"unet_572"}
+
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(reason=NOT_YET[p.stem], strict=True))
                                   if p.stem in NOT_YET else p for p in ZOO], ids=[p.stem for p in ZOO])
@@ -68,6 +73,8 @@ def test_zoo_round_trip(path, tmp_path):
     assert len(common) >= 0.8 * len([n for n in model.nodes if model.nodes[n].spec.op != "dropout"])
     assert {n: after.shapes[n] for n in common} == {n: before.shapes[n] for n in common}
     _flat_and_structured_agree(result.net, back, after)
+    if path.stem in FIGURES_ONLY:
+        return
     generator = np.random.default_rng(0)
     x = {name: generator.standard_normal((2, *before.shapes[name])).astype(np.float32) for name in model.inputs}
     expected = net(**x)

@@ -276,6 +276,9 @@ def _check_files(paths: list[Path], options: argparse.Namespace, shapes: dict[st
     # where fork is unsafe, the platform's default start method).
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     chunk = max(1, min(16, len(paths) // (workers * 4)))  # a few chunks per worker: balanced, few round trips
+    # What the workers inherit stays out of their collectors' reach: scanning
+    # it would touch, and so copy, every page they share with this process.
+    gc.freeze()
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
     interrupted = False
     try:

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from .files import UnsafePath
 from .importers.cli import add_import_command
@@ -24,6 +25,10 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 class UsageError(Exception):
     pass
+
+
+class WorkerDied(Exception):
+    """A worker process of ``check -j`` ended without a result (killed, out of memory, crashed)."""
 
 
 def _use_color(choice: str, stream) -> bool:
@@ -204,6 +209,92 @@ def _wants_infos(args) -> bool:
     return args.infos or any(prefix.startswith("I") for prefix in selected)
 
 
+class _Checked(NamedTuple):
+    """What ``archdsl check`` keeps of one file's report: what a worker
+    process sends back (a FileReport's models and graphs stay behind)."""
+
+    path: str
+    strict: bool  # the file's configuration asks for --strict
+    diagnostics: list
+    models: tuple[str, ...]
+    nodes: int
+    sources: dict
+    notes: tuple[str, ...]
+    blocks: int
+    analysed: bool  # some model was analysed (not skipped for --input-shape)
+    has_models: bool
+
+
+def _checked(report, strict: bool) -> _Checked:
+    models = [a.model for a in report.analyses]
+    return _Checked(str(report.path), strict, report.diagnostics, tuple(m.name for m in models),
+                    sum(len(m.nodes) for m in models), report.program.sources, tuple(report.notes),
+                    sum(len(m.blocks) for m in report.program.modules), bool(report.analyses),
+                    bool(report.program.models))
+
+
+def _check_file(path: Path, options: argparse.Namespace, shapes: dict[str, tuple[int, ...]]) -> _Checked:
+    """One file of ``archdsl check``, in this process or in a worker;
+    ``options`` holds --config, --select and --ignore."""
+    from .checking import check_program
+
+    config = _config(options, path)
+    return _checked(check_program(_load(path), path, config=config, inputs=shapes), config.strict)
+
+
+def _default_jobs() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _ignore_interrupts() -> None:
+    """A worker leaves Ctrl-C to the parent, which stops it (a worker
+    interrupted on its own would print a traceback and break the pool)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _check_files(paths: list[Path], options: argparse.Namespace, shapes: dict[str, tuple[int, ...]],
+                 jobs: int) -> list[_Checked]:
+    """Every file checked, in the order of ``paths``, by up to ``jobs``
+    worker processes.  Each worker takes chunks of files in turn and parses
+    the files they import once (elaborate._parse_import); the results come
+    back in order, and an error a file raises (a usage error, a bug) is
+    raised here in its turn: the output is that of ``-j 1``."""
+    workers = min(jobs, len(paths))
+    if workers <= 1:
+        return [_check_file(path, options, shapes) for path in paths]
+    import functools
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    # fork: a worker starts with archdsl already imported (elsewhere, or
+    # where fork is unsafe, the platform's default start method).
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+    chunk = max(1, min(16, len(paths) // (workers * 4)))  # a few chunks per worker: balanced, few round trips
+    # What the workers inherit stays out of their collectors' reach: scanning
+    # it would touch, and so copy, every page they share with this process.
+    gc.freeze()
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
+    interrupted = False
+    try:
+        return list(pool.map(functools.partial(_check_file, options=options, shapes=shapes), paths,
+                             chunksize=chunk))
+    except BrokenProcessPool as error:
+        raise WorkerDied(str(error)) from None
+    except KeyboardInterrupt:
+        interrupted = True
+        for child in multiprocessing.active_children():  # the workers: nothing else here starts processes
+            child.terminate()
+        raise
+    finally:  # after an error in one file, the files being checked finish (those not started are dropped)
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+
 def cmd_check(args) -> int:
     from . import __version__
     from .checking import check_program
@@ -219,37 +310,38 @@ def cmd_check(args) -> int:
     paths = _cnn_files([p for p in args.paths if p != "-"])
     if args.dependents:
         paths += [p for p in _dependents(paths) if p not in paths]
-    reports = []
-    strict = args.strict
+    results = []
     if stdin:
         config = _config(args, Path(args.stdin_filename).resolve())
-        strict = strict or config.strict
-        reports.append(check_program(_read_stdin(args.stdin_filename), None, config=config, inputs=shapes))
-    for path in paths:
-        config = _config(args, path)
-        strict = strict or config.strict
-        reports.append(check_program(_load(path), path, config=config, inputs=shapes))
-    if shapes and not any(r.analyses for r in reports) and any(r.program.models for r in reports):
+        report = check_program(_read_stdin(args.stdin_filename), None, config=config, inputs=shapes)
+        results.append(_checked(report, config.strict))
+    options = argparse.Namespace(config=args.config, select=args.select, ignore=args.ignore)
+    try:
+        results += _check_files(paths, options, shapes, args.jobs or _default_jobs())
+    except WorkerDied as error:
+        print(f"archdsl: internal error: a worker process checking files died ({error}); out of memory, or a "
+              "bug in archdsl: 'archdsl check -j 1' checks in one process and shows which file", file=sys.stderr)
+        return EXIT_INTERNAL
+    strict = args.strict or any(r.strict for r in results)
+    if shapes and not any(r.analysed for r in results) and any(r.has_models for r in results):
         raise UsageError("no model checked takes the input size given: "
-                         + "; ".join(note.removeprefix("skipped: ") for r in reports for note in r.notes))
+                         + "; ".join(note.removeprefix("skipped: ") for r in results for note in r.notes))
     show_infos = _wants_infos(args)
     hidden = 0
     # A block file imported by several models is reported once.
     seen: set[tuple] = set()
     files = []
-    for report in reports:
+    for result in results:
         fresh = []
-        for d in report.diagnostics:
+        for d in result.diagnostics:
             if (d.code, d.span, d.message) not in seen:
                 seen.add((d.code, d.span, d.message))
                 if d.severity is Severity.INFO and not show_infos:
                     hidden += 1
                 else:
                     fresh.append(d)
-        models = [a.model for a in report.analyses]
-        files.append(CheckedFile(str(report.path), tuple(m.name for m in models), sum(len(m.nodes) for m in models),
-                                 fresh, report.program.sources, tuple(report.notes),
-                                 sum(len(m.blocks) for m in report.program.modules)))
+        files.append(CheckedFile(result.path, result.models, result.nodes, fresh, result.sources, result.notes,
+                                 result.blocks))
     color = args.format == "text" and args.output_file is None and _use_color(args.color, sys.stdout)
     output = CheckOutput(color=color, quiet=args.quiet, version=__version__, statistics=args.statistics,
                          hidden_infos=hidden)
@@ -1063,6 +1155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore", metavar="CODES", help="comma-separated code prefixes to drop, e.g. W202")
     p.add_argument("--config", metavar="PYPROJECT", help="use this pyproject.toml instead of the nearest one")
     p.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    p.add_argument("-j", "--jobs", type=_positive_int, metavar="N",
+                   help="check the files in N worker processes (default: one per CPU core; 1: in this process); "
+                        "the output is the same, in the same order")
     _input_shape_option(p, "check at another input size (batch excluded); models without the input are skipped, "
                            "and their expect statements are not judged")
     color_option(p)

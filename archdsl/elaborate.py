@@ -289,6 +289,14 @@ class _BlockEntry:
     module: ast.Module
 
 
+@dataclass(frozen=True)
+class _ParsedImport:
+    module: ast.Module | None
+    source: SourceFile
+    diagnostics: tuple[Diagnostic, ...]
+    definitions: tuple[Span, ...]
+
+
 class Loader:
     """Reads files and their imports, once each, detecting cycles."""
 
@@ -337,6 +345,15 @@ class Loader:
         self.check_definitions(module)
         return module
 
+    def parse_import(self, text: str, name: str) -> ast.Module | None:
+        """:meth:`parse_text` of an imported file, parsed once per process
+        (:func:`_parse_import`)."""
+        parsed = _parse_import(name, text, self.limits, self.policy)
+        self.sources[name] = parsed.source
+        self.diagnostics += parsed.diagnostics
+        self.definitions += parsed.definitions
+        return parsed.module
+
     def resolve_imports(self, module: ast.Module, directory: Path, stack: tuple[Path, ...]) -> None:
         imported: list[ast.Module] = []
         for imp in module.imports:
@@ -365,7 +382,7 @@ class Loader:
                 text = self.read_import(imp, target, directory)
                 if text is None:
                     continue
-                child = self.parse_text(text, _display(target))
+                child = self.parse_import(text, _display(target))
                 self.modules[target] = child
                 if child is not None:
                     self.resolve_imports(child, target.parent, (*stack, target))
@@ -775,6 +792,18 @@ class _LimitExceeded(Exception):
 
 # --------------------------------------------------------------------------
 # One model.
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_import(name: str, text: str, limits: Limits, policy: ImportPolicy) -> _ParsedImport:
+    """An imported file parsed, with what parsing it adds to a loader.  A
+    block library that every model of an ``archdsl check`` run imports is
+    read each time but parsed once: the text is the key, so an edited file
+    is parsed again.  Sharing is safe: the result depends only on the
+    arguments, and nothing changes a syntax tree after parsing."""
+    scratch = Loader(limits, policy)
+    module = scratch.parse_text(text, name)
+    return _ParsedImport(module, scratch.sources[name], tuple(scratch.diagnostics), tuple(scratch.definitions))
 
 
 class _ModelBuilder:

@@ -10,7 +10,8 @@ import sys
 import pytest
 from conftest import MODELS, ROOT
 
-DENYLIST = ("numpy", "networkx", "graphviz", "onnx", "onnxruntime", "torch")
+DENYLIST = ("numpy", "networkx", "graphviz", "onnx", "onnxruntime", "torch",
+            "hashlib")  # OpenSSL's library: only the SARIF and GitLab reports hash
 
 PROBE = """
 import json, sys
@@ -31,6 +32,15 @@ def test_check_and_summary_import_no_heavy_module(command):
     assert report["code"] in (0, 1), done.stderr
     heavy = [name for name in DENYLIST if name in report["loaded"]]
     assert heavy == [], f"archdsl {command[0]} imported {heavy}"
+
+
+@pytest.mark.parametrize("command", [["check", str(MODELS / "resnet18.cnn")],
+                                     ["check", str(MODELS), "-j", "1"]])
+def test_checking_in_one_process_starts_no_worker_machinery(command):
+    """`check -j N` imports multiprocessing only when it starts workers."""
+    done = subprocess.run([sys.executable, "-c", PROBE, *command], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert "multiprocessing" not in json.loads(done.stdout.strip().splitlines()[-1])["loaded"], done.stderr
 
 
 def test_the_probe_sees_a_heavy_import():

@@ -11,7 +11,6 @@ repository root, not against the folder the tool ran in.
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +75,8 @@ def fingerprints(diagnostics: Iterable[Diagnostic], sources: Mapping[str, Source
     """A stable identity per diagnostic: the code, the repository path and
     the text of the line it points at (not its number, so an edit above it
     keeps the identity), with an occurrence count for identical lines."""
+    import hashlib  # here: its OpenSSL library is slow to load, and only SARIF and GitLab reports hash
+
     seen: dict[str, int] = {}
     out = []
     for d in diagnostics:

@@ -5,7 +5,6 @@ side by side: compiler-style text (source line and caret), JSON, SARIF
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -374,6 +373,8 @@ def gitlab_report(files: list[CheckedFile]) -> list[dict]:
     """GitLab Code Quality: one issue per diagnostic, with the fields GitLab
     requires (description, check_name, fingerprint, severity,
     location.path, location.lines.begin)."""
+    import hashlib  # here: its OpenSSL library is slow to load, and only GitLab's report hashes
+
     issues = []
     for f in files:
         for d, fingerprint in zip(f.diagnostics, fingerprints(f.diagnostics, f.sources)):

@@ -5,20 +5,55 @@ to each block of their output."""
 import numpy as np
 
 
-def _finish(y, bias, activation, residual=None):
+def _finish(y, bias, activation, residual=None, work=None):
     """``y += bias``, ``y += residual``, then the fused ``activation``
-    (``"relu"``, ``"relu6"`` or None), in place: the same operations, in the
-    same order, as the separate kernels."""
+    (``"relu"``, ``"relu6"``, ``"silu"``, ``"sigmoid"``, ``"hardswish"``,
+    ``"hardsigmoid"`` or None), in place: the same operations, in the same
+    order, as the separate kernels.  ``work``: an array of ``y``'s size
+    that the activations needing a second operand may overwrite (else one
+    is allocated)."""
     if bias is not None:
         y += bias
     if residual is not None:
         y += residual
+    if activation is not None:
+        _activate(y, activation, work)
+
+
+def _activate(y, activation, work=None):
+    """The elementwise ``activation`` applied to ``y`` in place (see
+    :func:`_finish`); ``work`` as there."""
     if activation == "relu":
-        relu(y, inplace=True)
+        y.clip(0, np.inf, out=y)
     elif activation == "relu6":
-        relu6(y, inplace=True)
-    elif activation is not None:
+        y.clip(0, 6, out=y)
+    elif activation == "hardsigmoid":
+        y += 3
+        y.clip(0, 6, out=y)
+        y /= 6
+    elif activation in ("silu", "sigmoid", "hardswish"):
+        work = np.empty_like(y) if work is None else work.reshape(-1)[:y.size].reshape(y.shape)
+        if activation == "hardswish":
+            np.add(y, 3, out=work)
+            work.clip(0, 6, out=work)
+            y *= work
+            y /= 6
+        else:
+            np.negative(y, out=work)
+            with np.errstate(over="ignore"):  # exp(-x) = inf for x < -88 (float32): the result is then 0 or -0
+                np.exp(work, out=work)
+            work += 1
+            np.divide(y if activation == "silu" else 1, work, out=y)
+    else:
         raise ValueError(f"unknown activation {activation!r}")
+
+
+def _elementwise(x, activation, inplace):
+    """``activation`` (a name :func:`_activate` knows) of ``x``: into ``x``
+    itself with ``inplace``, else into a new array of ``x``'s memory layout."""
+    y = x if inplace else np.array(x, order="K")
+    _activate(y, activation)
+    return y
 
 
 def relu(x, inplace=False):
@@ -40,12 +75,11 @@ def leaky_relu(x, negative_slope=0.01):
     return np.where(x > 0, x, x * np.asarray(negative_slope, x.dtype))
 
 
-def sigmoid(x):
-    """``1 / (1 + exp(-x))``, as ``torch.sigmoid``; evaluated as
-    ``e / (1 + e)`` with ``e = exp(-|x|)`` on the negative side, so that
-    ``exp`` never overflows."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+def sigmoid(x, inplace=False):
+    """``1 / (1 + exp(-x))``, as ``torch.sigmoid`` (the formula of its CPU
+    kernel): ``exp(-x)`` overflows to infinity below -88 (float32) and the
+    result is then 0, as PyTorch's."""
+    return _elementwise(x, "sigmoid", inplace)
 
 
 def tanh(x, inplace=False):
@@ -122,26 +156,21 @@ def gelu(x, approximate="none"):
     return y.astype(x.dtype, copy=False)
 
 
-def silu(x):
-    """``x · sigmoid(x)`` (swish), as ``torch.nn.functional.silu``."""
-    return x * sigmoid(x)
+def silu(x, inplace=False):
+    """``x · sigmoid(x)`` (swish), as ``torch.nn.functional.silu``, computed
+    as its CPU kernel does: ``x / (1 + exp(-x))`` (-0.0 below -88 in
+    float32, where ``exp(-x)`` overflows)."""
+    return _elementwise(x, "silu", inplace)
 
 
-def hardsigmoid(x):
+def hardsigmoid(x, inplace=False):
     """``relu6(x + 3) / 6``, as ``torch.nn.functional.hardsigmoid``."""
-    y = x + 3
-    np.clip(y, 0, 6, out=y)
-    y /= 6
-    return y
+    return _elementwise(x, "hardsigmoid", inplace)
 
 
-def hardswish(x):
+def hardswish(x, inplace=False):
     """``x · relu6(x + 3) / 6``, as ``torch.nn.functional.hardswish``."""
-    y = x + 3
-    np.clip(y, 0, 6, out=y)
-    y *= x
-    y /= 6
-    return y
+    return _elementwise(x, "hardswish", inplace)
 
 
 def mish(x):

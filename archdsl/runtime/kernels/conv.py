@@ -51,7 +51,8 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
     PyTorch's ``padding="same"`` with an even extent puts the extra one at
     the end).  Output size ``floor((I + P_before + P_after - D(K-1) - 1)/S) + 1``.
     ``residual`` (a tensor of the output's shape) is added to the result,
-    then ``activation`` (``"relu"`` or ``"relu6"``) applied, as the separate
+    then ``activation`` (``"relu"``, ``"relu6"``, ``"silu"``, ``"sigmoid"``,
+    ``"hardswish"`` or ``"hardsigmoid"``) applied, as the separate
     ``add`` and activation kernels would (the interpreter fuses them when
     they alone read the convolution).
 
@@ -102,7 +103,7 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
             np.copyto(cols, view)
             cols = cols.reshape(groups, rows, -1)
         y = np.matmul(cols, packed).transpose(1, 0, 2).reshape(batch, *counts, c_out)
-        _finish(y, bias, activation, residual)
+        _finish(y, bias, activation, residual, _work(scratch, activation, y.size, y.dtype))
         return _channels_first(y)
     depth = _product(kernel) * channels
     matrix = packed[0]
@@ -115,7 +116,8 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
         out = y.reshape(rows, c_out)
         np.matmul(xc.reshape(rows, channels), matrix[:depth], out=out)
         _finish(out, matrix[depth] if ones else bias, activation,
-                None if residual is None else residual.reshape(rows, c_out))
+                None if residual is None else residual.reshape(rows, c_out),
+                _work(scratch, activation, out.size, dtype))
         return _channels_first(y)
     view = _windows(xc, kernel, stride, dilation, counts)  # [N, *O, *K, C]
     width = depth + ones
@@ -128,6 +130,7 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
     else:
         chunks = [(n0, slice(o0, o0 + per_chunk)) for n0 in range(batch) for o0 in range(0, lines, per_chunk)]
         work = _buffer(scratch, "cols", per_chunk * line, xc.dtype)
+    act_work = _work(scratch, activation, work.size // width * c_out, dtype)
     for chunk in chunks:
         window = view[chunk]
         positions = window.shape[:window.ndim - n - 1]  # [n, o_0, o_1, ...] of this block
@@ -137,8 +140,16 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
             cols[..., depth] = 1
         block = y[chunk].reshape(-1, c_out)
         np.matmul(cols.reshape(-1, width), matrix, out=block)
-        _finish(block, bias, activation, None if residual is None else residual[chunk].reshape(-1, c_out))
+        _finish(block, bias, activation, None if residual is None else residual[chunk].reshape(-1, c_out), act_work)
     return _channels_first(y)
+
+
+def _work(scratch, activation, size, dtype):
+    """A work buffer for a fused activation that needs one (see
+    ``activation._finish``), from ``scratch``; None for the others."""
+    if activation not in ("silu", "sigmoid", "hardswish"):
+        return None
+    return _buffer(scratch, "activation", size, dtype)
 
 
 def _conv_few_channels(x, matrix, kernel, stride, pairs, dilation, bias, activation, scratch, residual=None):
@@ -202,6 +213,7 @@ def _conv_few_channels(x, matrix, kernel, stride, pairs, dilation, bias, activat
                   for n0 in range(batch) for o0 in range(0, lines, per_chunk)]
     work = _buffer(scratch, "cols", (depth + ones) * max((b - a) * (c - o) for a, b, o, c in chunks) * line, x.dtype)
     offsets = _offsets(kernel)
+    act_work = _work(scratch, activation, work.size // (depth + ones) * c_out, dtype)
     for n0, n1, o0, o1 in chunks:
         positions = (n1 - n0) * (o1 - o0) * line
         cols = work[:(depth + ones) * positions].reshape(depth + ones, positions)
@@ -220,7 +232,7 @@ def _conv_few_channels(x, matrix, kernel, stride, pairs, dilation, bias, activat
         block = y[n0:n1, o0:o1].reshape(positions, c_out)
         np.matmul(cols.T, weights, out=block)
         _finish(block, bias, activation,
-                None if residual is None else residual[n0:n1, o0:o1].reshape(positions, c_out))
+                None if residual is None else residual[n0:n1, o0:o1].reshape(positions, c_out), act_work)
     return y
 
 
@@ -329,7 +341,7 @@ def _depthwise(xc, packed, kernel, stride, pairs, dilation, bias, activation, sc
                 else:
                     np.multiply(window, tiled[tap], out=extra)
                     out += extra
-            _finish(out, tiled_bias, activation, extra_in)
+            _finish(out, tiled_bias, activation, extra_in, extra)
     return y
 
 

@@ -871,3 +871,13 @@ def test_bicubic_matches_recorded_pytorch_values():
         22.110216732145, 23.84973129225], 1e-9)
     close(resize.interpolate(x, scale_factor=2.0, mode="bicubic", align_corners=True)[0, 0, 1],
           [1.332050545563, 1.798519809746, 2.45280007453, 3.517062411266, 4.474826568303, 5.24477972474], 1e-9)
+
+
+def test_gelu_float32_in_blocks_and_any_layout():
+    """Exact GELU in float32 (erf by Abramowitz and Stegun 7.1.26, |error| < 1.5e-7)
+    over several blocks and a partial one, channels-last memory kept."""
+    x = (rng(40).standard_normal((2, 70, 130, 5)) * 4).astype(np.float32).transpose(0, 3, 1, 2)
+    expected = np.vectorize(lambda v: v * phi(v))(x.astype(np.float64))
+    y = activation.gelu(x)
+    assert y.dtype == np.float32 and y.strides == x.strides
+    assert np.all(np.abs(y - expected) <= 1e-6 + 1e-6 * np.abs(expected))

@@ -148,12 +148,61 @@ def erf(x):
 def gelu(x, approximate="none"):
     """GELU, as ``torch.nn.functional.gelu``: ``x · Phi(x) = x/2 · (1 +
     erf(x/sqrt(2)))`` (exact, :func:`erf`), or with ``approximate="tanh"``
-    ``x/2 · (1 + tanh(sqrt(2/pi) · (x + 0.044715 x^3)))``."""
+    ``x/2 · (1 + tanh(sqrt(2/pi) · (x + 0.044715 x^3)))``.  Exact GELU in
+    float32 is :func:`_gelu_float32` (erf to 1.5e-7, as PyTorch's float32
+    kernel computes it)."""
     if approximate == "tanh":
         y = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    elif x.dtype == np.float32:
+        y = _gelu_float32(x)
     else:
         y = 0.5 * x * (1 + erf(x / np.sqrt(2.0)))
     return y.astype(x.dtype, copy=False)
+
+
+def _gelu_float32(x):
+    """Exact GELU of a float32 array, in float32, with erf by Abramowitz and
+    Stegun's formula 7.1.26 (absolute error below 1.5e-7, the approximation
+    PyTorch's vectorised float32 erf uses):
+
+        erf(a) = 1 - (a1 t + a2 t^2 + a3 t^3 + a4 t^4 + a5 t^5) · exp(-a^2),
+        t = 1 / (1 + p a),  a = |x| / sqrt(2) >= 0
+
+    so that with ``h = (a1 t + ... + a5 t^5) · exp(-x^2/2) / 2``,
+    ``Phi(x) = 1 - h`` for ``x >= 0`` and ``h`` below.  Computed in place
+    block by block (a few passes over data in cache, not an erf in float64)."""
+    p = np.float32(0.3275911)
+    # The polynomial's coefficients halved: the polynomial times exp(-x^2/2) is h.
+    a1, a2, a3, a4, a5 = (np.float32(c / 2) for c in (0.254829592, -0.284496736, 1.421413741, -1.453152027,
+                                                      1.061405429))
+    y = np.empty_like(x)
+    source, target = x.ravel(order="K"), y.ravel(order="K")  # views for any dense layout (same for both)
+    block = min(source.size, 1 << 15)
+    t, e, q = (np.empty(block, np.float32) for _ in range(3))
+    for start in range(0, source.size, block):
+        v, out = source[start:start + block], target[start:start + block]
+        size = v.size
+        tt, ee, qq = t[:size], e[:size], q[:size]
+        np.abs(v, out=tt)
+        tt *= p / np.float32(np.sqrt(2.0))
+        tt += 1
+        np.reciprocal(tt, out=tt)
+        np.multiply(tt, a5, out=qq)
+        for coefficient in (a4, a3, a2, a1):
+            qq += coefficient
+            qq *= tt
+        np.multiply(v, v, out=ee)
+        ee *= np.float32(-0.5)
+        np.exp(ee, out=ee)
+        qq *= ee  # h
+        # Phi = h + [x >= 0]·(1 - 2h), without a masked loop (NumPy's are 40x slower).
+        np.multiply(qq, np.float32(-2), out=ee)
+        ee += 1
+        np.greater_equal(v, 0, out=tt, casting="unsafe")
+        ee *= tt
+        qq += ee
+        np.multiply(v, qq, out=out)
+    return y
 
 
 def silu(x, inplace=False):

@@ -238,13 +238,14 @@ def _conv_few_channels(x, matrix, kernel, stride, pairs, dilation, bias, activat
 
 
 #: Depthwise convolutions strided along their last dimension run as one
-#: ``einsum`` per block (:func:`_depthwise_einsum`) when they have at least
-#: this many channels, else as one multiply and add per tap
-#: (:func:`_depthwise`): with few channels einsum's inner loop (over the
-#: channels alone) is too short.  Measured (one thread, 2-core AMD EPYC):
-#: 64 channels 112x112 -> 56x56, 3x3: taps 1.9 ms, einsum 1.5 ms; 96
-#: channels: 3.3 ms and 2.9 ms.  (Unstrided ones always take einsum, whose
-#: inner loop then runs over a whole output row.)
+#: ``einsum`` per block over every window (:func:`_depthwise_einsum`) when
+#: they have at least this many channels, else through the phase-split work
+#: buffer of :func:`_depthwise` (einsum's inner loop over the channels alone
+#: would be too short).  Measured (one thread, 2-core AMD EPYC, 3x3, stride
+#: 2): 16 channels at 112x112: phase split 0.33 ms, windows 0.69 ms; 64
+#: channels: 1.8 ms both; 144 channels at 56x56, 5x5: 1.3 ms and 1.0 ms.
+#: (Unstrided ones always take :func:`_depthwise_einsum`, whose inner loop
+#: then runs over a whole output row.)
 _EINSUM_CHANNELS = 64
 
 
@@ -331,7 +332,10 @@ def _depthwise(xc, packed, kernel, stride, pairs, dilation, bias, activation, sc
     phase of the last dimension's stride (column ``j·S + r`` goes to phase
     ``r``, position ``j``), so that every tap reads rows whose last spatial
     dimension and channels are contiguous: each multiply and add then runs
-    over ``O_last·C`` contiguous numbers, with the weights tiled to match."""
+    over ``O_last·C`` contiguous numbers, with the weights tiled to match.
+    With a 2-d kernel the taps of each phase are summed by one einsum over a
+    view holding all of them (one to ``S_last`` einsums, each over whole
+    output rows); otherwise one multiply and one add per tap."""
     if len(kernel) == 1:  # 1-d: a 2-d convolution over a height of one
         y = _depthwise(xc[:, None], packed, (1, *kernel), (1, *stride), ((0, 0), *pairs), (1, *dilation),
                        bias, activation, scratch, None if residual is None else residual[:, None])
@@ -392,7 +396,7 @@ def _depthwise(xc, packed, kernel, stride, pairs, dilation, bias, activation, sc
             views.append(view.reshape(*view.shape[:-2], width))
         return views
 
-    views = {}
+    views: dict = {}
     before_first, size_first = pairs[0][0], sizes[0]
     for n0 in range(0, batch, images):
         count = min(images, batch - n0)
@@ -412,19 +416,56 @@ def _depthwise(xc, packed, kernel, stride, pairs, dilation, bias, activation, sc
                         xc[(slice(n0, n0 + count), slice(start + low, start + high), *sources, columns)]
             key = (count, lines_here)
             if key not in views:
-                views[key] = windows(count, lines_here)
+                views[key] = _phase_windows(local, count, lines_here, kernel, stride, dilation, tiled) \
+                    if len(kernel) == 2 else windows(count, lines_here)
             out = y[n0:n0 + count, o0:o0 + lines_here].reshape(count, lines_here, *counts[1:-1], width)
             extra_in = None if residual is None else \
                 residual[n0:n0 + count, o0:o0 + lines_here].reshape(count, lines_here, *counts[1:-1], width)
             extra = term[:out.size].reshape(out.shape)
-            for tap, window in enumerate(views[key]):
-                if tap == 0:
-                    np.multiply(window, tiled[0], out=out)
-                else:
-                    np.multiply(window, tiled[tap], out=extra)
-                    out += extra
+            _sum_taps(views[key], tiled, out, extra, phased=len(kernel) == 2)
             _finish(out, tiled_bias, activation, extra_in, extra)
     return y
+
+
+def _phase_windows(local, count, lines_here, kernel, stride, dilation, tiled):
+    """For :func:`_depthwise` with a 2-d kernel, per phase of the last
+    stride: the view of the work buffer ``local`` ``[images, rows, S_last,
+    phase_width, C]`` holding every tap of that phase, ``[count, lines,
+    K_0, taps in the phase, O_last·C]``, and those taps' tiled weights
+    (``tiled`` ``[taps, O_last·C]``)."""
+    last_stride, width = stride[-1], tiled.shape[-1]
+    item = local.strides
+    groups = []
+    for r in range(last_stride):
+        js = [j for j in range(kernel[1]) if (j * dilation[1]) % last_stride == r]
+        if not js:
+            continue
+        first = (js[0] * dilation[1]) // last_stride
+        step = ((js[1] - js[0]) * dilation[1]) // last_stride if len(js) > 1 else 1
+        corner = local[0:count, 0:1, r:r + 1, first:first + 1, 0:1]
+        view = np.lib.stride_tricks.as_strided(
+            corner, (count, lines_here, kernel[0], len(js), width),
+            (item[0], item[1] * stride[0], item[1] * dilation[0], item[3] * step, item[4]), writeable=False)
+        groups.append((view, tiled.reshape(kernel[0], kernel[1], width)[:, js]))
+    return groups
+
+
+def _sum_taps(views, tiled, out, extra, phased):
+    """``out`` = the sum over the taps of window times weights: per phase
+    one einsum (``phased``: :func:`_phase_windows`'s views), else one
+    multiply and add per tap; ``extra`` is a work array of ``out``'s shape."""
+    if phased:
+        for index, (window, weights) in enumerate(views):
+            np.einsum("nlijz,ijz->nlz", window, weights, out=out if index == 0 else extra)
+            if index:
+                out += extra
+        return
+    for tap, window in enumerate(views):
+        if tap == 0:
+            np.multiply(window, tiled[0], out=out)
+        else:
+            np.multiply(window, tiled[tap], out=extra)
+            out += extra
 
 
 def pack_conv_transpose_weight(weight, groups=1, bias=None):

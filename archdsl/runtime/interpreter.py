@@ -221,7 +221,7 @@ def _fusable_adds(model: Model, consumers: dict[str, list[str]], calls: dict[str
 
 def _fusable(model: Model, consumers: dict[str, list[str]], calls: dict[str, KernelCall],
              folds: dict[str, str], adds: dict[str, tuple[str, str]]) -> dict[str, str]:
-    """Activations (relu, relu6) that are the only reader of a convolution's
+    """Activations (those of ``_FUSABLE``) that are the only reader of a convolution's
     or an add's output (batchnorm folded, add fused into a convolution, or
     neither), which is no model output: activation -> the node that applies
     it."""
@@ -354,7 +354,8 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
       reads, is done by the convolution (``residual=...``, added to each
       block of the output while it is in cache) when the other tensor
       exists by then;
-    - a relu or relu6 that alone reads a convolution's or an add's output
+    - a relu, relu6, silu, sigmoid, hardswish or hardsigmoid that alone
+      reads a convolution's or an add's output
       (batchnorm folded, add fused, or not) is applied by that kernel
       (``activation=...``), on each block of the output while it is in
       cache;

@@ -79,9 +79,8 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
     if residual is not None:
         residual = _channels_last(residual)  # as y's memory
     if groups > 1 and weight.shape[1] == 1 and groups == c_out:
-        depthwise = _depthwise_einsum if stride[-1] == 1 or c_out >= _EINSUM_CHANNELS else _depthwise
-        y = depthwise(_channels_last(x), packed, kernel, stride, pairs, dilation, bias, activation, scratch,
-                      residual)
+        depthwise = _depthwise_kernel(stride, c_out)
+        y = depthwise(_channels_last(x), packed, kernel, stride, pairs, dilation, bias, activation, scratch, residual)
         return _channels_first(y)
     batch, channels = x.shape[:2]
     counts = tuple(conv_output_size(s + a + b, kernel=k, stride=st, padding=0, dilation=d)
@@ -237,16 +236,17 @@ def _conv_few_channels(x, matrix, kernel, stride, pairs, dilation, bias, activat
     return y
 
 
-#: Depthwise convolutions strided along their last dimension run as one
-#: ``einsum`` per block over every window (:func:`_depthwise_einsum`) when
-#: they have at least this many channels, else through the phase-split work
-#: buffer of :func:`_depthwise` (einsum's inner loop over the channels alone
-#: would be too short).  Measured (one thread, 2-core AMD EPYC, 3x3, stride
-#: 2): 16 channels at 112x112: phase split 0.33 ms, windows 0.69 ms; 64
-#: channels: 1.8 ms both; 144 channels at 56x56, 5x5: 1.3 ms and 1.0 ms.
-#: (Unstrided ones always take :func:`_depthwise_einsum`, whose inner loop
-#: then runs over a whole output row.)
-_EINSUM_CHANNELS = 64
+def _depthwise_kernel(stride, channels):
+    """The depthwise path for this stride and channel count.  Unstrided
+    along the last dimension: :func:`_depthwise_einsum`, whose inner loop
+    then runs over a whole output row.  Strided: :func:`_depthwise_einsum`
+    over every window with at least 64 channels, else the phase-split work
+    buffer of :func:`_depthwise` (einsum's inner loop over the channels
+    alone would be too short).  Measured (one thread, 2-core AMD EPYC, 3x3,
+    stride 2): 16 channels at 112x112: phase split 0.33 ms, windows 0.69 ms;
+    64 channels: 1.8 ms both; 144 channels at 56x56, 5x5: 1.3 ms and
+    1.0 ms."""
+    return _depthwise_einsum if stride[-1] == 1 or channels >= 64 else _depthwise
 
 
 def _padded(xc, pairs, scratch):

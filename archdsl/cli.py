@@ -990,6 +990,8 @@ def cmd_run(args) -> int:
     except _RunError as error:
         print(f"archdsl: error: {error}", file=sys.stderr)
         return EXIT_PROBLEMS
+    if args.profile:
+        _print_profile(net, arrays, args)
     results = result if isinstance(result, dict) else {next(iter(model.outputs)): result}
     buffer = io.BytesIO()
     if output.suffix == ".npy":
@@ -1002,6 +1004,27 @@ def cmd_run(args) -> int:
         source = f"weights {args.weights}" if args.weights else f"seeded weights (--seed {args.seed})"
         print(f"wrote {output}: {shapes} {args.dtype}, {model.name} with {source}", file=sys.stderr)
     return EXIT_OK
+
+
+def _print_profile(net, arrays: dict, args) -> None:
+    """``run --profile``: the time per op kind and per node of the fastest
+    of ``--profile-runs`` passes after the run that wrote the output (the
+    warm-up), on stdout."""
+    profiles = [net.profile(**arrays) for _ in range(args.profile_runs)]
+    fastest = min(profiles, key=lambda profile: profile.total)
+    batch = max(int(array.shape[0]) for array in arrays.values())
+    print(f"{net.NAME}, batch {batch}, {net.dtype}: the fastest of {args.profile_runs} profiled pass(es)")
+    print(fastest.table(args.profile_top), flush=True)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def _check_memory(plan, arrays: dict, args) -> None:
@@ -1073,6 +1096,12 @@ def _runtime_commands(add, color_option) -> None:
                    help="refuse a run estimated to need more memory than this (default 8G; K, M, G, T are "
                         "powers of 1024)")
     p.add_argument("--model", help="the model to run when the file has several")
+    p.add_argument("--profile", action="store_true",
+                   help="after the run, time each node's kernel and print the time per op kind and per node")
+    p.add_argument("--profile-runs", type=_positive, default=5, metavar="N",
+                   help="--profile: profiled passes; the fastest is printed (default 5)")
+    p.add_argument("--profile-top", type=_positive, metavar="N",
+                   help="--profile: show only the N slowest nodes (default: every node)")
     p.add_argument("-q", "--quiet", action="store_true")
     color_option(p)
 

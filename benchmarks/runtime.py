@@ -1,7 +1,7 @@
 """How fast the NumPy runtime runs the zoo, against the machine's own GEMM.
 
-    python benchmarks/runtime.py                 # LeNet, ResNet-18/50, MobileNetV2, VGG-16 (those present)
-    python benchmarks/runtime.py --batch 1 8 --repeat 5 --rounds 3 --models resnet50
+    python benchmarks/runtime.py                 # every model of models/ (the zoo), batch 1 and 8
+    python benchmarks/runtime.py --batch 1 8 --repeat 5 --rounds 3 --models resnet50 efficientnet_b0
 
 For every model and batch size it prints the latency (best of --repeat runs
 after a warm-up), the achieved GFLOP/s counted as 2·(static MACs)·batch /
@@ -13,11 +13,16 @@ extra memory traffic.
 
 Where PyTorch is importable (optional, never required) the same model also
 runs in PyTorch, as the module ``archdsl export --to torch`` writes (eval
-mode, inference mode) with the same weights and the same thread count; where
-onnx and onnxruntime are importable it also runs in onnxruntime (CPU, the
-same intra-op threads), from the file ``archdsl export --to onnx`` writes.
-For each the script prints the time, the time ratio, and the largest
-difference between the outputs relative to the largest output.  Weights are random
+mode, inference mode) with the same weights and the same thread count; with
+``--onnx`` (and onnx and onnxruntime importable) it also runs in onnxruntime
+(CPU, the same intra-op threads), from the file ``archdsl export --to onnx``
+writes.  For each the script prints the time, the time ratio, and the
+largest difference between the outputs relative to the largest output.
+
+The sides of a model alternate ``--rounds`` times (NumPy, PyTorch, NumPy,
+...), each worker a fresh process keeping the best of its runs; the table
+shows each side's median over the rounds (on a shared machine one round
+can be slowed throughout), and the load average before and after.  Weights are random
 at a trained network's scale (``archdsl.runtime.init.trained_like``).
 
 Each side is timed in its own process (see ``main``): in one process,
@@ -42,14 +47,15 @@ sys.path.insert(0, str(ROOT))
 import archdsl  # noqa: E402
 from archdsl.runtime.init import trained_like  # noqa: E402
 
-#: (label, candidate file names under models/); missing ones are skipped.
-MODELS = (
-    ("LeNet-5", ("lenet5.cnn",)),
-    ("ResNet-18", ("resnet18.cnn",)),
-    ("ResNet-50", ("resnet50.cnn",)),
-    ("MobileNetV2", ("mobilenet_v2.cnn", "mobilenetv2.cnn")),
-    ("VGG-16", ("vgg16.cnn", "vgg_16.cnn")),
-)
+
+def zoo() -> list[str]:
+    """The file stems of every model of models/ (the zoo), sorted."""
+    return sorted(path.stem for path in (ROOT / "models").glob("*.cnn"))
+
+
+#: What the workers time with: wall time, or with ``--cpu-time`` the CPU
+#: time of the calling thread (one thread per side; see ``main``).
+CLOCK = time.perf_counter
 
 
 def best_time(function, repeat: int, budget: float = 2.0) -> float:
@@ -61,9 +67,9 @@ def best_time(function, repeat: int, budget: float = 2.0) -> float:
     started = time.perf_counter()
     runs = 0
     while runs < repeat or (time.perf_counter() - started < budget and runs < 10 * repeat):
-        start = time.perf_counter()
+        start = CLOCK()
         function()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, CLOCK() - start)
         runs += 1
     return best
 
@@ -247,6 +253,8 @@ def run_worker(kind: str, args, threads: str, path: Path | None = None, save: st
 
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--repeat", str(args.repeat),
                "--threads", threads, "--batch", *map(str, args.batch)]
+    if args.cpu_time:
+        command.append("--cpu-time")
     if path is not None:
         command += ["--path", str(path)]
     if save is not None:
@@ -258,21 +266,45 @@ def run_worker(kind: str, args, threads: str, path: Path | None = None, save: st
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def time_sides(args, threads: str, path: Path, sides) -> tuple[dict[str, dict[int, float]], dict[str, str]]:
+    """Each side's median time per batch size over ``args.rounds`` rounds in
+    which the sides (kind, output file, extra environment) alternate, and
+    each side's version string."""
+    times: dict[str, dict[int, list[float]]] = {kind: {b: [] for b in args.batch} for kind, _, _ in sides}
+    versions: dict[str, str] = {}
+    for _ in range(max(1, args.rounds)):
+        for kind, file, env in sides:
+            result = run_worker(kind, args, threads, path, file, env)
+            for b in args.batch:
+                times[kind][b].append(result["seconds"][str(b)])
+            versions[kind] = result["version"]
+    medians = {kind: {b: float(np.median(values)) for b, values in per_batch.items()}
+               for kind, per_batch in times.items()}
+    return medians, versions
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--repeat", type=int, default=5,
+    parser.add_argument("--repeat", type=int, default=3,
                         help="timed runs per case at least (more while under 2 s; the best counts)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="NumPy and PyTorch workers alternate this many times per model; each side's best counts")
-    parser.add_argument("--models", nargs="+", help="file stems under models/, e.g. resnet50 (default: the list above)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="NumPy and PyTorch workers alternate this many times per model; each side's median "
+                             "over the rounds counts")
+    parser.add_argument("--models", nargs="+", help="file stems under models/, e.g. resnet50 (default: all of them)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when it is installed")
-    parser.add_argument("--no-onnx", action="store_true", help="skip onnxruntime even when it is installed")
+    parser.add_argument("--onnx", action="store_true", help="also time onnxruntime (when installed)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="one thread per side, timed by the CPU time of that thread (time.thread_time), not wall "
+                             "time: comparable figures on a machine busy with other work")
     parser.add_argument("--worker", choices=["gemm", "numpy", "torch", "onnx"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     parser.add_argument("--threads", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.thread_time
     if args.worker:
         return worker(args)
 
@@ -280,21 +312,27 @@ def main(argv=None) -> int:
     import tempfile
 
     has_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
-    has_onnx = not args.no_onnx and all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
-    cases = [(stem, (f"{stem}.cnn",)) for stem in args.models] if args.models else list(MODELS)
+    has_onnx = args.onnx and all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+    cases = [(stem, (f"{stem}.cnn",)) for stem in args.models or zoo()]
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count())
+    if args.cpu_time:  # the workers inherit it: NumPy's BLAS and PyTorch then run one thread
+        threads = os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
     gemm = run_worker("gemm", args, threads)
     print(f"numpy {np.__version__}, {os.cpu_count()} cores, {threads} thread(s) each side; "
           f"NumPy's BLAS: {gemm['blas']}")
     if has_torch:
         print(f"timing: each side in its own process (the parent only compares), NumPy and PyTorch alternating, "
-              f"{args.rounds} round(s), best run of each; PyTorch's process has OPENBLAS_NUM_THREADS=1")
+              f"{args.rounds} round(s) (best run of each round, median over rounds); PyTorch's process has "
+              "OPENBLAS_NUM_THREADS=1")
     else:
-        print(f"timing: NumPy in a process of its own, {args.rounds} round(s), best run "
+        print(f"timing: NumPy in a process of its own, {args.rounds} round(s), best run of each, median over rounds "
               "(PyTorch not installed, or --no-torch)")
+    if args.cpu_time:
+        print("clock: CPU time of the one thread of each side (time.thread_time), not wall time")
     print(f"float32 GEMM (2048x2048 @ 2048x2048): {gemm['gemm']:.1f} GFLOP/s; load average "
           + " ".join(f"{v:.2f}" for v in os.getloadavg()))
-    header = f"{'model':<12} {'batch':>5} {'ms':>9} {'GFLOP/s':>8} {'of GEMM':>8}"
+    width = max(len(label) for label, _ in cases)
+    header = f"{'model':<{width}} {'batch':>5} {'ms':>9} {'GFLOP/s':>8} {'of GEMM':>8}"
     if has_torch:
         header += f" {'torch ms':>9} {'numpy/torch':>11} {'rel. diff':>10}"
     if has_onnx:
@@ -306,28 +344,28 @@ def main(argv=None) -> int:
         for label, names in cases:
             path = model_path(names)
             if path is None:
-                print(f"{label:<12} (no {' or '.join(names)} in models/: skipped)")
+                print(f"{label:<{width}} (no {' or '.join(names)} in models/: skipped)")
                 continue
             ours_file, theirs_file = str(Path(directory) / "numpy.npz"), str(Path(directory) / "torch.npz")
             ort_file = str(Path(directory) / "onnx.npz")
-            ours = {batch: float("inf") for batch in args.batch}
-            theirs, ort = dict(ours), dict(ours)
-            for _ in range(max(1, args.rounds)):
-                result = run_worker("numpy", args, threads, path, ours_file)
-                ours = {b: min(ours[b], result["seconds"][str(b)]) for b in args.batch}
-                if has_torch:
-                    result = run_worker("torch", args, threads, path, theirs_file, {"OPENBLAS_NUM_THREADS": "1"})
-                    theirs = {b: min(theirs[b], result["seconds"][str(b)]) for b in args.batch}
-                    torch_version = result["version"]
-                if has_onnx:
-                    result = run_worker("onnx", args, threads, path, ort_file)
-                    ort = {b: min(ort[b], result["seconds"][str(b)]) for b in args.batch}
-                    ort_version = result["version"]
+            sides = [("numpy", ours_file, None)]
+            if has_torch:
+                sides.append(("torch", theirs_file, {"OPENBLAS_NUM_THREADS": "1"}))
+            if has_onnx:
+                sides.append(("onnx", ort_file, None))
+            try:
+                medians, versions = time_sides(args, threads, path, sides)
+            except RuntimeError as error:
+                print(f"{label:<{width}} failed: {str(error).strip().splitlines()[-1]}", flush=True)
+                continue
+            ours, theirs, ort = (medians.get(side, {}) for side in ("numpy", "torch", "onnx"))
+            torch_version = versions.get("torch", torch_version)
+            ort_version = versions.get("onnx", ort_version)
             model = archdsl.load(path).model()
             for batch in args.batch:
                 seconds = ours[batch]
                 flops = 2 * archdsl.analyze(model, batch=batch).totals.macs
-                line = f"{label:<12} {batch:>5} {seconds * 1e3:>9.1f} {flops / seconds / 1e9:>8.1f} " \
+                line = f"{label:<{width}} {batch:>5} {seconds * 1e3:>9.1f} {flops / seconds / 1e9:>8.1f} " \
                        f"{flops / seconds / 1e9 / gemm['gemm']:>8.2f}"
                 if has_torch:
                     diff = relative_difference(ours_file, theirs_file, batch)
@@ -336,6 +374,7 @@ def main(argv=None) -> int:
                     diff = relative_difference(ours_file, ort_file, batch)
                     line += f" {ort[batch] * 1e3:>9.1f} {seconds / ort[batch]:>10.2f} {diff:>10.1e}"
                 print(line, flush=True)
+    print("load average after: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     if torch_version:
         print(f"PyTorch: {torch_version}")
     if ort_version:

@@ -133,6 +133,13 @@ FAST_CASES = [
     ("depthwise-stride3-dilated", 2, 5, 5, 5, 3, (3, 2), ((2, 0), (1, 2)), (2, 1), 11, 2),
     ("depthwise-1d", 1, 4, 4, 4, 5, 2, 2, 1, 15, 2),
     ("depthwise-3d", 3, 3, 3, 3, 3, (1, 2, 2), 1, 1, 6, 2),
+    # Depthwise as einsum: unstrided along the last dim (any channel count), or 64+ channels.
+    ("depthwise-dilated", 2, 8, 8, 8, 3, (2, 1), ((2, 0), (1, 2)), (2, 2), 11, 2),
+    ("depthwise-1d-unstrided", 1, 4, 4, 4, 5, 1, 2, 2, 15, 2),
+    ("depthwise-3d-unstrided", 3, 3, 3, 3, 3, (2, 1, 1), 1, 1, 6, 2),
+    ("depthwise-wide-strided", 2, 64, 64, 64, 3, 2, ((1, 0), (2, 1)), (1, 2), 9, 2),
+    ("depthwise-wide-1d", 1, 64, 64, 64, 5, 2, 2, 1, 15, 2),
+    ("depthwise-wide-3d", 3, 64, 64, 64, 3, (1, 2, 2), 1, 1, 5, 2),
     ("grouped", 2, 8, 6, 2, 3, 1, 1, 1, 6, 2),
 ]
 
@@ -163,9 +170,16 @@ def test_conv_paths(path, dims, c_in, c_out, groups, kernel, stride, padding, di
         close(conv.conv(channels_last(x), w, b, stride, pads, dilation, groups, packed=packed, residual=residual,
                      activation="relu6"), np.clip(expected, 0, 6))
     close(conv.conv(x, w, None, stride, pads, dilation, groups, scratch={}, activation="relu"), np.maximum(plain, 0))
+    # The fused activations that need a work buffer, and hardsigmoid, by their definitions.
+    definitions = {"silu": lambda v: v / (1 + np.exp(-v)), "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+                   "hardswish": lambda v: v * np.clip(v + 3, 0, 6) / 6, "hardsigmoid": lambda v: np.clip(v + 3, 0, 6) / 6}
+    for name, definition in definitions.items():
+        close(conv.conv(channels_last(x), w, b, stride, pads, dilation, groups, scratch={}, activation=name,
+                        residual=residual), definition(with_bias + residual))
 
 
-@pytest.mark.parametrize("path", ["im2col", "few-channels-large", "depthwise-strided", "pointwise-ones"])
+@pytest.mark.parametrize("path", ["im2col", "few-channels-large", "depthwise-strided", "depthwise",
+                                  "depthwise-wide-1d", "pointwise-ones"])
 def test_conv_any_block_size(path, monkeypatch):
     """Blocks of one row up to the whole batch, through blocks of several images
     with a smaller last one."""
@@ -857,3 +871,13 @@ def test_bicubic_matches_recorded_pytorch_values():
         22.110216732145, 23.84973129225], 1e-9)
     close(resize.interpolate(x, scale_factor=2.0, mode="bicubic", align_corners=True)[0, 0, 1],
           [1.332050545563, 1.798519809746, 2.45280007453, 3.517062411266, 4.474826568303, 5.24477972474], 1e-9)
+
+
+def test_gelu_float32_in_blocks_and_any_layout():
+    """Exact GELU in float32 (erf by Abramowitz and Stegun 7.1.26, |error| < 1.5e-7)
+    over several blocks and a partial one, channels-last memory kept."""
+    x = (rng(40).standard_normal((2, 70, 130, 5)) * 4).astype(np.float32).transpose(0, 3, 1, 2)
+    expected = np.vectorize(lambda v: v * phi(v))(x.astype(np.float64))
+    y = activation.gelu(x)
+    assert y.dtype == np.float32 and y.strides == x.strides
+    assert np.all(np.abs(y - expected) <= 1e-6 + 1e-6 * np.abs(expected))

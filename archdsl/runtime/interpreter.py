@@ -18,6 +18,7 @@ the nodes in topological order.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from .budget import oversized_arguments
 from .kernels import activation, merge, norm
 from .kernels import conv as conv_kernels
 from .module import NumpyModel
+from .profile import NodeTime, Profile
 
 
 class CompileError(ValueError):
@@ -76,6 +78,8 @@ class Step:
     #: For a convolution: the value its kernel adds to its output (the other
     #: input of an add fused into it), passed as ``residual=``.
     residual: str | None = None
+    #: The op kind (``conv2d``, ``silu``, ...), for profiles.
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,9 @@ def _runs(call: KernelCall | None, *kernels_: Callable[..., Any]) -> bool:
 
 #: Activations that a convolution or an add applies itself, with the
 #: ``activation=`` argument that asks for them.
-_FUSABLE: dict[Callable[..., Any], str] = {activation.relu: "relu", activation.relu6: "relu6"}
+_FUSABLE: dict[Callable[..., Any], str] = {
+    kernel: kernel.__name__ for kernel in (activation.relu, activation.relu6, activation.silu, activation.sigmoid,
+                                           activation.hardswish, activation.hardsigmoid)}
 #: Kernels that take ``activation=``.
 _FUSING = (conv_kernels.conv, merge.add)
 
@@ -215,7 +221,7 @@ def _fusable_adds(model: Model, consumers: dict[str, list[str]], calls: dict[str
 
 def _fusable(model: Model, consumers: dict[str, list[str]], calls: dict[str, KernelCall],
              folds: dict[str, str], adds: dict[str, tuple[str, str]]) -> dict[str, str]:
-    """Activations (relu, relu6) that are the only reader of a convolution's
+    """Activations (those of ``_FUSABLE``) that are the only reader of a convolution's
     or an add's output (batchnorm folded, add fused into a convolution, or
     neither), which is no model output: activation -> the node that applies
     it."""
@@ -348,7 +354,8 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
       reads, is done by the convolution (``residual=...``, added to each
       block of the output while it is in cache) when the other tensor
       exists by then;
-    - a relu or relu6 that alone reads a convolution's or an add's output
+    - a relu, relu6, silu, sigmoid, hardswish or hardsigmoid that alone
+      reads a convolution's or an add's output
       (batchnorm folded, add fused, or not) is applied by that kernel
       (``activation=...``), on each block of the output while it is in
       cache;
@@ -385,7 +392,7 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
                           release=release, span=node.span, shape=shapes[node.name],
                           folded_into=fusions.folds.get(node.name), fused_into=fused_into.get(node.name),
                           value_of=fusions.value_of(node.name, node.inputs) if folded else None,
-                          residual=residual_of.get(node.name)))
+                          residual=residual_of.get(node.name), kind=node.spec.kind()))
     return Plan(model=model, inputs={name: shapes[name] for name in model.inputs}, outputs=dict(model.outputs),
                 shapes=shapes, steps=tuple(steps), parameters=parameters, buffers=buffers,
                 layers=layers, calls=calls, optimized=optimize, last_use=last_use)
@@ -415,6 +422,31 @@ class CompiledModel(NumpyModel):
         results = {name: np.ascontiguousarray(values[node]) for name, node in self.OUTPUTS.items()}
         return next(iter(results.values())) if len(results) == 1 else results
 
+    def profile(self, /, *inputs, **named) -> Profile:
+        """Runs the model as :meth:`forward` does, timing each kernel call
+        (``time.perf_counter``) and the whole pass: a :class:`Profile`
+        (``.table()`` prints it; ``.output`` is what ``forward`` returns).
+        Time one pass after a warm-up call: the first pass also allocates
+        and touches memory for the first time."""
+        started = time.perf_counter()
+        times: dict[str, float] = {}
+        values = self._run(self.bind_inputs(inputs, named), times=times)
+        results = {name: np.ascontiguousarray(values[node]) for name, node in self.OUTPUTS.items()}
+        output = next(iter(results.values())) if len(results) == 1 else results
+        total = time.perf_counter() - started
+        rows = tuple(NodeTime(step.node, step.kind, times.get(step.node, 0.0),
+                              None if step.value_of is None else self._done_by(step.node))
+                     for step in self.plan.steps)
+        return Profile(rows, total, output)
+
+    def _done_by(self, node: str) -> str:
+        """The node whose kernel computes a folded or fused ``node``."""
+        steps = {step.node: step for step in self.plan.steps}
+        step = steps[node]
+        while step.value_of is not None:
+            step = steps[step.folded_into or step.fused_into or step.value_of]
+        return step.node
+
     def trace(self, /, *inputs, **named) -> dict[str, np.ndarray]:
         """Every node's value (inputs included), by node name, from the plan
         without optimisations: each value is the node's own, unfolded and
@@ -429,7 +461,8 @@ class CompiledModel(NumpyModel):
             self._plain = plain
         return plain.trace(*inputs, **named)
 
-    def _run(self, arrays: list[np.ndarray], keep: bool = False) -> dict[str, np.ndarray]:
+    def _run(self, arrays: list[np.ndarray], keep: bool = False,
+             times: dict[str, float] | None = None) -> dict[str, np.ndarray]:
         values: dict[str, np.ndarray] = dict(zip(self.INPUTS, arrays))
         layers = self.layer_arguments()
         for step in self.plan.steps:
@@ -444,7 +477,12 @@ class CompiledModel(NumpyModel):
                 if step.residual is not None:
                     arguments = {**arguments, "residual": values[step.residual]}
                 try:
-                    values[step.node] = step.kernel(*[values[s] for s in step.inputs], **arguments)
+                    if times is None:
+                        values[step.node] = step.kernel(*[values[s] for s in step.inputs], **arguments)
+                    else:
+                        started = time.perf_counter()
+                        values[step.node] = step.kernel(*[values[s] for s in step.inputs], **arguments)
+                        times[step.node] = time.perf_counter() - started
                 except Exception as error:
                     raise RuntimeError(f"{step.span}: {step.node} ({step.kernel.__name__}) failed: {error}") from error
             if not keep:

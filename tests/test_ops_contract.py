@@ -28,7 +28,9 @@ a ``reference`` also check the kernel against it here.
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -358,6 +360,13 @@ def test_op_contract(op, seed):
 
     # the kernel the docs name (kernel_call's docstring) is the one it returns
     assert node.spec.kernel_call(input_shapes).kernel is kernel_of(op), chain
+
+    # the spec serialises as `parse --json` prints it (no pydantic warning:
+    # tuples had warned) and validates back from that JSON to itself
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        written = json.loads(json.dumps(node.spec.model_dump(mode="json")))
+    assert type(node.spec).model_validate(written) == node.spec, chain
 
     if row_of(op).reference is not None:
         np.testing.assert_allclose(result, row_of(op).reference(arrays[node.inputs[0]]), rtol=1e-12, atol=1e-12)

@@ -15,7 +15,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, model_validator
 
 if TYPE_CHECKING:
     from ..emit.onnx import OnnxGraph
@@ -78,15 +78,27 @@ def _int_tuple_validator(minimum: int, what: str, words: tuple[str, ...] = ()):
 
 _INT_OR_TUPLE_SCHEMA = int | tuple[int, ...]
 
+
+def _json_size(value: int | tuple[int, ...] | str) -> int | list[int] | str:
+    """A size as JSON writes it.  Without it, pydantic serialises through
+    the plain validator's input type and warns on every tuple (it sees
+    the list the tuple already became)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+_AS_JSON = PlainSerializer(_json_size, when_used="json")
+
 #: kernel_size, stride, dilation: a positive int or one per spatial dimension.
 Size = Annotated[
     int | tuple[int, ...],
     PlainValidator(_int_tuple_validator(1, "a positive integer"), json_schema_input_type=_INT_OR_TUPLE_SCHEMA),
+    _AS_JSON,
 ]
 #: padding of pooling and output_padding: a non-negative int or tuple.
 NonNegativeSize = Annotated[
     int | tuple[int, ...],
     PlainValidator(_int_tuple_validator(0, "a non-negative integer"), json_schema_input_type=_INT_OR_TUPLE_SCHEMA),
+    _AS_JSON,
 ]
 #: convolution padding: as above, or "same" / "valid" as PyTorch accepts.
 ConvPadding = Annotated[
@@ -95,6 +107,7 @@ ConvPadding = Annotated[
         _int_tuple_validator(0, "a non-negative integer", ("same", "valid")),
         json_schema_input_type=int | tuple[int, ...] | str,
     ),
+    _AS_JSON,
 ]
 
 

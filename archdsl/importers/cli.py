@@ -119,7 +119,7 @@ def _import_onnx(args, source_path: Path, output: Path) -> int:
     from ..diagnostics.model import DiagnosticError
     from ..diagnostics.render import render_text
     from ..emit.onnx import OnnxUnavailable
-    from ..files import read_capped, write_atomic
+    from ..files import read_capped
 
     if args.weights not in (None, "") and Path(args.weights).resolve() != source_path.resolve():
         raise UsageError("--weights: an ONNX model holds its own weights; give --weights without a value")
@@ -144,17 +144,7 @@ def _import_onnx(args, source_path: Path, output: Path) -> int:
     except DiagnosticError as error:
         sys.stderr.write(render_text(error.diagnostics, {}, color=_use_color(args.color, sys.stderr)))
         return EXIT_PROBLEMS
-    net = result.net
-    cnn = net.to_cnn(flat=args.flat)
-    _verify(cnn, output)
-    write_atomic(output, cnn)
-    if args.weights is not None:
-        write_atomic(npz, _npz_bytes(result.arrays))
-    if not args.quiet:
-        print(f"wrote {output}: model {net.name}, {len(net.layers)} nodes, {net.params:,} parameters, "
-              f"{net.macs:,} MACs" + (f"; weights {npz} ({len(result.arrays)} arrays)" if args.weights is not None
-                                      else ""), file=sys.stderr)
-    return EXIT_OK
+    return _write(args, result, output, npz)
 
 
 def _input_shapes(texts: list[str] | None) -> list[tuple[int, ...]]:
@@ -179,7 +169,6 @@ def _import_torch(args, output: Path) -> int:
     from ..cli import UsageError, _check_output, _use_color
     from ..diagnostics.model import DiagnosticError
     from ..diagnostics.render import render_text
-    from ..files import write_atomic
     from .pytorch import SpecError, TorchUnavailable, import_torch, parse_kwargs, parse_spec, sources_for
 
     if args.weights and args.weights_output:
@@ -204,6 +193,14 @@ def _import_torch(args, output: Path) -> int:
         sources = sources_for(error.diagnostics)
         sys.stderr.write(render_text(error.diagnostics, sources, color=_use_color(args.color, sys.stderr)))
         return EXIT_PROBLEMS
+    return _write(args, result, output, npz)
+
+
+def _write(args, result, output: Path, npz: Path) -> int:
+    """Writes the checked ``.cnn`` (and with ``--weights`` the converted
+    arrays) of an ONNX or PyTorch import, and says what was written."""
+    from ..files import write_atomic
+
     net = result.net
     cnn = net.to_cnn(flat=args.flat)
     _verify(cnn, output)

@@ -450,15 +450,8 @@ def _batch_norm(self: _Importer) -> None:
 
 def _sigmoid(self: _Importer) -> None:
     """``x * sigmoid(x)`` (PyTorch's and archdsl's SiLU) is one ``silu``."""
-    node = self.node
-    mul = self.single_user(node.output[0], "Mul")
-    if mul is not None and sorted(self.graph.node[mul].input) == sorted([node.input[0], node.output[0]]):
-        x = self.value(node.input[0])
-        self.done.add(mul)
-        self.node, self.index = self.graph.node[mul], mul
-        self.emit(self.label("silu"), "silu", [x], self.node.output[0])
-        return
-    self.simple("sigmoid")
+    if not _gated(self, "silu"):
+        self.simple("sigmoid")
 
 
 def _leaky_relu(self: _Importer) -> None:
@@ -471,15 +464,23 @@ def _hard_sigmoid(self: _Importer) -> None:
     if not (math.isclose(alpha, 1 / 6, rel_tol=1e-6) and math.isclose(beta, 0.5)):
         raise self.fail("E603", f"HardSigmoid with alpha {alpha}, beta {beta}: archdsl's hardsigmoid is "
                         "PyTorch's (alpha 1/6, beta 0.5)")
+    if not _gated(self, "hardswish"):
+        self.simple("hardsigmoid")
+
+
+def _gated(self: _Importer, op: str) -> bool:
+    """``x * f(x)``, with the current node ``f(x)`` read only by that ``Mul``,
+    is emitted as the one op ``op`` (SiLU from Sigmoid, hardswish from
+    HardSigmoid); False when the node is not so gated."""
     node = self.node
     mul = self.single_user(node.output[0], "Mul")
-    if mul is not None and sorted(self.graph.node[mul].input) == sorted([node.input[0], node.output[0]]):
-        x = self.value(node.input[0])
-        self.done.add(mul)
-        self.node, self.index = self.graph.node[mul], mul
-        self.emit(self.label("hardswish"), "hardswish", [x], self.node.output[0])
-        return
-    self.simple("hardsigmoid")
+    if mul is None or sorted(self.graph.node[mul].input) != sorted([node.input[0], node.output[0]]):
+        return False
+    x = self.value(node.input[0])
+    self.done.add(mul)
+    self.node, self.index = self.graph.node[mul], mul
+    self.emit(self.label(op), op, [x], self.node.output[0])
+    return True
 
 
 def _gelu(self: _Importer) -> None:

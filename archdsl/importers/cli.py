@@ -23,7 +23,8 @@ def add_import_command(subparsers) -> argparse.ArgumentParser:
                    "for module:callable)")
     p.add_argument("--weights", nargs="?", const="", metavar="FILE",
                    help="Darknet .weights to convert into an .npz that 'archdsl run --weights' loads; for ONNX, "
-                   "no value: the model's own initializers are converted")
+                   "no value: the model's own initializers are converted; for PyTorch, the module's state_dict is "
+                   "written (no value: beside the .cnn, or give the .npz path)")
     p.add_argument("--weights-output", metavar="NPZ", help="where to write the converted weights "
                    "(default: the -o path with .npz)")
     p.add_argument("--input-shape", action="append", metavar="C,H,W",

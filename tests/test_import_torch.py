@@ -251,6 +251,48 @@ def test_plain_cnn_text_and_macs(tmp_path):
     load_back(result, tmp_path)
 
 
+class PreActBlock(nn.Module):
+    """A residual block whose add and ReLUs are function calls, not modules."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(x + self.bn2(self.conv2(y)))
+
+
+class Stages(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.stage = nn.Sequential(*[PreActBlock(8) for _ in range(3)])
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.stage(self.stem(x)), 1), 1))
+
+
+def test_function_calls_inside_a_module_are_labelled_under_its_path_so_blocks_are_found(tmp_path):
+    """fx names function calls globally (add, add_1, relu_3...); labelled per
+    module (stage.1.add, stage.1.relu_1) every instance of the block reads
+    alike, and the three blocks are written as one block and a repeat."""
+    module = randomised(Stages())
+    result = import_module(module, [(3, 6, 6)], "Stages", "test:Stages")
+    labels = {layer.label for layer in result.net.layers}
+    assert {"stage.1.add", "stage.1.relu", "stage.1.relu_1", "stage.2.add"} <= labels
+    text = result.net.to_cnn()
+    assert "stage: repeat 3 { StageBlock() }" in text and text.count("block ") == 1
+    back = load_back(result, tmp_path)
+    assert set(result.arrays) == set(module.state_dict())
+    x = np.random.default_rng(2).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    assert_same_outputs(numpy_outputs(back, result.arrays, {back.inputs[0]: x}), torch_outputs(module, [x]))
+
+
 def test_reflect_padding_mode_is_a_pad_before_the_conv():
     result = import_module(DepthwiseSeparable(), [(6, 7, 9)], "D", "test:D")
     text = result.net.to_cnn()

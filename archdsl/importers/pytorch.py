@@ -43,7 +43,7 @@ from ..diagnostics.model import DiagnosticError
 from ..ops import OPS
 from ..ops.base import OpSpec
 from ..source import SourceFile, Span
-from .writer import Layer, Network, legal_name
+from .writer import Layer, Network, legal_name, legal_path
 
 INSTALL_HINT = "pip install 'archdsl[torch]'"
 _IDENTIFIERS = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
@@ -378,6 +378,7 @@ class _Importer:
         self.values: dict[Any, str] = {}         # fx node -> producer label
         self.done: set[Any] = set()               # nodes taken by a pattern
         self.used_modules: dict[str, str] = {}    # module path -> label (a module with weights is used once)
+        self.scope_counts: dict[tuple[str, str], int] = {}  # (module path, function) -> calls labelled so far
         self.names = _functions(torch)
         self.elementwise_modules = {m: e for e in ELEMENTWISE for m in e.modules}
         self.elementwise_functions = {f: e for e in ELEMENTWISE for f in e.functions}
@@ -454,10 +455,25 @@ class _Importer:
     def label(self, raw: str, fallback: str = "layer") -> str:
         return self.net.fresh_path(raw, fallback)
 
+    def function_label(self, node: Any, fallback: str, suffix: str = "") -> str:
+        """The label of a function or method call: inside a module's forward,
+        the module's path and the function's name numbered per module
+        (``layer1.0.add``, ``layer1.0.relu_1``), so that every instance of a
+        block labels its calls alike and the writer can find the block;
+        at the top level, fx's own node name."""
+        stack = node.meta.get("nn_module_stack") or {}
+        scope = next(reversed(stack)) if stack else ""
+        if not isinstance(scope, str) or not legal_path(scope):
+            return self.net.fresh_label(node.name + suffix, fallback)
+        name = legal_name(getattr(node.target, "__name__", str(node.target)), fallback) + suffix
+        count = self.scope_counts.setdefault((scope, name), 0)
+        self.scope_counts[(scope, name)] = count + 1
+        return self.label(f"{scope}.{name}" + (f"_{count}" if count else ""), fallback)
+
     def simple(self, text: str) -> None:
         """A one-input op with no weights, labelled with the node's name."""
         x = self.value(self.node.args[0] if self.node.args else self.node.kwargs.get("input"))
-        self.emit(self.label(self.node.name, "op"), text, [x])
+        self.emit(self.function_label(self.node, "op"), text, [x])
 
     def alias(self, source: Any) -> None:
         self.values[self.node] = self.value(source)
@@ -746,7 +762,7 @@ def _merge(op: str) -> FunctionHandler:
         inputs = [self.value(a), self.value(b)]
         if len(self.shape(a)) != len(self.shape(b)):
             raise Unsupported("operands of different ranks (archdsl broadcasts equal ranks only)")
-        self.emit(self.net.fresh_label(node.name, op), op, inputs)
+        self.emit(self.function_label(node, op), op, inputs)
     return handler
 
 
@@ -784,7 +800,7 @@ def _cat(self: _Importer, arguments: dict[str, Any]) -> None:
     if dim % rank == 0:
         raise Unsupported("concatenating along the batch")
     inputs = [self.value(t) for t in tensors]
-    self.emit(self.net.fresh_label(self.node.name, "concat"), "concat", inputs, merge_args=f"dim={dim % rank}")
+    self.emit(self.function_label(self.node, "concat"), "concat", inputs, merge_args=f"dim={dim % rank}")
 
 
 def _pool_function(kind: str) -> FunctionHandler:
@@ -834,10 +850,10 @@ def _mean(self: _Importer, arguments: dict[str, Any]) -> None:
     if arguments.get("keepdim"):
         self.simple("global_avgpool")
         return
-    pooled = self.net.fresh_label(f"{self.node.name}_pool", "pool")
+    pooled = self.function_label(self.node, "pool", "_pool")
     self.net.add(Layer(pooled, "global_avgpool", (x,), (*self.shape(source)[1:2], *(1,) * (rank - 2)),
                        kind="mean"))
-    self.emit(self.net.fresh_label(self.node.name, "mean"), "flatten", [pooled])
+    self.emit(self.function_label(self.node, "mean"), "flatten", [pooled])
 
 
 def _interpolate(self: _Importer, arguments: dict[str, Any]) -> None:

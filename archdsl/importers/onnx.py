@@ -344,13 +344,28 @@ def _window_pads(self: _Importer, rank: int, kernel: list[int], stride: list[int
     return pairs
 
 
-def _conv(self: _Importer) -> None:
+def _weighted(self: _Importer) -> tuple[Any, str, np.ndarray, np.ndarray | None, int, Shape, int]:
+    """What Conv and ConvTranspose read alike: the node, its input value,
+    weight, optional bias, spatial rank, input shape and ``group``."""
     node = self.node
-    x = self.value(node.input[0])
     weight = self.const(node.input[1], "weight")
-    bias = self.optional_const(2)
-    rank, in_shape = weight.ndim - 2, self.shape(node.input[0])
-    groups = int(self.attr("group", 1))
+    return (node, self.value(node.input[0]), weight, self.optional_const(2), weight.ndim - 2,
+            self.shape(node.input[0]), int(self.attr("group", 1)))
+
+
+def _emit_weighted(self: _Importer, label: str, op: str, x: str, weight: np.ndarray, bias: np.ndarray | None,
+                   macs: int) -> None:
+    """The layer of a Conv or ConvTranspose, and its weight and bias arrays
+    under the label's state_dict keys."""
+    self.emit(label, op, [x], self.node.output[0], params=weight.size + (bias.size if bias is not None else 0),
+              macs=macs)
+    self.arrays[f"{label}.weight"] = weight.astype(np.float32)
+    if bias is not None:
+        self.arrays[f"{label}.bias"] = bias.reshape(-1).astype(np.float32)
+
+
+def _conv(self: _Importer) -> None:
+    node, x, weight, bias, rank, in_shape, groups = _weighted(self)
     if not 1 <= rank <= 3 or len(in_shape) != rank + 2 or weight.shape[1] * groups != in_shape[1]:
         raise self.fail("E605", f"weight {list(weight.shape)} with group {groups} does not fit input {list(in_shape)}")
     kernel = list(self.attr("kernel_shape", weight.shape[2:]))
@@ -382,11 +397,7 @@ def _conv(self: _Importer) -> None:
     keywords = {key: keywords[key] for key in ("stride", "padding", "dilation", "groups", "bias") if key in keywords}
     out = self.shape(node.output[0])
     op = _call(f"conv{rank}d", [str(weight.shape[0]), _sizes(kernel)], keywords)
-    macs = numel(out[1:]) * weight.shape[1] * math.prod(kernel)
-    self.emit(label, op, [x], node.output[0], params=weight.size + (bias.size if bias is not None else 0), macs=macs)
-    self.arrays[f"{label}.weight"] = weight.astype(np.float32)
-    if bias is not None:
-        self.arrays[f"{label}.bias"] = bias.reshape(-1).astype(np.float32)
+    _emit_weighted(self, label, op, x, weight, bias, numel(out[1:]) * weight.shape[1] * math.prod(kernel))
 
 
 def _padded(shape: tuple[int, ...], pairs: list[tuple[int, int]]) -> Shape:
@@ -395,12 +406,7 @@ def _padded(shape: tuple[int, ...], pairs: list[tuple[int, int]]) -> Shape:
 
 
 def _conv_transpose(self: _Importer) -> None:
-    node = self.node
-    x = self.value(node.input[0])
-    weight = self.const(node.input[1], "weight")
-    bias = self.optional_const(2)
-    rank, in_shape = weight.ndim - 2, self.shape(node.input[0])
-    groups = int(self.attr("group", 1))
+    node, x, weight, bias, rank, in_shape, groups = _weighted(self)
     if not 1 <= rank <= 3 or weight.shape[0] != in_shape[1] or self.attr("output_shape") is not None \
             or self.attr("auto_pad", "NOTSET") not in ("NOTSET", ""):
         raise self.fail("E603", "only explicit pads (no output_shape, no auto_pad) and a weight matching the input "
@@ -420,11 +426,7 @@ def _conv_transpose(self: _Importer) -> None:
     out_channels = weight.shape[1] * groups
     label = self.label(f"conv_transpose{rank}d", node.input[1])
     op = _call(f"conv_transpose{rank}d", [str(out_channels), _sizes(kernel)], keywords)
-    macs = numel(in_shape[1:]) * weight.shape[1] * math.prod(kernel)
-    self.emit(label, op, [x], node.output[0], params=weight.size + (bias.size if bias is not None else 0), macs=macs)
-    self.arrays[f"{label}.weight"] = weight.astype(np.float32)
-    if bias is not None:
-        self.arrays[f"{label}.bias"] = bias.astype(np.float32)
+    _emit_weighted(self, label, op, x, weight, bias, numel(in_shape[1:]) * weight.shape[1] * math.prod(kernel))
 
 
 def _batch_norm(self: _Importer) -> None:

@@ -123,16 +123,33 @@ def _until(process, predicate) -> dict:
     raise AssertionError("no such message")
 
 
+def _start(tmp_path, capabilities: dict) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "archdsl", "lsp"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, env=env, cwd=tmp_path)
+    _send(process, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                    "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": capabilities}})
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    try:
+        _send(process, {"jsonrpc": "2.0", "id": 99, "method": "shutdown"})
+        _until(process, lambda m: m.get("id") == 99)
+        _send(process, {"jsonrpc": "2.0", "method": "exit"})
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_the_server_over_pipes(tmp_path):
     pytest.importorskip("pygls")  # the test extra installs it; see pyproject.toml
     path = tmp_path / "m.cnn"
     uri = path.resolve().as_uri()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "archdsl", "lsp"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, env=env, cwd=tmp_path)
+    process = _start(tmp_path, {})
     try:
-        _send(process, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                        "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}}})
         init = _until(process, lambda m: m.get("id") == 1)
         capabilities = init["result"]["capabilities"]
         assert capabilities["hoverProvider"] and capabilities["definitionProvider"]
@@ -152,14 +169,8 @@ def test_the_server_over_pipes(tmp_path):
             "textDocument": {"uri": uri}, "position": {"line": 2, "character": 10}}})
         hover = _until(process, lambda m: m.get("id") == 2)
         assert "[8, 2, 2]" in hover["result"]["contents"]["value"]  # 4 - 3 + 1 = 2
-        _send(process, {"jsonrpc": "2.0", "id": 3, "method": "shutdown"})
-        _until(process, lambda m: m.get("id") == 3)
-        _send(process, {"jsonrpc": "2.0", "method": "exit"})
-        assert process.wait(timeout=20) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 def test_without_pygls_the_command_says_how_to_install_it(tmp_path):

@@ -7,13 +7,10 @@ no padding), figures resnet50.cnn's (torchvision's)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 
 import pytest
-from conftest import MODELS, ROOT
-from test_lsp import _receive, _send, _until, at
+from conftest import MODELS
+from test_lsp import _receive, _send, _start, _stop, _until, at
 
 from archdsl import lsp
 
@@ -142,27 +139,6 @@ def test_the_debouncer_runs_the_last_schedule_once_after_the_delay():
         assert [key for key, _ in runs] == ["a", "b"]
 
     asyncio.run(scenario())
-
-
-def _start(tmp_path, capabilities: dict) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "archdsl", "lsp"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, env=env, cwd=tmp_path)
-    _send(process, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                    "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": capabilities}})
-    return process
-
-
-def _stop(process: subprocess.Popen) -> None:
-    try:
-        _send(process, {"jsonrpc": "2.0", "id": 99, "method": "shutdown"})
-        _until(process, lambda m: m.get("id") == 99)
-        _send(process, {"jsonrpc": "2.0", "method": "exit"})
-        assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_the_server_debounces_edits_and_negotiates_utf8(tmp_path):

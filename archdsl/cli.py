@@ -1017,16 +1017,6 @@ def _print_profile(net, arrays: dict, args) -> None:
     print(fastest.table(args.profile_top), flush=True)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def _check_memory(plan, arrays: dict, args) -> None:
     """Refuses (exit 1) a run whose estimated memory is over ``--max-memory``,
     before anything is allocated (archdsl/runtime/budget.py)."""
@@ -1098,9 +1088,9 @@ def _runtime_commands(add, color_option) -> None:
     p.add_argument("--model", help="the model to run when the file has several")
     p.add_argument("--profile", action="store_true",
                    help="after the run, time each node's kernel and print the time per op kind and per node")
-    p.add_argument("--profile-runs", type=_positive, default=5, metavar="N",
+    p.add_argument("--profile-runs", type=_positive_int, default=5, metavar="N",
                    help="--profile: profiled passes; the fastest is printed (default 5)")
-    p.add_argument("--profile-top", type=_positive, metavar="N",
+    p.add_argument("--profile-top", type=_positive_int, metavar="N",
                    help="--profile: show only the N slowest nodes (default: every node)")
     p.add_argument("-q", "--quiet", action="store_true")
     color_option(p)

@@ -398,6 +398,13 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
                 layers=layers, calls=calls, optimized=optimize, last_use=last_use)
 
 
+def _done_by(step: Step, steps: Mapping[str, Step]) -> str:
+    """The node whose kernel computes a folded or fused ``step``."""
+    while step.value_of is not None:
+        step = steps[step.folded_into or step.fused_into or step.value_of]
+    return step.node
+
+
 class CompiledModel(NumpyModel):
     """A model run by the interpreter: ``forward`` calls each node's kernel
     in topological order and drops every value after its last use.
@@ -434,18 +441,11 @@ class CompiledModel(NumpyModel):
         results = {name: np.ascontiguousarray(values[node]) for name, node in self.OUTPUTS.items()}
         output = next(iter(results.values())) if len(results) == 1 else results
         total = time.perf_counter() - started
+        steps = {step.node: step for step in self.plan.steps}
         rows = tuple(NodeTime(step.node, step.kind, times.get(step.node, 0.0),
-                              None if step.value_of is None else self._done_by(step.node))
+                              None if step.value_of is None else _done_by(step, steps))
                      for step in self.plan.steps)
         return Profile(rows, total, output)
-
-    def _done_by(self, node: str) -> str:
-        """The node whose kernel computes a folded or fused ``node``."""
-        steps = {step.node: step for step in self.plan.steps}
-        step = steps[node]
-        while step.value_of is not None:
-            step = steps[step.folded_into or step.fused_into or step.value_of]
-        return step.node
 
     def trace(self, /, *inputs, **named) -> dict[str, np.ndarray]:
         """Every node's value (inputs included), by node name, from the plan

@@ -380,8 +380,8 @@ def _same_graph(flat: str, structured: str) -> bool:
             return None
         return {name: (node.spec, node.inputs) for name, node in program.models[0].nodes.items()}
 
-    shape = graph(flat)
-    return shape is not None and shape == graph(structured)
+    flat_graph = graph(flat)
+    return flat_graph is not None and flat_graph == graph(structured)
 
 
 # ---------------------------------------------------------------- statements

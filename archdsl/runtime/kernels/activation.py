@@ -24,9 +24,9 @@ def _activate(y, activation, work=None):
     """The elementwise ``activation`` applied to ``y`` in place (see
     :func:`_finish`); ``work`` as there."""
     if activation == "relu":
-        y.clip(0, np.inf, out=y)
+        relu(y, inplace=True)
     elif activation == "relu6":
-        y.clip(0, 6, out=y)
+        relu6(y, inplace=True)
     elif activation == "hardsigmoid":
         y += 3
         y.clip(0, 6, out=y)

@@ -18,6 +18,12 @@ mode, inference mode) with the same weights and the same thread count; with
 (CPU, the same intra-op threads), from the file ``archdsl export --to onnx``
 writes.  For each the script prints the time, the time ratio, and the
 largest difference between the outputs relative to the largest output.
+With ``--exact`` it also runs each model once in float64 without the plan's
+folding and fusion (``compile(..., dtype=float64, optimize=False)``, the
+same weights and inputs) and prints each float32 side's largest error
+against that, relative to the float64 run's largest output: when NumPy and PyTorch differ,
+this says which of them is off, or that both are (a model whose float32
+rounding the network amplifies).
 
 The sides of a model alternate ``--rounds`` times (NumPy, PyTorch, NumPy,
 ...), each worker a fresh process keeping the best of its runs; the table
@@ -218,6 +224,16 @@ def worker(args) -> int:
             for index, value in enumerate(reference(*tensors)):
                 outputs[f"{batch}_{index}"] = value.numpy()
         version = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    elif args.worker == "exact":  # not timed: the float64 reference of every side
+        exact = archdsl.compile(model, dtype=np.float64, optimize=False)
+        exact.load_state_dict({key: value.astype(np.float64) if value.dtype == np.float32 else value
+                               for key, value in net.state_dict().items()})
+        for batch in args.batch:
+            value = exact(*(x.astype(np.float64) for x in inputs_for(net, batch)))
+            for index, array in enumerate([value] if isinstance(value, np.ndarray) else list(value.values())):
+                outputs[f"{batch}_{index}"] = array
+            results[batch] = 0.0
+        version = "float64, unfused"
     elif args.worker == "onnx":
         run, version = onnx_forward(model, net.state_dict(), net.plan.shapes, threads)
         for batch in args.batch:
@@ -283,6 +299,26 @@ def time_sides(args, threads: str, path: Path, sides) -> tuple[dict[str, dict[in
     return medians, versions
 
 
+def row(args, label: str, model: archdsl.Model, batch: int, medians: dict[str, dict[int, float]],
+        files: dict[str, str], gemm: float) -> str:
+    """One line of the table: NumPy's time and rate, then each other side's
+    time, ratio and difference, then the errors against float64."""
+    seconds = medians["numpy"][batch]
+    flops = 2 * archdsl.analyze(model, batch=batch).totals.macs
+    rate = flops / seconds / 1e9
+    line = f"{label} {batch:>5} {seconds * 1e3:>9.1f} {rate:>8.1f} {rate / gemm:>8.2f}"
+    for side, width in (("torch", 11), ("onnx", 10)):
+        if side in medians:
+            theirs = medians[side][batch]
+            diff = relative_difference(files["numpy"], files[side], batch)
+            line += f" {theirs * 1e3:>9.1f} {seconds / theirs:>{width}.2f} {diff:>10.1e}"
+    if args.exact:
+        for side in ("numpy", "torch"):
+            if side in medians:
+                line += f" {relative_difference(files[side], files['exact'], batch):>10.1e}"
+    return line
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
@@ -297,7 +333,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cpu-time", action="store_true",
                         help="one thread per side, timed by the CPU time of that thread (time.thread_time), not wall "
                              "time: comparable figures on a machine busy with other work")
-    parser.add_argument("--worker", choices=["gemm", "numpy", "torch", "onnx"], help=argparse.SUPPRESS)
+    parser.add_argument("--exact", action="store_true",
+                        help="also compare each side with a float64 run of the unfused graph (error columns)")
+    parser.add_argument("--worker", choices=["gemm", "numpy", "torch", "onnx", "exact"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     parser.add_argument("--threads", help=argparse.SUPPRESS)
@@ -337,6 +375,8 @@ def main(argv=None) -> int:
         header += f" {'torch ms':>9} {'numpy/torch':>11} {'rel. diff':>10}"
     if has_onnx:
         header += f" {'ort ms':>9} {'numpy/ort':>10} {'rel. diff':>10}"
+    if args.exact:
+        header += f" {'numpy err':>10}" + (f" {'torch err':>10}" if has_torch else "")
     print(header)
     print("-" * len(header))
     torch_version = ort_version = None
@@ -348,6 +388,7 @@ def main(argv=None) -> int:
                 continue
             ours_file, theirs_file = str(Path(directory) / "numpy.npz"), str(Path(directory) / "torch.npz")
             ort_file = str(Path(directory) / "onnx.npz")
+            exact_file = str(Path(directory) / "exact.npz")
             sides = [("numpy", ours_file, None)]
             if has_torch:
                 sides.append(("torch", theirs_file, {"OPENBLAS_NUM_THREADS": "1"}))
@@ -355,25 +396,17 @@ def main(argv=None) -> int:
                 sides.append(("onnx", ort_file, None))
             try:
                 medians, versions = time_sides(args, threads, path, sides)
+                if args.exact:
+                    run_worker("exact", args, threads, path, exact_file)
             except RuntimeError as error:
                 print(f"{label:<{width}} failed: {str(error).strip().splitlines()[-1]}", flush=True)
                 continue
-            ours, theirs, ort = (medians.get(side, {}) for side in ("numpy", "torch", "onnx"))
             torch_version = versions.get("torch", torch_version)
             ort_version = versions.get("onnx", ort_version)
+            files = {"numpy": ours_file, "torch": theirs_file, "onnx": ort_file, "exact": exact_file}
             model = archdsl.load(path).model()
             for batch in args.batch:
-                seconds = ours[batch]
-                flops = 2 * archdsl.analyze(model, batch=batch).totals.macs
-                line = f"{label:<{width}} {batch:>5} {seconds * 1e3:>9.1f} {flops / seconds / 1e9:>8.1f} " \
-                       f"{flops / seconds / 1e9 / gemm['gemm']:>8.2f}"
-                if has_torch:
-                    diff = relative_difference(ours_file, theirs_file, batch)
-                    line += f" {theirs[batch] * 1e3:>9.1f} {seconds / theirs[batch]:>11.2f} {diff:>10.1e}"
-                if has_onnx:
-                    diff = relative_difference(ours_file, ort_file, batch)
-                    line += f" {ort[batch] * 1e3:>9.1f} {seconds / ort[batch]:>10.2f} {diff:>10.1e}"
-                print(line, flush=True)
+                print(row(args, f"{label:<{width}}", model, batch, medians, files, gemm["gemm"]), flush=True)
     print("load average after: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     if torch_version:
         print(f"PyTorch: {torch_version}")

@@ -369,6 +369,9 @@ POOL_CASES = [
     (3, 2, 2, 1, 1, True, 5),
     (2, 2, 2, 1, 1, False, 4),           # no tap reaches every output
     (2, (2, 3), (3, 1), (1, 1), (3, 1), False, 8),  # dilated wider than the stride (max pool only)
+    (3, (1, 2, 2), (1, 2, 2), 0, 1, False, 6),  # C3D's pool1: one tap in time
+    (3, (1, 2, 2), (2, 2, 2), 0, 1, True, 5),   # one tap, strided
+    (2, 1, 1, 0, 1, False, 5),           # one tap everywhere: a copy of the input
 ]
 
 
@@ -379,7 +382,10 @@ def test_max_pool(dims, kernel, stride, padding, dilation, ceil_mode, size):
     x = rng(5).standard_normal((2, 3, *(size,) * dims))
     expected = max_pool_direct(x, kernel, stride, padding, dilation, ceil_mode)
     close(pool.max_pool(x, kernel, stride, padding, dilation, ceil_mode), expected)
-    close(pool.max_pool(channels_last(x), kernel, stride, padding, dilation, ceil_mode), expected)
+    x_last = channels_last(x)
+    y = pool.max_pool(x_last, kernel, stride, padding, dilation, ceil_mode)
+    close(y, expected)
+    assert not np.may_share_memory(y, x_last)  # the plan may write into a kernel's output
 
 
 @pytest.mark.parametrize("count_include_pad", [True, False])

@@ -30,6 +30,8 @@ def _max_along(x, axis, kernel, stride, padding, dilation, count):
     rest = [r for r in ranges if r not in full[:2]]
     if len(full) >= 2:
         y = np.maximum(view(*full[0]), view(*full[1]))
+    elif full and not rest:  # one tap (C3D's kernel of 1 in time): a view; the caller copies once at the end
+        return view(*full[0])
     elif full:
         y = np.array(view(*full[0]))
     else:
@@ -65,7 +67,9 @@ def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
         count = pool_output_size(y.shape[1 + d], kernel=kernel[d], stride=stride[d], padding=padding[d],
                                  dilation=dilation[d], ceil_mode=ceil_mode)
         y = _max_along(y, 1 + d, kernel[d], stride[d], padding[d], dilation[d], count)
-    return _channels_first(np.ascontiguousarray(y))
+    # A fresh array, never the input's memory (a window of one along every
+    # dimension leaves a view of it): the plan may write into a kernel's output.
+    return _channels_first(np.array(y) if np.may_share_memory(y, x) else np.ascontiguousarray(y))
 
 
 def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -127,7 +131,7 @@ def adaptive_avg_pool(x, output_size):
         if size != out:
             averaged = np.tensordot(adaptive_matrix(size, out, x.dtype), y, axes=([1], [d + 1]))
             y = np.moveaxis(averaged, 0, d + 1)
-    return _channels_first(np.ascontiguousarray(y))
+    return _channels_first(np.array(y) if np.may_share_memory(y, x) else np.ascontiguousarray(y))
 
 
 def global_avg_pool(x):

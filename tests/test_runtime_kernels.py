@@ -542,6 +542,23 @@ def test_group_instance_layer_norm2d_match_torch_when_installed():
           F.layer_norm(t.permute(0, 2, 3, 1), (6,), tw, tb, 1e-6).permute(0, 3, 1, 2).numpy(), 1e-10)
 
 
+@pytest.mark.parametrize("shape, normalized", [((2, 9, 11, 96), (96,)), ((3, 7, 768), (768,)), ((2, 5, 6, 8), (6, 8))])
+def test_layer_norm_float32_matches_torch_when_installed(shape, normalized):
+    """float32 statistics, as PyTorch computes them: within 1e-5 of the float64 result
+    and of torch's float32 layer_norm, with the mean offset by 10x the spread."""
+    torch = pytest.importorskip("torch")
+    r = rng(43)
+    x = (r.standard_normal(shape) * 2 + 20).astype(np.float32)
+    w, b = (r.standard_normal(normalized).astype(np.float32) for _ in range(2))
+    y = norm.layer_norm(x, len(normalized), w, b, 1e-6)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    wide = norm.layer_norm(x.astype(np.float64), len(normalized), w.astype(np.float64), b.astype(np.float64), 1e-6)
+    theirs = torch.nn.functional.layer_norm(torch.from_numpy(x), normalized, torch.from_numpy(w),
+                                            torch.from_numpy(b), 1e-6).numpy()
+    close(y, wide, 1e-5)
+    close(y, theirs, 1e-5)
+
+
 def test_local_response_norm_matches_recorded_pytorch_values():
     x = np.arange(1.0, 6.0).reshape(1, 5, 1)
     close(norm.local_response_norm(x, 3, 0.3, 0.75, 2.0).ravel(),
@@ -874,10 +891,51 @@ def test_bicubic_matches_recorded_pytorch_values():
 
 
 def test_gelu_float32_in_blocks_and_any_layout():
-    """Exact GELU in float32 (erf by Abramowitz and Stegun 7.1.26, |error| < 1.5e-7)
+    """Exact GELU in float32 (tanh of a fitted polynomial, |error| < 1.5e-7·max(1, |x|))
     over several blocks and a partial one, channels-last memory kept."""
     x = (rng(40).standard_normal((2, 70, 130, 5)) * 4).astype(np.float32).transpose(0, 3, 1, 2)
     expected = np.vectorize(lambda v: v * phi(v))(x.astype(np.float64))
     y = activation.gelu(x)
     assert y.dtype == np.float32 and y.strides == x.strides
     assert np.all(np.abs(y - expected) <= 1e-6 + 1e-6 * np.abs(expected))
+
+
+def test_gelu_float32_accuracy_on_a_dense_grid():
+    """The float32 GELU against x·Phi(x) by math.erf, every 2e-4 over [-12, 12] and
+    at extremes: absolute error at most 1.5e-7·max(1, |x|) (PyTorch's float32 erf is
+    accurate to 1.5e-7), results rounded to float32 included; saturation far out."""
+    x = np.concatenate([np.linspace(-12, 12, 120_001), [0.0, -0.0, 5.0, -5.0, 7.5, -7.5, 1e4, -1e4, 3e38, -3e38]])
+    x = x.astype(np.float32)
+    wide = x.astype(np.float64)
+    expected = np.array([v * phi(v) for v in wide])
+    y = activation.gelu(x).astype(np.float64)
+    assert np.all(np.abs(y - expected) <= 1.5e-7 * np.maximum(1.0, np.abs(wide)))
+    assert y[-4] == 1e4 and y[-3] == 0.0 and y[-2] == np.float32(3e38) and y[-1] == 0.0
+    assert np.isnan(activation.gelu(np.array([np.nan], np.float32)))[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_in_place_equals_the_new_array_even_on_a_strided_view(dtype, approximate):
+    """``inplace=True`` writes the result into ``x`` (a non-dense view included:
+    the rest of its base untouched), bit for bit the array ``inplace=False`` returns."""
+    base = (rng(41).standard_normal((6, 40)) * 3).astype(dtype)
+    expected = activation.gelu(base[::2, 5:30], approximate)
+    x = base.copy()
+    view = x[::2, 5:30]
+    assert activation.gelu(view, approximate, inplace=True) is view
+    np.testing.assert_array_equal(view, expected)
+    np.testing.assert_array_equal(x[1::2], base[1::2])
+    np.testing.assert_array_equal(x[::2, :5], base[::2, :5])
+    np.testing.assert_array_equal(x[::2, 30:], base[::2, 30:])
+    dense = base.copy()
+    assert activation.gelu(dense, approximate, inplace=True) is dense
+    np.testing.assert_array_equal(dense, activation.gelu(base, approximate))
+
+
+def test_gelu_matches_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    x = rng(42).standard_normal((3, 5000)) * 4
+    for dtype, tol in ((np.float32, 2e-6), (np.float64, 1e-12)):
+        theirs = torch.nn.functional.gelu(torch.from_numpy(x.astype(dtype))).numpy()
+        close(activation.gelu(x.astype(dtype)), theirs, tol)

@@ -303,6 +303,33 @@ def test_linear():
     close(linear.linear(x, w), expected - b)
 
 
+@pytest.mark.parametrize("shape", [(3, 7), (70, 7), (2, 5, 7, 7), (2, 8, 5, 7)])
+def test_linear_packed_and_over_a_stack_of_rows(shape):
+    """Both row counts (below 64: weight times x^T; else x times the packed [in, out]
+    weight), with and without the packed weight, 2-d and over [N, H, W, C]."""
+    r = rng(5)
+    x, w, b = r.standard_normal(shape), r.standard_normal((5, 7)), r.standard_normal(5)
+    expected = np.einsum("...i,oi->...o", x, w) + b
+    packed = linear.pack_linear_weight(w)
+    assert packed.shape == (7, 5) and packed.flags.c_contiguous
+    for y in (linear.linear(x, w, b), linear.linear(x, w, b, packed=packed), linear.linear(x[..., ::-1][..., ::-1], w, b)):
+        assert y.shape == (*shape[:-1], 5)
+        close(y, expected, 1e-12)
+
+
+def test_scale_and_scale_in_place_on_channels_last_memory():
+    """y[n, c, h, w] = x[n, c, h, w] · s[c, 0, 0]; in place on a channels-last view
+    (ConvNeXt's layer scale after its permute) the same numbers, into x itself."""
+    r = rng(6)
+    x, s = channels_last(r.standard_normal((2, 3, 4, 5))), r.standard_normal((3, 1, 1))
+    expected = np.array([[[[x[n, c, h, w] * s[c, 0, 0] for w in range(5)] for h in range(4)] for c in range(3)]
+                         for n in range(2)])
+    close(linear.scale(x, s), expected, 1e-15)
+    y = x.copy(order="K")
+    assert linear.scale(y, s, inplace=True) is y
+    close(y, expected, 1e-15)
+
+
 # --------------------------------------------------------------- pooling
 
 

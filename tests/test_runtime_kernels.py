@@ -197,6 +197,30 @@ def test_conv_any_block_size(path, monkeypatch):
         close(conv.conv(channels_last(x), w, b, stride, padding, dilation, groups, packed=packed, scratch={}), expected)
 
 
+@pytest.mark.parametrize("channels, width, kernel, dilation", [
+    (64, 12, 3, 1),    # float64 rows of 6 kB: two pieces of 6 positions
+    (64, 13, 5, 1),    # a prime width: pieces of one position
+    (600, 11, 7, 1),   # one channel row alone above 4 kB: pieces of one position
+    (8, 40, 7, 2),     # a whole row in one piece (2.5 kB), dilated
+    (70, 9, 1, 1),     # a 1x1 kernel
+])
+def test_depthwise_rows_in_pieces(channels, width, kernel, dilation):
+    """The unstrided depthwise einsum over output rows cut into pieces (about 4 kB)
+    against the direct definition, with bias, residual and activation."""
+    r = rng(34)
+    x = r.standard_normal((2, channels, 5, width))
+    w, b = r.standard_normal((channels, 1, kernel, kernel)), r.standard_normal(channels)
+    pad = dilation * (kernel // 2)
+    expected = conv_direct(x, w, b, (1, 1), ((pad, pad), (pad, pad)), (dilation, dilation), channels)
+    residual = r.standard_normal(expected.shape)
+    close(conv.conv(channels_last(x), w, b, 1, pad, dilation, channels, scratch={}), expected, 1e-10)
+    close(conv.conv(x, w, b, 1, pad, dilation, channels, packed=conv.pack_conv_weight(w, channels, b),
+                    residual=residual, activation="relu"), np.maximum(expected + residual, 0), 1e-10)
+    y32 = conv.conv(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), 1, pad, dilation, channels)
+    assert y32.dtype == np.float32
+    close(y32, expected, 1e-4)
+
+
 def test_conv_packs_the_bias_as_a_last_row():
     r = rng(31)
     w, b = r.standard_normal((5, 3, 2, 2)), r.standard_normal(5)

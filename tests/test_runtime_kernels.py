@@ -141,6 +141,11 @@ FAST_CASES = [
     ("depthwise-wide-1d", 1, 64, 64, 64, 5, 2, 2, 1, 15, 2),
     ("depthwise-wide-3d", 3, 64, 64, 64, 3, (1, 2, 2), 1, 1, 5, 2),
     ("grouped", 2, 8, 6, 2, 3, 1, 1, 1, 6, 2),
+    # Grouped im2col from the group-major input copy (default blocks) or straight from the input ("tiny").
+    ("grouped-strided-dilated", 2, 12, 8, 4, (3, 2), (2, 1), ((2, 1), (0, 1)), (1, 2), 9, 2),
+    ("grouped-1d", 1, 6, 9, 3, 3, 2, 1, 1, 11, 2),
+    ("grouped-3d", 3, 4, 6, 2, 3, (1, 2, 1), 1, 1, 5, 2),
+    ("grouped-pointwise", 2, 6, 4, 2, 1, 1, 0, 1, 5, 2),
 ]
 
 

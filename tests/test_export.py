@@ -277,7 +277,8 @@ def test_forward_is_one_line_per_layer_pointing_at_its_source():
     lines = body.splitlines()
     start = lines.index("        t = self.layer_arguments()") + 1
     layer_lines = lines[start:start + len(model.nodes) - 1]
-    assert lines[start + len(model.nodes) - 1].startswith("        return ")
+    assert lines[start + len(model.nodes) - 1] == "        self.release_arguments(t)"
+    assert lines[start + len(model.nodes)].startswith("        return ")
     steps = archdsl.compile(model).plan.steps
     for line, step in zip(layer_lines, steps):
         node = model.nodes[step.node]

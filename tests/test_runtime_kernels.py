@@ -141,6 +141,11 @@ FAST_CASES = [
     ("depthwise-wide-1d", 1, 64, 64, 64, 5, 2, 2, 1, 15, 2),
     ("depthwise-wide-3d", 3, 64, 64, 64, 3, (1, 2, 2), 1, 1, 5, 2),
     ("grouped", 2, 8, 6, 2, 3, 1, 1, 1, 6, 2),
+    # Grouped im2col from the group-major input copy (default blocks) or straight from the input ("tiny").
+    ("grouped-strided-dilated", 2, 12, 8, 4, (3, 2), (2, 1), ((2, 1), (0, 1)), (1, 2), 9, 2),
+    ("grouped-1d", 1, 6, 9, 3, 3, 2, 1, 1, 11, 2),
+    ("grouped-3d", 3, 4, 6, 2, 3, (1, 2, 1), 1, 1, 5, 2),
+    ("grouped-pointwise", 2, 6, 4, 2, 1, 1, 0, 1, 5, 2),
 ]
 
 
@@ -195,6 +200,30 @@ def test_conv_any_block_size(path, monkeypatch):
     for exponent in range(12, 42):
         monkeypatch.setattr(conv, "_block_bytes", lambda kind, exponent=exponent: int(2 ** (exponent / 2)))
         close(conv.conv(channels_last(x), w, b, stride, padding, dilation, groups, packed=packed, scratch={}), expected)
+
+
+@pytest.mark.parametrize("channels, width, kernel, dilation", [
+    (64, 12, 3, 1),    # float64 rows of 6 kB: two pieces of 6 positions
+    (64, 13, 5, 1),    # a prime width: pieces of one position
+    (600, 11, 7, 1),   # one channel row alone above 4 kB: pieces of one position
+    (8, 40, 7, 2),     # a whole row in one piece (2.5 kB), dilated
+    (70, 9, 1, 1),     # a 1x1 kernel
+])
+def test_depthwise_rows_in_pieces(channels, width, kernel, dilation):
+    """The unstrided depthwise einsum over output rows cut into pieces (about 4 kB)
+    against the direct definition, with bias, residual and activation."""
+    r = rng(34)
+    x = r.standard_normal((2, channels, 5, width))
+    w, b = r.standard_normal((channels, 1, kernel, kernel)), r.standard_normal(channels)
+    pad = dilation * (kernel // 2)
+    expected = conv_direct(x, w, b, (1, 1), ((pad, pad), (pad, pad)), (dilation, dilation), channels)
+    residual = r.standard_normal(expected.shape)
+    close(conv.conv(channels_last(x), w, b, 1, pad, dilation, channels, scratch={}), expected, 1e-10)
+    close(conv.conv(x, w, b, 1, pad, dilation, channels, packed=conv.pack_conv_weight(w, channels, b),
+                    residual=residual, activation="relu"), np.maximum(expected + residual, 0), 1e-10)
+    y32 = conv.conv(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), 1, pad, dilation, channels)
+    assert y32.dtype == np.float32
+    close(y32, expected, 1e-4)
 
 
 def test_conv_packs_the_bias_as_a_last_row():
@@ -301,6 +330,33 @@ def test_linear():
     expected = np.array([[b[o] + sum(w[o, i] * x[n, i] for i in range(7)) for o in range(5)] for n in range(3)])
     close(linear.linear(x, w, b), expected)
     close(linear.linear(x, w), expected - b)
+
+
+@pytest.mark.parametrize("shape", [(3, 7), (70, 7), (2, 5, 7, 7), (2, 8, 5, 7)])
+def test_linear_packed_and_over_a_stack_of_rows(shape):
+    """Both row counts (below 64: weight times x^T; else x times the packed [in, out]
+    weight), with and without the packed weight, 2-d and over [N, H, W, C]."""
+    r = rng(5)
+    x, w, b = r.standard_normal(shape), r.standard_normal((5, 7)), r.standard_normal(5)
+    expected = np.einsum("...i,oi->...o", x, w) + b
+    packed = linear.pack_linear_weight(w)
+    assert packed.shape == (7, 5) and packed.flags.c_contiguous
+    for y in (linear.linear(x, w, b), linear.linear(x, w, b, packed=packed), linear.linear(x[..., ::-1][..., ::-1], w, b)):
+        assert y.shape == (*shape[:-1], 5)
+        close(y, expected, 1e-12)
+
+
+def test_scale_and_scale_in_place_on_channels_last_memory():
+    """y[n, c, h, w] = x[n, c, h, w] · s[c, 0, 0]; in place on a channels-last view
+    (ConvNeXt's layer scale after its permute) the same numbers, into x itself."""
+    r = rng(6)
+    x, s = channels_last(r.standard_normal((2, 3, 4, 5))), r.standard_normal((3, 1, 1))
+    expected = np.array([[[[x[n, c, h, w] * s[c, 0, 0] for w in range(5)] for h in range(4)] for c in range(3)]
+                         for n in range(2)])
+    close(linear.scale(x, s), expected, 1e-15)
+    y = x.copy(order="K")
+    assert linear.scale(y, s, inplace=True) is y
+    close(y, expected, 1e-15)
 
 
 # --------------------------------------------------------------- pooling
@@ -546,6 +602,23 @@ def test_group_instance_layer_norm2d_match_torch_when_installed():
     close(norm.instance_norm(x), torch.nn.InstanceNorm2d(6).eval()(t).numpy(), 1e-10)
     close(norm.layer_norm2d(x, weight, bias, 1e-6),
           F.layer_norm(t.permute(0, 2, 3, 1), (6,), tw, tb, 1e-6).permute(0, 3, 1, 2).numpy(), 1e-10)
+
+
+@pytest.mark.parametrize("shape, normalized", [((2, 9, 11, 96), (96,)), ((3, 7, 768), (768,)), ((2, 5, 6, 8), (6, 8))])
+def test_layer_norm_float32_matches_torch_when_installed(shape, normalized):
+    """float32 statistics, as PyTorch computes them: within 1e-5 of the float64 result
+    and of torch's float32 layer_norm, with the mean offset by 10x the spread."""
+    torch = pytest.importorskip("torch")
+    r = rng(43)
+    x = (r.standard_normal(shape) * 2 + 20).astype(np.float32)
+    w, b = (r.standard_normal(normalized).astype(np.float32) for _ in range(2))
+    y = norm.layer_norm(x, len(normalized), w, b, 1e-6)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    wide = norm.layer_norm(x.astype(np.float64), len(normalized), w.astype(np.float64), b.astype(np.float64), 1e-6)
+    theirs = torch.nn.functional.layer_norm(torch.from_numpy(x), normalized, torch.from_numpy(w),
+                                            torch.from_numpy(b), 1e-6).numpy()
+    close(y, wide, 1e-5)
+    close(y, theirs, 1e-5)
 
 
 def test_local_response_norm_matches_recorded_pytorch_values():
@@ -880,10 +953,51 @@ def test_bicubic_matches_recorded_pytorch_values():
 
 
 def test_gelu_float32_in_blocks_and_any_layout():
-    """Exact GELU in float32 (erf by Abramowitz and Stegun 7.1.26, |error| < 1.5e-7)
+    """Exact GELU in float32 (tanh of a fitted polynomial, |error| < 1.5e-7·max(1, |x|))
     over several blocks and a partial one, channels-last memory kept."""
     x = (rng(40).standard_normal((2, 70, 130, 5)) * 4).astype(np.float32).transpose(0, 3, 1, 2)
     expected = np.vectorize(lambda v: v * phi(v))(x.astype(np.float64))
     y = activation.gelu(x)
     assert y.dtype == np.float32 and y.strides == x.strides
     assert np.all(np.abs(y - expected) <= 1e-6 + 1e-6 * np.abs(expected))
+
+
+def test_gelu_float32_accuracy_on_a_dense_grid():
+    """The float32 GELU against x·Phi(x) by math.erf, every 2e-4 over [-12, 12] and
+    at extremes: absolute error at most 1.5e-7·max(1, |x|) (PyTorch's float32 erf is
+    accurate to 1.5e-7), results rounded to float32 included; saturation far out."""
+    x = np.concatenate([np.linspace(-12, 12, 120_001), [0.0, -0.0, 5.0, -5.0, 7.5, -7.5, 1e4, -1e4, 3e38, -3e38]])
+    x = x.astype(np.float32)
+    wide = x.astype(np.float64)
+    expected = np.array([v * phi(v) for v in wide])
+    y = activation.gelu(x).astype(np.float64)
+    assert np.all(np.abs(y - expected) <= 1.5e-7 * np.maximum(1.0, np.abs(wide)))
+    assert y[-4] == 1e4 and y[-3] == 0.0 and y[-2] == np.float32(3e38) and y[-1] == 0.0
+    assert np.isnan(activation.gelu(np.array([np.nan], np.float32)))[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_in_place_equals_the_new_array_even_on_a_strided_view(dtype, approximate):
+    """``inplace=True`` writes the result into ``x`` (a non-dense view included:
+    the rest of its base untouched), bit for bit the array ``inplace=False`` returns."""
+    base = (rng(41).standard_normal((6, 40)) * 3).astype(dtype)
+    expected = activation.gelu(base[::2, 5:30], approximate)
+    x = base.copy()
+    view = x[::2, 5:30]
+    assert activation.gelu(view, approximate, inplace=True) is view
+    np.testing.assert_array_equal(view, expected)
+    np.testing.assert_array_equal(x[1::2], base[1::2])
+    np.testing.assert_array_equal(x[::2, :5], base[::2, :5])
+    np.testing.assert_array_equal(x[::2, 30:], base[::2, 30:])
+    dense = base.copy()
+    assert activation.gelu(dense, approximate, inplace=True) is dense
+    np.testing.assert_array_equal(dense, activation.gelu(base, approximate))
+
+
+def test_gelu_matches_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    x = rng(42).standard_normal((3, 5000)) * 4
+    for dtype, tol in ((np.float32, 2e-6), (np.float64, 1e-12)):
+        theirs = torch.nn.functional.gelu(torch.from_numpy(x.astype(dtype))).numpy()
+        close(activation.gelu(x.astype(dtype)), theirs, tol)

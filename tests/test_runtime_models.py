@@ -374,3 +374,55 @@ model Two {
     result = net(a, b=b)
     assert list(result) == ["s", "p"]
     assert np.array_equal(result["s"], a + b) and np.array_equal(result["p"], np.zeros((1, 2, 4)))
+
+
+SCRATCH = """
+model Scratchy {
+    input image: [8, 12, 12]
+    image -> a: conv2d(8, 3, padding=1, groups=8) -> b: conv2d(16, 3, stride=2, padding=1, groups=4)
+          -> c: conv2d(16, 3, padding=1) -> relu -> global_avgpool -> flatten -> fc: linear(4)
+}
+"""
+
+
+def test_scratch_buffers_serve_the_next_pass_and_calls_stay_independent(tmp_path):
+    """The convolutions' work buffers are kept from pass to pass (one free scratch dict
+    after a call, the same one reused), never change a result (each pass equals a model
+    that never reused anything), and concurrent calls each get their own; the exported
+    module gives its dict back too."""
+    import threading
+
+    from test_export import import_source, model_class
+
+    from archdsl.emit.numpy_module import export
+
+    model = archdsl.loads(SCRATCH).model()
+    net = archdsl.compile(model, seed=3)
+    rng = np.random.default_rng(4)
+    inputs = [rng.standard_normal((n, 8, 12, 12)).astype(np.float32) for n in (2, 5, 1, 2)]
+    expected = [archdsl.compile(model, seed=3)(x) for x in inputs]
+    first = net(inputs[0])
+    (scratch,) = net._free_scratch
+    assert scratch  # the convolutions put their buffers in it
+    kept = first.copy()
+    for x, want in zip(inputs, expected):
+        np.testing.assert_array_equal(net(x), want)
+        assert net._free_scratch == [scratch] and net._free_scratch[0] is scratch
+    np.testing.assert_array_equal(first, kept)  # an earlier result is never a work buffer
+    results: dict[int, list] = {}
+
+    def run(index):
+        results[index] = [net(inputs[index % 4]) for _ in range(20)]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for index, outputs in results.items():
+        for y in outputs:
+            np.testing.assert_array_equal(y, expected[index % 4])
+    assert 1 <= len(net._free_scratch) <= 4
+    exported = model_class(import_source(export(model), tmp_path), model)(seed=3)
+    np.testing.assert_array_equal(exported(inputs[1]), expected[1])
+    assert len(exported._free_scratch) == 1

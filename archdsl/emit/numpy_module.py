@@ -364,6 +364,7 @@ class {class_name}(NumpyModel):
 {checks}
         t = self.layer_arguments()
 {chr(10).join(lines)}
+        self.release_arguments(t)
         return {result}
 '''
 

@@ -73,11 +73,11 @@ class Linear(OpSpec):
         return 2 * self.macs(inputs, output) + (numel(output) if self.bias and conventions.bias else 0)
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
-        """``kernels.linear.linear``."""
-        from ..runtime.kernels.linear import linear
+        """``kernels.linear.linear``, the weight packed by ``pack_linear_weight``."""
+        from ..runtime.kernels.linear import linear, pack_linear_weight
 
         return KernelCall(linear, tensors={"weight": "weight", "bias": "bias" if self.bias else None},
-                          init=WEIGHT_INIT)
+                          pack=pack_linear_weight, init=WEIGHT_INIT)
 
     onnx_ops = ("Gemm", "Transpose", "MatMul", "Add")
 

@@ -488,6 +488,7 @@ class CompiledModel(NumpyModel):
             if not keep:
                 for name in step.release:
                     del values[name]
+        self.release_arguments(layers)
         return values
 
 

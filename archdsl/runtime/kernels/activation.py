@@ -145,63 +145,73 @@ def erf(x):
     return np.sign(wide) * result
 
 
-def gelu(x, approximate="none"):
+def gelu(x, approximate="none", inplace=False):
     """GELU, as ``torch.nn.functional.gelu``: ``x · Phi(x) = x/2 · (1 +
     erf(x/sqrt(2)))`` (exact, :func:`erf`), or with ``approximate="tanh"``
     ``x/2 · (1 + tanh(sqrt(2/pi) · (x + 0.044715 x^3)))``.  Exact GELU in
-    float32 is :func:`_gelu_float32` (erf to 1.5e-7, as PyTorch's float32
-    kernel computes it)."""
+    float32 is :func:`_gelu_float32` (to 1.5e-7, as PyTorch's float32
+    kernel computes it).  With ``inplace`` the result goes into ``x`` (the
+    interpreter asks for it when ``x`` is dead afterwards: no new array,
+    whose first writing costs page faults)."""
+    if approximate != "tanh" and x.dtype == np.float32:
+        return _gelu_float32(x, inplace)
     if approximate == "tanh":
         y = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
-    elif x.dtype == np.float32:
-        y = _gelu_float32(x)
     else:
         y = 0.5 * x * (1 + erf(x / np.sqrt(2.0)))
+    if inplace:
+        x[...] = y
+        return x
     return y.astype(x.dtype, copy=False)
 
 
-def _gelu_float32(x):
-    """Exact GELU of a float32 array, in float32, with erf by Abramowitz and
-    Stegun's formula 7.1.26 (absolute error below 1.5e-7, the approximation
-    PyTorch's vectorised float32 erf uses):
+def _gelu_float32(x, inplace=False, work=None):
+    """Exact GELU of a float32 array, in float32, to an absolute error below
+    1.5e-7·max(1, |x|) (as PyTorch's float32 kernel, whose erf has an
+    absolute error of 1.5e-7: Abramowitz and Stegun 7.1.26), as
 
-        erf(a) = 1 - (a1 t + a2 t^2 + a3 t^3 + a4 t^4 + a5 t^5) · exp(-a^2),
-        t = 1 / (1 + p a),  a = |x| / sqrt(2) >= 0
+        Phi(x) = 1/2 + tanh(x · P(x^2)) / 2,   GELU(x) = x/2 + x/2 · tanh(x · P(x^2))
 
-    so that with ``h = (a1 t + ... + a5 t^5) · exp(-x^2/2) / 2``,
-    ``Phi(x) = 1 - h`` for ``x >= 0`` and ``h`` below.  Computed in place
-    block by block (a few passes over data in cache, not an erf in float64)."""
-    p = np.float32(0.3275911)
-    # The polynomial's coefficients halved: the polynomial times exp(-x^2/2) is h.
-    a1, a2, a3, a4, a5 = (np.float32(c / 2) for c in (0.254829592, -0.284496736, 1.421413741, -1.453152027,
-                                                      1.061405429))
-    y = np.empty_like(x)
+    with ``P(s) = c_0 + c_1 s + ... + c_6 s^6`` (``polynomial`` below),
+    ``x · P(x^2)`` a fit of ``atanh(erf(x/sqrt(2)))`` (the tanh
+    approximation's ``sqrt(2/pi) · (x + 0.044715 x^3)`` refined: c_0 is
+    ``sqrt(2/pi)`` to 4e-7): weighted least squares in ``s = x^2`` over
+    ``0 < x < 5``, weights ``x · sech^2`` (the sensitivity of Phi),
+    reweighted towards the minimax error, giving ``|Phi error| < 3e-8``.
+    Beyond ``|x| = 5`` the polynomial grows (positive leading term), so the
+    tanh saturates to +-1 as Phi does (``1 - Phi(5) = 2.9e-7``; an overflow
+    to infinity still gives +-1).  Twelve of its 18 passes over memory are
+    the polynomial; the former erf route took 23 (1.6x slower).  Computed
+    block by block of 65536 numbers (each pass in cache), into ``x`` itself
+    with ``inplace``, else into a new array of ``x``'s layout; ``work``: a
+    float32 array of at least ``2·min(x.size, 65536)`` numbers, or None."""
+    polynomial = (0.797884941500255, 0.03633308435461149, -3.2594675407723e-05, -5.5306349769998394e-05,
+                  3.964779899001895e-06, -1.322668671748774e-07, 1.756295067165359e-09)
+    coefficients = [np.float32(c) for c in polynomial]
+    half = np.float32(0.5)
+    y = x if inplace else np.empty_like(x)
     source, target = x.ravel(order="K"), y.ravel(order="K")  # views for any dense layout (same for both)
-    block = min(source.size, 1 << 15)
-    t, e, q = (np.empty(block, np.float32) for _ in range(3))
+    if not np.may_share_memory(target, y):  # y is not dense (a strided view written in place): ravel copied
+        y[...] = _gelu_float32(x, work=work)
+        return y
+    block = min(source.size, 1 << 16)
+    if work is None or work.size < 2 * block:
+        work = np.empty(2 * block, np.float32)
     for start in range(0, source.size, block):
-        v, out = source[start:start + block], target[start:start + block]
-        size = v.size
-        tt, ee, qq = t[:size], e[:size], q[:size]
-        np.abs(v, out=tt)
-        tt *= p / np.float32(np.sqrt(2.0))
-        tt += 1
-        np.reciprocal(tt, out=tt)
-        np.multiply(tt, a5, out=qq)
-        for coefficient in (a4, a3, a2, a1):
-            qq += coefficient
-            qq *= tt
-        np.multiply(v, v, out=ee)
-        ee *= np.float32(-0.5)
-        np.exp(ee, out=ee)
-        qq *= ee  # h
-        # Phi = h + [x >= 0]·(1 - 2h), without a masked loop (NumPy's are 40x slower).
-        np.multiply(qq, np.float32(-2), out=ee)
-        ee += 1
-        np.greater_equal(v, 0, out=tt, casting="unsafe")
-        ee *= tt
-        qq += ee
-        np.multiply(v, qq, out=out)
+        v, result = source[start:start + block], target[start:start + block]
+        square, q = work[:v.size], work[block:block + v.size]
+        with np.errstate(over="ignore"):  # |x| beyond ~1e6: the polynomial is infinite, its tanh +-1
+            np.square(v, out=square)
+            np.multiply(square, coefficients[6], out=q)
+            for coefficient in coefficients[5:0:-1]:
+                q += coefficient
+                q *= square
+            q += coefficients[0]
+            q *= v
+        np.tanh(q, out=q)
+        np.multiply(v, half, out=square)  # v is not read after this: result may be v
+        q *= square
+        np.add(q, square, out=result)
     return y
 
 

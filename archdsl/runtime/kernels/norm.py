@@ -3,6 +3,8 @@ inference batchnorm into the convolution before it."""
 
 import numpy as np
 
+from .shared import _product
+
 
 def fold_batch_norm(weight, bias, bn_weight, bn_bias, running_mean, running_var, eps=1e-5):
     """A convolution followed by inference batchnorm, as one convolution:
@@ -55,17 +57,27 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, e
 def layer_norm(x, normalized_ndim, weight=None, bias=None, eps=1e-5):
     """Layer normalisation, as ``torch.nn.functional.layer_norm``: over the
     last ``normalized_ndim`` dims, ``y = (x - mean) / sqrt(var + eps) ·
-    weight + bias`` with the biased variance (float32 reduced in float64)."""
-    axes = tuple(range(x.ndim - normalized_ndim, x.ndim))
-    wide = np.float64 if x.dtype == np.float32 else None
-    mean = x.mean(axis=axes, keepdims=True, dtype=wide)
-    var = x.var(axis=axes, keepdims=True, dtype=wide)
-    y = ((x - mean) / np.sqrt(var + eps)).astype(x.dtype)
+    weight + bias`` with the biased variance, in ``x``'s dtype as PyTorch
+    computes it (float32 statistics for float32).  Two passes for the
+    statistics: the mean (a matrix-vector product with ones: BLAS sums a
+    row several times faster than ``sum(axis=-1)``), then the mean of the
+    squared deviations (``einsum``), so no cancellation as in
+    ``E[x^2] - mean^2``; the result is a new C-contiguous array."""
+    size = _product(x.shape[x.ndim - normalized_ndim:])
+    rows = x.reshape(-1, size)
+    y = np.empty(rows.shape, x.dtype)
+    mean = rows @ np.ones(size, x.dtype)
+    mean /= size
+    np.subtract(rows, mean[:, None], out=y)
+    var = np.einsum("ij,ij->i", y, y)
+    var /= size
+    var += eps
+    y *= (1 / np.sqrt(var))[:, None]
     if weight is not None:
-        y *= weight
+        y *= weight.reshape(-1)
     if bias is not None:
-        y += bias
-    return y
+        y += bias.reshape(-1)
+    return y.reshape(x.shape)
 
 
 def layer_norm2d(x, weight=None, bias=None, eps=1e-5):

@@ -27,10 +27,10 @@ from archdsl.ops import OPS, Family, arith
 from archdsl.runtime import CompileError
 from archdsl.runtime import init as init_source
 from archdsl.runtime import module as module_base
-from archdsl.runtime.kernels import activation, conv, linear, merge, norm, pool, reshape, resize, shared
+from archdsl.runtime.kernels import activation, conv, linear, merge, norm, pool, reshape, resize, shared, winograd
 from archdsl.source import Span
 
-KERNEL_MODULES = (activation, conv, linear, merge, norm, pool, reshape, resize)
+KERNEL_MODULES = (activation, conv, linear, merge, norm, pool, reshape, resize, winograd)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -233,7 +233,7 @@ def test_the_module_imports_only_numpy_and_embeds_the_runtime_source_verbatim():
     names = [m.__name__ for m in modules]
     assert set(names) == {"archdsl.ops.arith", "archdsl.runtime.init", "archdsl.runtime.module"} | {
         f"archdsl.runtime.kernels.{family}"
-        for family in ("activation", "shared", "conv", "linear", "pool", "reshape", "norm")}
+        for family in ("activation", "shared", "conv", "winograd", "linear", "pool", "reshape", "norm")}
     for module in modules:
         tree = ast.parse(inspect.getsource(module))
         for node in tree.body:

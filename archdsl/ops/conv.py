@@ -223,14 +223,15 @@ class _Conv(SpatialOp):
 
     def kernel_call(self, inputs: list[Shape]) -> KernelCall:
         """``kernels.conv.conv``; padding="same" as explicit (before, after) pairs."""
-        from ..runtime.kernels.conv import conv, pack_conv_weight
+        from ..runtime.kernels.conv import conv, conv_packing
 
         kernel, stride, padding, dilation = self._geometry()
         if self.padding == "same":
             padding = tuple(same_padding(k, d) for k, d in zip(kernel, dilation))
+        pack = conv_packing(inputs[0], self.out_channels, kernel, stride, padding, dilation, self.groups)
         return KernelCall(conv, {"stride": stride, "padding": padding, "dilation": dilation, "groups": self.groups},
                           tensors={"weight": "weight", "bias": "bias" if self.bias else None},
-                          pack=pack_conv_weight, init=WEIGHT_INIT)
+                          pack=pack, init=WEIGHT_INIT)
 
     onnx_ops = ("Conv",)
 

@@ -1,6 +1,7 @@
 """NumPy kernels: the one implementation of every op's forward pass, one
 module per op family (``conv``, ``pool``, ``norm``, ``activation``,
-``merge``, ``reshape``, ``resize``, ``linear``; helpers in ``shared``).
+``merge``, ``reshape``, ``resize``, ``linear``; helpers in ``shared``;
+``winograd``, the 3x3 convolutions' Winograd path, called by ``conv``).
 An op's ``kernel_call`` points at its kernel function itself.
 
 Conventions shared by every kernel:

@@ -18,6 +18,7 @@ from .shared import (
     _tuple,
     _windows,
 )
+from .winograd import use_winograd, winograd_conv, winograd_weight
 
 
 def pack_conv_weight(weight, groups=1, bias=None):
@@ -37,6 +38,54 @@ def pack_conv_weight(weight, groups=1, bias=None):
     if bias is not None and groups == 1:
         return np.concatenate([packed, np.asarray(bias, weight.dtype).reshape(1, 1, c_out)], axis=1)
     return np.ascontiguousarray(packed)
+
+
+def pack_conv_weight_winograd(weight, groups=1, bias=None):
+    """For a convolution that always takes the Winograd path
+    (:func:`conv_packing`): ``(None, winograd_weight(weight), bias)``, no
+    im2col matrices to keep."""
+    return None, winograd_weight(weight), bias
+
+
+def pack_conv_weight_both(weight, groups=1, bias=None):
+    """For a convolution that takes the Winograd path from some batch size
+    on (:func:`conv_packing`): ``(pack_conv_weight(...), winograd_weight(weight), bias)``."""
+    return pack_conv_weight(weight, groups, bias), winograd_weight(weight), bias
+
+
+def _winograd_taken(shape, c_out, kernel, stride, pairs, dilation, groups, packed, winograd):
+    """Whether :func:`conv` of ``[N, C, *S]`` (``shape``) takes the Winograd
+    path: it fits (:func:`_winograd_fits`), no im2col matrix came alone
+    (``packed`` without ``winograd``), and either the packing holds no
+    im2col matrix or ``use_winograd`` picks it."""
+    if not _winograd_fits(kernel, stride, dilation, groups) or packed is not None and winograd is None:
+        return False
+    return packed is None and winograd is not None or use_winograd(
+        shape[0], shape[1], c_out, *(s + a + b - 2 for s, (a, b) in zip(shape[2:], pairs)))
+
+
+def _winograd_fits(kernel, stride, dilation, groups):
+    """Whether F(2x2, 3x3) computes this convolution: 2-d, 3x3, stride 1,
+    dilation 1, one group."""
+    return tuple(kernel) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and groups == 1
+
+
+def conv_packing(shape, c_out, kernel, stride, padding, dilation, groups):
+    """The packing for a convolution of ``[N, *shape]`` inputs (``shape``:
+    channels and spatial sizes, fixed when the model is compiled):
+    :func:`pack_conv_weight_winograd` when ``use_winograd`` picks the
+    Winograd path at batch 1 (then at every batch: it only asks for more
+    tiles), :func:`pack_conv_weight_both` when it does at some larger batch,
+    else :func:`pack_conv_weight`."""
+    if not _winograd_fits(kernel, stride, dilation, groups):
+        return pack_conv_weight
+    counts = [conv_output_size(s + a + b, kernel=3, stride=1, padding=0, dilation=1)
+              for s, (a, b) in zip(shape[1:], _pairs(padding, 2))]
+    if use_winograd(1, shape[0], c_out, *counts):
+        return pack_conv_weight_winograd
+    if use_winograd(1 << 20, shape[0], c_out, *counts):
+        return pack_conv_weight_both
+    return pack_conv_weight
 
 
 def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed=None, scratch=None,
@@ -66,6 +115,11 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
     input with its column of ones costs less than a pass adding the bias to
     the output).  Grouped convolutions: one batched multiply.  Depthwise
     convolutions (``groups == C_in == C_out``): see :func:`_depthwise`.
+    3x3, stride-1 convolutions (one group) that ``use_winograd`` picks by
+    shape and batch: Winograd's F(2x2, 3x3) (``winograd.winograd_conv``),
+    when ``packed`` is None or comes from :func:`pack_conv_weight_both` or
+    :func:`pack_conv_weight_winograd` (an im2col matrix alone keeps them on
+    im2col; :func:`conv_packing` chooses the packing per layer).
     ``packed``: :func:`pack_conv_weight`'s matrices, computed once (when
     they hold the bias, ``bias`` is not used); ``scratch``: a dict for work
     buffers (see :func:`_buffer`).
@@ -74,10 +128,19 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
     kernel = weight.shape[2:]
     c_out = weight.shape[0]
     stride, dilation, pairs = _tuple(stride, n), _tuple(dilation, n), _pairs(padding, n)
-    if packed is None:
-        packed = pack_conv_weight(weight, groups, bias)
     if residual is not None:
         residual = _channels_last(residual)  # as y's memory
+    winograd = None
+    if isinstance(packed, tuple):  # pack_conv_weight_winograd's or pack_conv_weight_both's
+        packed, winograd = packed[0], packed[1:]
+    if _winograd_taken(x.shape, c_out, kernel, stride, pairs, dilation, groups, packed, winograd):
+        transformed, bias = winograd or (winograd_weight(weight), bias)
+        xc = _channels_last(x)
+        size = x.shape[0] * _product(s + a + b - 2 for s, (a, b) in zip(x.shape[2:], pairs)) * c_out
+        work = _work(scratch, activation, size, np.result_type(xc.dtype, transformed.dtype))
+        return _channels_first(winograd_conv(xc, transformed, pairs, bias, activation, residual, scratch, work))
+    if packed is None:
+        packed = pack_conv_weight(weight, groups, bias)
     if groups > 1 and weight.shape[1] == 1 and groups == c_out:
         depthwise = _depthwise_kernel(stride, c_out)
         y = depthwise(_channels_last(x), packed, kernel, stride, pairs, dilation, bias, activation, scratch, residual)

@@ -15,6 +15,7 @@ from .shared import (
     _pad_spatial,
     _pairs,
     _product,
+    _row_blocks,
     _tuple,
     _windows,
 )
@@ -186,15 +187,11 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
     width = depth + ones
     lines, line = counts[0], _product(counts[1:]) * width  # line: one (n, o_0)'s im2col rows
     per_chunk = max(1, _block_bytes("gemm") // (line * xc.dtype.itemsize))
-    if per_chunk >= lines:
-        images = min(batch, per_chunk // lines)
-        chunks: list[tuple[int | slice, ...]] = [(slice(n0, n0 + images),) for n0 in range(0, batch, images)]
-        work = _buffer(scratch, "cols", images * lines * line, xc.dtype)
-    else:
-        chunks = [(n0, slice(o0, o0 + per_chunk)) for n0 in range(batch) for o0 in range(0, lines, per_chunk)]
-        work = _buffer(scratch, "cols", per_chunk * line, xc.dtype)
+    blocks = _row_blocks(batch, lines, per_chunk)
+    work = _buffer(scratch, "cols", max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * line, xc.dtype)
     act_work = _work(scratch, activation, work.size // width * c_out, dtype)
-    for chunk in chunks:
+    for n0, n1, r0, r1 in blocks:
+        chunk = (slice(n0, n1), slice(r0, r1))
         window = view[chunk]
         positions = window.shape[:window.ndim - n - 1]  # [n, o_0, o_1, ...] of this block
         cols = work[:_product(positions) * width].reshape(*positions, width)
@@ -268,12 +265,7 @@ def _conv_few_channels(x, matrix, kernel, stride, pairs, dilation, bias, activat
     y = np.empty((batch, *counts, c_out), dtype)
     lines, line = counts[0], _product(counts[1:])  # line: the output positions of one (n, o_0)
     per_chunk = max(1, _block_bytes("gemm") // (line * (depth + ones) * x.dtype.itemsize))
-    if per_chunk >= lines:
-        images = min(batch, per_chunk // lines)
-        chunks = [(n0, min(batch, n0 + images), 0, lines) for n0 in range(0, batch, images)]
-    else:
-        chunks = [(n0, n0 + 1, o0, min(lines, o0 + per_chunk))
-                  for n0 in range(batch) for o0 in range(0, lines, per_chunk)]
+    chunks = _row_blocks(batch, lines, per_chunk)
     work = _buffer(scratch, "cols", (depth + ones) * max((b - a) * (c - o) for a, b, o, c in chunks) * line, x.dtype)
     offsets = _offsets(kernel)
     act_work = _work(scratch, activation, work.size // (depth + ones) * c_out, dtype)
@@ -377,14 +369,9 @@ def _depthwise_einsum(xc, packed, kernel, stride, pairs, dilation, bias, activat
     flat = y.reshape(view.shape[:1 + len(outputs)] + view.shape[1 + len(outputs) + n:])
     lines, line = counts[0], _product(counts[1:]) * channels
     per_chunk = max(1, _block_bytes("tap") // (line * dtype.itemsize))
-    if per_chunk >= lines:
-        images = min(batch, per_chunk // lines)
-        chunks: list[tuple[int | slice, ...]] = [(slice(n0, n0 + images),) for n0 in range(0, batch, images)]
-    else:
-        chunks = [(slice(n0, n0 + 1), slice(o0, o0 + per_chunk))
-                  for n0 in range(batch) for o0 in range(0, lines, per_chunk)]
     work = _work(scratch, activation, min(batch * lines, max(per_chunk, lines)) * line, dtype)
-    for chunk in chunks:
+    for n0, n1, r0, r1 in _row_blocks(batch, lines, per_chunk):
+        chunk = (slice(n0, n1), slice(r0, r1))
         block = flat[chunk]
         np.einsum(subscripts, view[chunk], weights, out=block)
         _finish(y[chunk], bias, activation, None if residual is None else residual[chunk], work)

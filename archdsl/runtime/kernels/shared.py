@@ -96,6 +96,18 @@ def _buffer(scratch, name, size, dtype):
     return buffer[:size]
 
 
+def _row_blocks(batch, lines, per_block):
+    """How the kernels that work block by block split a batch of images of
+    ``lines`` rows each (output rows, tile rows): blocks of whole images
+    when an image fits in ``per_block`` rows, else runs of at most
+    ``per_block`` rows of one image; as ``(n0, n1, r0, r1)``, images
+    ``n0:n1`` and rows ``r0:r1``."""
+    if per_block >= lines:
+        images = min(batch, per_block // lines)
+        return [(n0, min(batch, n0 + images), 0, lines) for n0 in range(0, batch, images)]
+    return [(n0, n0 + 1, r0, min(lines, r0 + per_block)) for n0 in range(batch) for r0 in range(0, lines, per_block)]
+
+
 def _block_bytes(kind):
     """Work-set sizes, in bytes, of the kernels that run block by block:
     ``"gemm"``, the im2col rows copied then multiplied at once (they stay in

@@ -15,7 +15,7 @@ views of channels-last memory, one block of tile rows at a time."""
 import numpy as np
 
 from .activation import _finish
-from .shared import _buffer
+from .shared import _buffer, _row_blocks
 
 
 def _winograd_block(channels, c_out, cols, itemsize):
@@ -87,12 +87,7 @@ def winograd_conv(xc, transformed, pairs, bias=None, activation=None, residual=N
     rows, cols = -(-out_h // 2), -(-out_w // 2)  # tiles down and across
     y = np.empty((batch, out_h, out_w, c_out), dtype)
     per_block = _winograd_block(channels, c_out, cols, dtype.itemsize)
-    if per_block >= rows:
-        images = min(batch, per_block // rows)
-        blocks = [(n0, min(batch, n0 + images), 0, rows) for n0 in range(0, batch, images)]
-    else:
-        blocks = [(n0, n0 + 1, r0, min(rows, r0 + per_block))
-                  for n0 in range(batch) for r0 in range(0, rows, per_block)]
+    blocks = _row_blocks(batch, rows, per_block)
     largest = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks)  # tile rows
     most_rows = max((n1 - n0) * (2 * (r1 - r0) + 2) for n0, n1, r0, r1 in blocks)  # padded input rows
     phased = _buffer(scratch, "winograd_input", most_rows * 2 * (cols + 1) * channels, xc.dtype)

@@ -183,7 +183,7 @@ def test_conv_paths(path, dims, c_in, c_out, groups, kernel, stride, padding, di
                         residual=residual), definition(with_bias + residual))
 
 
-@pytest.mark.parametrize("path", ["im2col", "few-channels-large", "depthwise-strided", "depthwise",
+@pytest.mark.parametrize("path", ["im2col", "im2col-3d", "few-channels-large", "depthwise-strided", "depthwise",
                                   "depthwise-wide-1d", "pointwise-ones"])
 def test_conv_any_block_size(path, monkeypatch):
     """Blocks of one row up to the whole batch, through blocks of several images

@@ -8,11 +8,12 @@ Heavy imports happen inside the commands that need them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -257,6 +258,26 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C held back (blocked, not lost) while worker processes are
+    forked: a child forked with SIGINT blocked keeps it blocked until its
+    initializer ignores it, where an interrupt landing between the fork and
+    the initializer raised inside the interpreter's after-fork hooks and
+    printed "Exception ignored ... Traceback".  A Ctrl-C in that window
+    reaches this process when the block ends."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: nothing to hold
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _check_files(paths: list[Path], options: argparse.Namespace, shapes: dict[str, tuple[int, ...]],
                  jobs: int) -> list[_Checked]:
     """Every file checked, in the order of ``paths``, by up to ``jobs``
@@ -282,8 +303,10 @@ def _check_files(paths: list[Path], options: argparse.Namespace, shapes: dict[st
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
     interrupted = False
     try:
-        return list(pool.map(functools.partial(_check_file, options=options, shapes=shapes), paths,
-                             chunksize=chunk))
+        with _interrupts_held():  # the workers are forked at the first submission
+            results = pool.map(functools.partial(_check_file, options=options, shapes=shapes), paths,
+                               chunksize=chunk)
+        return list(results)
     except BrokenProcessPool as error:
         raise WorkerDied(str(error)) from None
     except KeyboardInterrupt:

@@ -278,6 +278,12 @@ def _interrupts_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _check_chunk(paths: list[Path], options: argparse.Namespace,
+                 shapes: dict[str, tuple[int, ...]]) -> list[_Checked]:
+    """A worker's task: a few files in turn."""
+    return [_check_file(path, options, shapes) for path in paths]
+
+
 def _check_files(paths: list[Path], options: argparse.Namespace, shapes: dict[str, tuple[int, ...]],
                  jobs: int) -> list[_Checked]:
     """Every file checked, in the order of ``paths``, by up to ``jobs``
@@ -288,7 +294,6 @@ def _check_files(paths: list[Path], options: argparse.Namespace, shapes: dict[st
     workers = min(jobs, len(paths))
     if workers <= 1:
         return [_check_file(path, options, shapes) for path in paths]
-    import functools
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -304,9 +309,12 @@ def _check_files(paths: list[Path], options: argparse.Namespace, shapes: dict[st
     interrupted = False
     try:
         with _interrupts_held():  # the workers are forked at the first submission
-            results = pool.map(functools.partial(_check_file, options=options, shapes=shapes), paths,
-                               chunksize=chunk)
-        return list(results)
+            futures = [pool.submit(_check_chunk, paths[start:start + chunk], options, shapes)
+                       for start in range(0, len(paths), chunk)]
+        # Not pool.map: its iterator cancels every future when interrupted, and
+        # the pool's thread, failing them once their workers are gone, then
+        # raised InvalidStateError with a traceback (CPython 3.11).
+        return [checked for future in futures for checked in future.result()]
     except BrokenProcessPool as error:
         raise WorkerDied(str(error)) from None
     except KeyboardInterrupt:
@@ -315,7 +323,9 @@ def _check_files(paths: list[Path], options: argparse.Namespace, shapes: dict[st
             child.terminate()
         raise
     finally:  # after an error in one file, the files being checked finish (those not started are dropped)
-        pool.shutdown(wait=not interrupted, cancel_futures=True)
+        # Interrupted, the futures are left alone: the pool fails them itself
+        # when it finds its workers gone (a cancelled one made it raise).
+        pool.shutdown(wait=not interrupted, cancel_futures=not interrupted)
 
 
 def cmd_check(args) -> int:

@@ -165,7 +165,7 @@ def gelu(x, approximate="none", inplace=False):
     return y.astype(x.dtype, copy=False)
 
 
-def _gelu_float32(x, inplace=False, work=None):
+def _gelu_float32(x, inplace=False):
     """Exact GELU of a float32 array, in float32, to an absolute error below
     1.5e-7·max(1, |x|) (as PyTorch's float32 kernel, whose erf has an
     absolute error of 1.5e-7: Abramowitz and Stegun 7.1.26), as
@@ -183,8 +183,7 @@ def _gelu_float32(x, inplace=False, work=None):
     to infinity still gives +-1).  Twelve of its 18 passes over memory are
     the polynomial; the former erf route took 23 (1.6x slower).  Computed
     block by block of 65536 numbers (each pass in cache), into ``x`` itself
-    with ``inplace``, else into a new array of ``x``'s layout; ``work``: a
-    float32 array of at least ``2·min(x.size, 65536)`` numbers, or None."""
+    with ``inplace``, else into a new array of ``x``'s layout."""
     polynomial = (0.797884941500255, 0.03633308435461149, -3.2594675407723e-05, -5.5306349769998394e-05,
                   3.964779899001895e-06, -1.322668671748774e-07, 1.756295067165359e-09)
     coefficients = [np.float32(c) for c in polynomial]
@@ -192,11 +191,10 @@ def _gelu_float32(x, inplace=False, work=None):
     y = x if inplace else np.empty_like(x)
     source, target = x.ravel(order="K"), y.ravel(order="K")  # views for any dense layout (same for both)
     if not np.may_share_memory(target, y):  # y is not dense (a strided view written in place): ravel copied
-        y[...] = _gelu_float32(x, work=work)
+        y[...] = _gelu_float32(x)
         return y
     block = min(source.size, 1 << 16)
-    if work is None or work.size < 2 * block:
-        work = np.empty(2 * block, np.float32)
+    work = np.empty(2 * block, np.float32)
     for start in range(0, source.size, block):
         v, result = source[start:start + block], target[start:start + block]
         square, q = work[:v.size], work[block:block + v.size]

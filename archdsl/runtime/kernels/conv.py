@@ -191,14 +191,14 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
     if len(counts) > 2 and line * xc.dtype.itemsize > 2 * _block_bytes("gemm"):
         # 3-d: one output plane is far beyond the block; rows of one plane instead.
         # (C3D's conv2 at 16x56x56: a 22 MB plane; 10-15% faster so, measured.)
-        per_row = max(1, _block_bytes("gemm") // (_product(counts[2:]) * width * xc.dtype.itemsize))
+        line = _product(counts[2:]) * width  # now: one (n, o_0, o_1)'s im2col rows
+        blocks = _row_blocks(1, counts[1], max(1, _block_bytes("gemm") // (line * xc.dtype.itemsize)))
         chunks = [(slice(n0, n0 + 1), slice(o0, o0 + 1), slice(r0, r1))
-                  for n0 in range(batch) for o0 in range(lines) for _, _, r0, r1 in _row_blocks(1, counts[1], per_row)]
+                  for n0 in range(batch) for o0 in range(lines) for _, _, r0, r1 in blocks]
     else:
-        chunks = [(slice(n0, n1), slice(r0, r1)) for n0, n1, r0, r1 in _row_blocks(batch, lines, per_chunk)]
-    largest = max(_product(len(range(*part.indices(size))) for part, size in zip(chunk, (batch, *counts)))
-                  for chunk in chunks)
-    work = _buffer(scratch, "cols", largest * _product(counts[len(chunks[0]) - 1:]) * width, xc.dtype)
+        blocks = _row_blocks(batch, lines, per_chunk)
+        chunks = [(slice(n0, n1), slice(r0, r1)) for n0, n1, r0, r1 in blocks]
+    work = _buffer(scratch, "cols", max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * line, xc.dtype)
     act_work = _work(scratch, activation, work.size // width * c_out, dtype)
     for chunk in chunks:
         window = view[chunk]

@@ -982,7 +982,15 @@ def _run_inputs(model, specs: Sequence[str] | None) -> dict:
 def cmd_run(args) -> int:
     import io
 
+    if args.threads is not None:
+        # OpenBLAS reads its thread count once, when NumPy loads (not yet, from the command line).
+        os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import numpy as np
+
+    from .runtime.kernels.threads import set_num_threads
+
+    if args.threads is not None:
+        set_num_threads(args.threads)
 
     from .files import write_atomic
     from .runtime import CompiledModel
@@ -1046,7 +1054,14 @@ def _print_profile(net, arrays: dict, args) -> None:
     profiles = [net.profile(**arrays) for _ in range(args.profile_runs)]
     fastest = min(profiles, key=lambda profile: profile.total)
     batch = max(int(array.shape[0]) for array in arrays.values())
-    print(f"{net.NAME}, batch {batch}, {net.dtype}: the fastest of {args.profile_runs} profiled pass(es)")
+    from .runtime import get_num_threads
+
+    print(f"{net.NAME}, batch {batch}, {net.dtype}, {get_num_threads()} thread(s): the fastest of "
+          f"{args.profile_runs} profiled pass(es)")
+    parts = net.batch_parts(batch)
+    if parts > 1:
+        print(f"(a profiled pass runs the batch whole; the run itself cut it into {parts} parts, one per thread, "
+              "joined before the head)")
     print(fastest.table(args.profile_top), flush=True)
 
 
@@ -1119,6 +1134,9 @@ def _runtime_commands(add, color_option) -> None:
                    help="refuse a run estimated to need more memory than this (default 8G; K, M, G, T are "
                         "powers of 1024)")
     p.add_argument("--model", help="the model to run when the file has several")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="threads of the run: NumPy's BLAS and archdsl's own kernels (default: OPENBLAS_NUM_THREADS "
+                        "or OMP_NUM_THREADS, else every CPU the process may use)")
     p.add_argument("--profile", action="store_true",
                    help="after the run, time each node's kernel and print the time per op kind and per node")
     p.add_argument("--profile-runs", type=_positive_int, default=5, metavar="N",

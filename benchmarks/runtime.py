@@ -151,35 +151,13 @@ def onnx_forward(model: archdsl.Model, state: dict[str, np.ndarray], shapes, thr
 def blas_description() -> str:
     """Which BLAS NumPy runs, its kernel (core type) and thread count, and the
     OpenBLAS tuning variables that are set (they can slow it down)."""
+    import threadpoolctl  # archdsl's own dependency (archdsl/runtime/schedule.py)
+
+    pools = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
     info = None
-    try:
-        import threadpoolctl
-
-        pools = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
-        if pools:
-            info = f"{pools[0].get('internal_api')} {pools[0].get('version')}, " \
-                   f"{pools[0].get('architecture')} kernel, {pools[0].get('num_threads')} thread(s)"
-    except ImportError:
-        pass
-    if info is None:  # threadpoolctl not installed: ask the OpenBLAS that NumPy ships
-        import ctypes
-        import glob
-
-        libraries = glob.glob(str(Path(np.__file__).parent.parent / "numpy.libs" / "*openblas*"))
-        for library in libraries:
-            try:
-                lib = ctypes.CDLL(library)
-            except OSError:
-                continue
-            for prefix, suffix in (("scipy_", "64_"), ("scipy_", ""), ("", "64_"), ("", "")):
-                core = getattr(lib, f"{prefix}openblas_get_corename{suffix}", None)
-                threads = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
-                if core is not None and threads is not None:
-                    core.restype = ctypes.c_char_p
-                    info = f"OpenBLAS, {core().decode()} kernel, {threads()} thread(s)"
-                    break
-            if info:
-                break
+    if pools:
+        info = f"{pools[0].get('internal_api')} {pools[0].get('version')}, " \
+               f"{pools[0].get('architecture')} kernel, {pools[0].get('num_threads')} thread(s)"
     tuning = [f"{name}={os.environ[name]}" for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
                                                          "OPENBLAS_THREAD_TIMEOUT") if name in os.environ]
     return (info or "BLAS unknown") + "; " + (", ".join(tuning) if tuning else "no OPENBLAS_CORETYPE/L2_SIZE set")

@@ -35,8 +35,11 @@ from ..source import Span
 from .budget import oversized_arguments
 from .kernels import activation, merge, norm
 from .kernels import conv as conv_kernels
+from .kernels.shared import _product
+from .kernels.threads import _parallel, _spans, get_num_threads
 from .module import NumpyModel
 from .profile import NodeTime, Profile
+from .schedule import batch_parts, head_start, one_blas_thread
 
 
 class CompileError(ValueError):
@@ -120,6 +123,11 @@ class Plan:
     #: Each value's last reader: its step index; ``len(steps)`` for a model
     #: output; -1 for a value nothing reads.
     last_use: dict[str, int]
+    #: Multiply-accumulates per image (batch 1), from the static analysis.
+    macs_per_image: int = 0
+    #: The index of the head's first step (``schedule.head_start``): a batch
+    #: cut into parts is joined before it.
+    head: int = 0
 
 
 def _fan_in(shape: Shape) -> int:
@@ -334,11 +342,12 @@ def _kernel_call(spec: OpSpec, inputs: list[Shape]) -> KernelCall:
     return spec.kernel_call(inputs)
 
 
-def _analysed_shapes(model: Model, inputs: Mapping[str, Shape] | None) -> dict[str, Shape]:
+def _analysed(model: Model, inputs: Mapping[str, Shape] | None) -> tuple[dict[str, Shape], int]:
+    """Every value's shape and the multiply-accumulates per image."""
     analysis = analyze(model, inputs=inputs)
     if not analysis.ok or any(d.severity is Severity.ERROR for d in analysis.diagnostics):
         raise CompileError(model.name, analysis.diagnostics)
-    return {name: shape for name, shape in analysis.shapes.items() if shape is not None}
+    return {name: shape for name, shape in analysis.shapes.items() if shape is not None}, int(analysis.totals.macs)
 
 
 def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimize: bool = True) -> Plan:
@@ -365,7 +374,7 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
     oversized = oversized_arguments(model, Limits().max_dimension)
     if oversized:
         raise CompileError(model.name, oversized)
-    shapes = _analysed_shapes(model, inputs)
+    shapes, macs = _analysed(model, inputs)
     nodes = [node for node in model.nodes.values() if not isinstance(node.spec, Input)]
     calls = {node.name: _kernel_call(node.spec, [shapes[source] for source in node.inputs]) for node in nodes}
     position = {node.name: index for index, node in enumerate(nodes)}
@@ -395,7 +404,8 @@ def make_plan(model: Model, inputs: Mapping[str, Shape] | None = None, *, optimi
                           residual=residual_of.get(node.name), kind=node.spec.kind()))
     return Plan(model=model, inputs={name: shapes[name] for name in model.inputs}, outputs=dict(model.outputs),
                 shapes=shapes, steps=tuple(steps), parameters=parameters, buffers=buffers,
-                layers=layers, calls=calls, optimized=optimize, last_use=last_use)
+                layers=layers, calls=calls, optimized=optimize, last_use=last_use, macs_per_image=macs,
+                head=head_start([_product(shapes[node.name]) for node in nodes]))
 
 
 def _done_by(step: Step, steps: Mapping[str, Step]) -> str:
@@ -463,9 +473,46 @@ class CompiledModel(NumpyModel):
 
     def _run(self, arrays: list[np.ndarray], keep: bool = False,
              times: dict[str, float] | None = None) -> dict[str, np.ndarray]:
-        values: dict[str, np.ndarray] = dict(zip(self.INPUTS, arrays))
+        """Every value the pass keeps (its outputs; all of them with ``keep``),
+        by node.  A forward pass of several images whose batch is worth
+        cutting runs as parts on the kernels' threads (see ``schedule``);
+        a traced or profiled pass runs whole."""
+        batches = {array.shape[0] for array in arrays}
+        if not keep and times is None and len(batches) == 1:
+            parts = self.batch_parts(batches.pop())
+            if parts > 1:
+                return self._run_parts(arrays, parts)
+        return self._run_steps(dict(zip(self.INPUTS, arrays)), self.plan.steps, keep, times)
+
+    def batch_parts(self, batch: int) -> int:
+        """Into how many parts a forward pass cuts a batch of ``batch``
+        images (1: it runs whole), on the kernels' threads as set now."""
+        if self.plan.head == 0:  # the head is everything: nothing to run in parts
+            return 1
+        return batch_parts(batch, self.plan.macs_per_image, get_num_threads())
+
+    def _run_parts(self, arrays: list[np.ndarray], parts: int) -> dict[str, np.ndarray]:
+        """The steps before the head on ``parts`` parts of the batch at once,
+        one thread and one BLAS thread each; their values joined; the head
+        on the whole batch."""
+        spans = _spans(arrays[0].shape[0], parts)
+        body, head = self.plan.steps[:self.plan.head], self.plan.steps[self.plan.head:]
+
+        def run(part: int) -> dict[str, np.ndarray]:
+            start, stop = spans[part]
+            return self._run_steps({name: array[start:stop] for name, array in zip(self.INPUTS, arrays)}, body)
+
+        with one_blas_thread():
+            results = _parallel(parts, run)
+        inputs = dict(zip(self.INPUTS, arrays))
+        values = {name: inputs[name] if name in inputs else np.concatenate([result[name] for result in results])
+                  for name in results[0]}
+        return self._run_steps(values, head) if head else values
+
+    def _run_steps(self, values: dict[str, np.ndarray], steps: tuple[Step, ...], keep: bool = False,
+                   times: dict[str, float] | None = None) -> dict[str, np.ndarray]:
         layers = self.layer_arguments()
-        for step in self.plan.steps:
+        for step in steps:
             if step.value_of is not None:  # folded or fused: computed by an earlier step
                 values[step.node] = values[step.value_of]
             else:

@@ -1058,10 +1058,9 @@ def _print_profile(net, arrays: dict, args) -> None:
 
     print(f"{net.NAME}, batch {batch}, {net.dtype}, {get_num_threads()} thread(s): the fastest of "
           f"{args.profile_runs} profiled pass(es)")
-    parts = net.batch_parts(batch)
-    if parts > 1:
-        print(f"(a profiled pass runs the batch whole; the run itself cut it into {parts} parts, one per thread, "
-              "joined before the head)")
+    if net.last_parts > 1:
+        print(f"(a profiled pass runs the batch whole; the run itself cut it into {net.last_parts} parts, one per "
+              "thread, joined before the head)")
     print(fastest.table(args.profile_top), flush=True)
 
 

@@ -189,3 +189,41 @@ def test_profiles_and_traces_run_whole(two_threads, monkeypatch):
     image, extra = rng.standard_normal((4, 3, 64, 64), dtype=np.float32), rng.standard_normal((4, 6), dtype=np.float32)
     assert net.profile(image, extra).output.keys() == {"side", "logits"}
     assert "fc" in net.trace(image, extra)
+
+
+def test_each_batch_size_keeps_the_way_its_timed_passes_found_faster():
+    choice = schedule.PartsChoice()
+    # parts first (a single pass runs in parts), then alternating; each way's first pass is a warm-up
+    timings = {2: [9.0, 0.30, 0.31], 1: [0.5, 0.40, 0.38]}  # the parts' warm-up is the slowest pass of all
+    for index in range(3):
+        for parts in (2, 1):
+            assert choice.chosen(8, 2) is None
+            assert choice.parts(8, 2) == parts
+            choice.record(8, 2, parts, timings[parts][index])
+    assert choice.chosen(8, 2) == 2
+    assert [choice.parts(8, 2) for _ in range(3)] == [2, 2, 2]
+    choice.record(8, 2, 2, 100.0)  # later passes change nothing
+    assert choice.chosen(8, 2) == 2
+    # another batch size is measured on its own; here the whole pass wins
+    for parts, seconds in ((3, 0.2), (1, 0.2), (3, 0.5), (1, 0.3), (3, 0.6), (1, 0.4)):
+        assert choice.parts(6, 3) == parts
+        choice.record(6, 3, parts, seconds)
+    assert choice.chosen(6, 3) == 1 and choice.parts(6, 3) == 1
+    # nothing to choose with one part
+    assert choice.parts(1, 1) == 1 and choice.chosen(1, 1) == 1
+
+
+def test_a_model_settles_after_its_trial_passes(two_threads):
+    net = archdsl.compile(archdsl.loads(TWO_WAYS).model(), seed=1)
+    rng = np.random.default_rng(0)
+    image, extra = rng.standard_normal((4, 3, 64, 64), dtype=np.float32), rng.standard_normal((4, 6), dtype=np.float32)
+    used = []
+    for _ in range(2 * schedule.PartsChoice.TRIALS):
+        assert net.parts_chosen(4) is None
+        net(image, extra)
+        used.append(net.last_parts)
+    assert used == [2, 1] * schedule.PartsChoice.TRIALS
+    chosen = net.parts_chosen(4)
+    assert chosen in (1, 2)
+    net(image, extra)
+    assert net.last_parts == chosen

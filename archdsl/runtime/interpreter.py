@@ -39,7 +39,7 @@ from .kernels.shared import _product
 from .kernels.threads import _parallel, _spans, get_num_threads
 from .module import NumpyModel
 from .profile import NodeTime, Profile
-from .schedule import batch_parts, head_start, one_blas_thread
+from .schedule import PartsChoice, batch_parts, head_start, one_blas_thread
 
 
 class CompileError(ValueError):
@@ -431,6 +431,9 @@ class CompiledModel(NumpyModel):
         self.PARAMETERS = plan.parameters
         self.LAYERS = {node: layer.row() for node, layer in plan.layers.items()}
         self._plain: CompiledModel | None = None
+        self._parts_choice = PartsChoice()
+        #: The parts the latest forward pass ran in (1: whole).
+        self.last_parts = 1
         super().__init__(seed=seed, dtype=dtype, weights=weights)
 
     def forward(self, /, *inputs, **named):
@@ -478,18 +481,32 @@ class CompiledModel(NumpyModel):
         cutting runs as parts on the kernels' threads (see ``schedule``);
         a traced or profiled pass runs whole."""
         batches = {array.shape[0] for array in arrays}
-        if not keep and times is None and len(batches) == 1:
-            parts = self.batch_parts(batches.pop())
-            if parts > 1:
-                return self._run_parts(arrays, parts)
-        return self._run_steps(dict(zip(self.INPUTS, arrays)), self.plan.steps, keep, times)
+        if keep or times is not None or len(batches) != 1:
+            return self._run_steps(dict(zip(self.INPUTS, arrays)), self.plan.steps, keep, times)
+        batch = batches.pop()
+        candidate = self.batch_parts(batch)
+        parts = self._parts_choice.parts(batch, candidate)
+        started = time.perf_counter()
+        if parts > 1:
+            values = self._run_parts(arrays, parts)
+        else:
+            values = self._run_steps(dict(zip(self.INPUTS, arrays)), self.plan.steps)
+        self._parts_choice.record(batch, candidate, parts, time.perf_counter() - started)
+        self.last_parts = parts
+        return values
 
     def batch_parts(self, batch: int) -> int:
-        """Into how many parts a forward pass cuts a batch of ``batch``
-        images (1: it runs whole), on the kernels' threads as set now."""
+        """Into how many parts a forward pass may cut a batch of ``batch``
+        images (1: it runs whole), on the kernels' threads as set now (see
+        ``schedule``; whether it does is measured: :meth:`parts_chosen`)."""
         if self.plan.head == 0:  # the head is everything: nothing to run in parts
             return 1
         return batch_parts(batch, self.plan.macs_per_image, get_num_threads())
+
+    def parts_chosen(self, batch: int) -> int | None:
+        """The parts that passes of ``batch`` images now run in, once their
+        first passes have measured both ways (None before)."""
+        return self._parts_choice.chosen(batch, self.batch_parts(batch))
 
     def _run_parts(self, arrays: list[np.ndarray], parts: int) -> dict[str, np.ndarray]:
         """The steps before the head on ``parts`` parts of the batch at once,

@@ -24,6 +24,15 @@ multiply-accumulates: below that, the interpreter's own Python work per
 step, which the parts do one at a time (they share the interpreter lock),
 outweighs what the second core brings (LeNet-5, M5).
 
+Above it the interpreter lock still decides: every NumPy call hands it
+from one part's thread to the other, and a network of many small calls
+(ShuffleNetV2, RegNetX-400MF) ran slower in parts than whole (two parts
+of 4 images at once took 2.3x and 1.7x as long as one part alone, against
+1.3-1.5x for EfficientNet-B0 and ResNet-18).  No static count predicted
+which side wins, so each model measures it (:class:`PartsChoice`): for
+each batch size, its first passes alternate between parts and whole, and
+the faster way is kept.
+
 BLAS's thread count is set with threadpoolctl, the library scikit-learn
 uses for the same purpose: it finds the BLAS that NumPy loaded (OpenBLAS,
 MKL, BLIS) and calls its own setter; NumPy has none.
@@ -86,3 +95,51 @@ def head_start(numbers_per_image: list[int]) -> int:
     while start > 0 and numbers_per_image[start - 1] <= HEAD_NUMBERS:
         start -= 1
     return start
+
+
+class PartsChoice:
+    """Whether passes of one batch size run in parts, decided by timing them:
+    the first :data:`TRIALS` passes of each way alternate (parts first: a
+    single pass, as ``archdsl run`` makes, runs in parts), the first of
+    each way being its warm-up (page faults, scratch buffers); then the way
+    with the faster timed pass is kept for that batch size.  Safe to share
+    between threads."""
+
+    TRIALS = 3
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._trials: dict[tuple[int, int], list[tuple[int, float]]] = {}
+        self._chosen: dict[tuple[int, int], int] = {}
+
+    def parts(self, batch: int, candidate: int) -> int:
+        """The parts of the next pass of ``batch`` images, ``candidate`` the
+        most worth trying (:func:`batch_parts`)."""
+        if candidate <= 1:
+            return 1
+        with self._lock:
+            chosen = self._chosen.get((batch, candidate))
+            if chosen is not None:
+                return chosen
+            return 1 if len(self._trials.get((batch, candidate), ())) % 2 else candidate
+
+    def record(self, batch: int, candidate: int, parts: int, seconds: float) -> None:
+        """A pass of ``batch`` images took ``seconds`` in ``parts`` parts."""
+        if candidate <= 1:
+            return
+        key = (batch, candidate)
+        with self._lock:
+            if key in self._chosen:
+                return
+            trials = self._trials.setdefault(key, [])
+            trials.append((parts, seconds))
+            split = [time for used, time in trials if used > 1][1:]  # each way's first pass is its warm-up
+            whole = [time for used, time in trials if used == 1][1:]
+            if len(split) + len(whole) >= 2 * (self.TRIALS - 1) and split and whole:
+                self._chosen[key] = candidate if min(split) < min(whole) else 1
+                del self._trials[key]
+
+    def chosen(self, batch: int, candidate: int) -> int | None:
+        """The kept way for ``batch`` images (parts), or None while trying."""
+        with self._lock:
+            return self._chosen.get((batch, candidate)) if candidate > 1 else 1

@@ -987,7 +987,7 @@ def cmd_run(args) -> int:
         os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import numpy as np
 
-    from .runtime.kernels.threads import set_num_threads
+    from .runtime import set_num_threads
 
     if args.threads is not None:
         set_num_threads(args.threads)

@@ -26,7 +26,6 @@ import importlib.util
 import inspect
 import keyword
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -125,23 +124,11 @@ def embedded_modules(kernels: list[Callable[..., Any]]) -> list[ModuleType]:
     return ordered
 
 
-def _is_standard_import(node: ast.stmt) -> bool:
-    """Whether ``node`` imports from Python's standard library (absolute, not ``__future__``)."""
-    if isinstance(node, ast.Import):
-        return all(alias.name.split(".")[0] in sys.stdlib_module_names for alias in node.names)
-    return isinstance(node, ast.ImportFrom) and node.level == 0 and node.module not in (None, "__future__") \
-        and node.module.split(".")[0] in sys.stdlib_module_names
-
-
 def _is_dropped(node: ast.stmt) -> bool:
     """Statements an embedded module loses: its docstring, ``from __future__``,
-    its package-relative imports (the names they bring are embedded too),
-    ``import numpy as np`` and its standard-library imports (all of these
-    are imported once at the top: :func:`standard_imports`).  Any other
-    import is an error: the modules must need nothing but NumPy and the
-    standard library."""
-    if _is_standard_import(node):
-        return True
+    its package-relative imports (the names they bring are embedded too) and
+    ``import numpy as np`` (imported once at the top).  Any other import is
+    an error: the modules must need nothing but NumPy."""
     if isinstance(node, ast.ImportFrom):
         if node.level > 0 or node.module == "__future__":
             return True
@@ -151,19 +138,6 @@ def _is_dropped(node: ast.stmt) -> bool:
             return True
         raise ValueError(f"an embedded module imports {ast.unparse(node)}")
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
-
-
-def standard_imports(modules: list[ModuleType]) -> tuple[list[str], set[str]]:
-    """The modules' standard-library import statements, once each and
-    sorted (the exported module's header holds them), and the names they bind."""
-    statements, names = set(), set()
-    for module in modules:
-        for node in _tree(module).body:
-            if _is_standard_import(node):
-                assert isinstance(node, (ast.Import, ast.ImportFrom))
-                statements.add(ast.unparse(node))
-                names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
-    return sorted(statements, key=lambda line: (line.startswith("from "), line)), names
 
 
 def module_source(module: ModuleType) -> str:
@@ -300,20 +274,19 @@ def export(model: Model, *, inputs: Mapping[str, Shape] | None = None, plan: Pla
     kernels = [step.kernel for step in plan.steps if step.value_of is None]
     kernels += [layer.pack for layer in plan.layers.values() if layer.pack is not None]
     modules = embedded_modules(kernels)
-    imports, imported_names = standard_imports(modules)
     reserved = set().union(*(top_level_names(module) for module in modules)) | {"np"} | set(dir(builtins)) \
-        | {"self", "t"} | imported_names
+        | {"self", "t"}
 
     class_name = identifier(model.name, set(reserved))
     taken = set(reserved) | {class_name}
     parameters = {name: identifier(name, taken) for name in plan.inputs}
     variables = _Variables(taken, dict(parameters), pool=[name for name in _VARIABLES if name not in taken])
     lines = _forward_lines(plan, variables, set(parameters))
-    return _header(model, plan, class_name, parameters, imports) + embedded_source(modules) \
+    return _header(model, plan, class_name, parameters) + embedded_source(modules) \
         + _class(model, plan, class_name, parameters, variables.variable, lines)
 
 
-def _header(model: Model, plan: Plan, class_name: str, parameters: dict[str, str], imports: list[str]) -> str:
+def _header(model: Model, plan: Plan, class_name: str, parameters: dict[str, str]) -> str:
     shapes_in = ", ".join(f"{text(name)} {_shape_words(shape)}" for name, shape in plan.inputs.items())
     shapes_out = ", ".join(f"{text(name)} {_shape_words(plan.shapes[node])}" for name, node in plan.outputs.items())
     parameter_count = sum(_count(shape) for key, shape, _, _ in plan.parameters if key not in plan.buffers)
@@ -324,12 +297,10 @@ def _header(model: Model, plan: Plan, class_name: str, parameters: dict[str, str
     width = max(len(code) for code, _ in usage_lines) + 2
     usage = "\n".join(f"    {code:<{width}}# {note}" if note else f"    {code}" for code, note in usage_lines)
     source_file = text(model.span.file)
-    import_lines = "".join(f"{line}\n" for line in imports)
     return f'''"""{text(model.name)}: a standalone NumPy model, written by archdsl {__version__} from {source_file}.
 
-It needs only NumPy (and Python's standard library).  Weights use PyTorch's
-state_dict names and layouts, so a PyTorch state_dict saved with NumPy loads
-as it is.
+It needs only NumPy.  Weights use PyTorch's state_dict names and layouts, so
+a PyTorch state_dict saved with NumPy loads as it is.
 
 {usage}
 
@@ -341,7 +312,6 @@ Layout NCHW at the boundary; convolutions and pooling keep channels-last
 memory inside.  Each line of forward() names the .cnn line it comes from.
 """
 
-{import_lines}
 import numpy as np
 
 '''

@@ -5,8 +5,8 @@ interpreter.  ``archdsl.compile(model)`` is the entry point;
 (``archdsl/emit/numpy_module.py``)."""
 
 from .interpreter import CompiledModel, CompileError, Plan, Step, compile, make_plan
-from .kernels.threads import get_num_threads, set_num_threads
 from .module import NumpyModel
+from .schedule import get_num_threads, set_num_threads
 
 __all__ = ["CompiledModel", "CompileError", "NumpyModel", "Plan", "Step", "compile", "get_num_threads", "make_plan",
            "set_num_threads"]

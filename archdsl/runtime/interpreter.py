@@ -36,10 +36,9 @@ from .budget import oversized_arguments
 from .kernels import activation, merge, norm
 from .kernels import conv as conv_kernels
 from .kernels.shared import _product
-from .kernels.threads import _parallel, _spans, get_num_threads
 from .module import NumpyModel
 from .profile import NodeTime, Profile
-from .schedule import PartsChoice, batch_parts, head_start, one_blas_thread
+from .schedule import PartsChoice, batch_parts, get_num_threads, head_start, one_blas_thread, run_parts, spans
 
 
 class CompileError(ValueError):
@@ -512,15 +511,15 @@ class CompiledModel(NumpyModel):
         """The steps before the head on ``parts`` parts of the batch at once,
         one thread and one BLAS thread each; their values joined; the head
         on the whole batch."""
-        spans = _spans(arrays[0].shape[0], parts)
+        cuts = spans(arrays[0].shape[0], parts)
         body, head = self.plan.steps[:self.plan.head], self.plan.steps[self.plan.head:]
 
         def run(part: int) -> dict[str, np.ndarray]:
-            start, stop = spans[part]
+            start, stop = cuts[part]
             return self._run_steps({name: array[start:stop] for name, array in zip(self.INPUTS, arrays)}, body)
 
         with one_blas_thread():
-            results = _parallel(parts, run)
+            results = run_parts(parts, run)
         inputs = dict(zip(self.INPUTS, arrays))
         values = {name: inputs[name] if name in inputs else np.concatenate([result[name] for result in results])
                   for name in results[0]}

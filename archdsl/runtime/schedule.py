@@ -1,17 +1,23 @@
 """How a forward pass uses the threads: a batch of several images is cut
 into parts (one per thread) that run the network at once, each on one
 thread, with BLAS held to one thread meanwhile; the parts are joined
-before the network's head.
+before the network's head.  A pass that is not cut runs its NumPy-only
+kernels on the calling thread and its matrix multiplies on BLAS's threads.
 
-Why whole parts rather than each kernel on several threads: OpenBLAS's
-idle threads keep spinning for a while after every matrix multiply, so the
-NumPy-only kernels (depthwise convolutions, activations, pooling, norms)
-that run between multiplies found the second core busy and ran no faster
-on two threads (measured in one process, 2-core Xeon: EfficientNet-B0 at
-batch 8, 0.96x; ConvNeXt-T 0.91x).  With one BLAS thread per part, every
-kernel, multiplies included, runs on both cores: EfficientNet-B0 1.8x,
-ConvNeXt-T 1.4x, DenseNet-121 1.35x faster than the whole batch with two
-BLAS threads (``benchmarks/runtime.py``; docs/runtime.md).
+How many threads: :func:`set_num_threads`, else ``OPENBLAS_NUM_THREADS``
+or ``OMP_NUM_THREADS`` (the variables that set NumPy's BLAS threads, so
+that one setting covers both), else the CPUs this process may run on.
+
+Why whole parts rather than each kernel cut over the threads: OpenBLAS's
+idle threads keep spinning for a while after every matrix multiply, so
+the NumPy-only kernels (depthwise convolutions, activations, pooling,
+norms) that run between multiplies find the second core busy.  Those
+kernels cut into two parts on two threads (bit-identical results) ran no
+faster: 0.92-1.04x of one thread in one process (2-core Xeon; batch 1 and
+8; EfficientNet-B0, ConvNeXt-T, DenseNet-121, MobileNetV2, ResNet-50,
+RegNetX, ShuffleNetV2, SqueezeNet, AlexNet), and were taken out again.
+With one BLAS thread per part, every kernel, multiplies included, runs on
+both cores (``benchmarks/runtime.py``; docs/runtime.md).
 
 The head (the steps after the last one whose output holds more than
 :data:`HEAD_NUMBERS` numbers per image: global pooling and the classifier,
@@ -28,7 +34,7 @@ Above it the interpreter lock still decides: every NumPy call hands it
 from one part's thread to the other, and a network of many small calls
 (ShuffleNetV2, RegNetX-400MF) ran slower in parts than whole (two parts
 of 4 images at once took 2.3x and 1.7x as long as one part alone, against
-1.3-1.5x for EfficientNet-B0 and ResNet-18).  No static count predicted
+1.4-1.5x for EfficientNet-B0 and ResNet-18).  No static count predicted
 which side wins, so each model measures it (:class:`PartsChoice`): for
 each batch size, its first passes alternate between parts and whole, and
 the faster way is kept.
@@ -40,15 +46,91 @@ MKL, BLIS) and calls its own setter; NumPy has none.
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: Numbers per image of a step's output at or below which it may be part of the head.
 HEAD_NUMBERS = 16384
 #: Multiply-accumulates a part must have at least.
 PART_MACS = 300_000_000
+
+
+class _Pool:
+    """The thread count, and the threads that run the parts other than the
+    first (made on first use, once per process)."""
+
+    threads: int | None = None
+    executor: ThreadPoolExecutor | None = None
+    workers = 0
+    pid = -1
+
+
+def _threads_from_environment() -> int:
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def set_num_threads(count: int) -> None:
+    """Makes forward passes use ``count`` threads (1: no parts)."""
+    count = int(count)
+    if count < 1:
+        raise ValueError(f"a thread count is at least 1, not {count}")
+    _Pool.threads = count
+
+
+def get_num_threads() -> int:
+    """How many threads forward passes use (see the module's docstring)."""
+    if _Pool.threads is None:
+        _Pool.threads = _threads_from_environment()
+    return _Pool.threads
+
+
+def spans(count: int, parts: int) -> list[tuple[int, int]]:
+    """``range(count)`` cut into ``parts`` contiguous ``(start, stop)``
+    spans whose lengths differ by at most one."""
+    return [(count * part // parts, count * (part + 1) // parts) for part in range(parts)]
+
+
+def run_parts(parts: int, body: Callable[[int], T]) -> list[T]:
+    """``[body(0), ..., body(parts - 1)]``, the parts run at once: part 0 on
+    the calling thread, the others on the pool's threads.  Each part must
+    write only memory of its own.  A part's error is raised once every part
+    has ended."""
+    if parts <= 1:
+        return [body(0)]
+    pool = _Pool.executor
+    if pool is None or _Pool.pid != os.getpid() or _Pool.workers < parts - 1:
+        # (A forked child has its parent's pool object but not its threads.)
+        if pool is not None and _Pool.pid == os.getpid():
+            pool.shutdown(wait=False)
+        pool = _Pool.executor = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="archdsl-part")
+        _Pool.workers, _Pool.pid = parts - 1, os.getpid()
+    futures = [pool.submit(body, part) for part in range(1, parts)]
+    try:
+        first = body(0)
+    finally:
+        results: list[T] = []
+        error: BaseException | None = None
+        for future in futures:
+            try:
+                results.append(future.result())
+            except BaseException as raised:  # noqa: BLE001 - raised below, once every part has ended
+                error = error or raised
+    if error is not None:
+        raise error
+    return [first, *results]
 
 
 class _OneBlasThread:

@@ -4,43 +4,14 @@ to each block of their output."""
 
 import numpy as np
 
-from .threads import _cut, _parallel, _parts, _spans
-
-#: Passes over memory of each activation, as :func:`_activate` computes it.
-_PASSES = {None: 0, "relu": 1, "relu6": 1, "hardsigmoid": 3, "silu": 4, "sigmoid": 4, "hardswish": 4}
-
 
 def _finish(y, bias, activation, residual=None, work=None):
     """``y += bias``, ``y += residual``, then the fused ``activation``
     (``"relu"``, ``"relu6"``, ``"silu"``, ``"sigmoid"``, ``"hardswish"``,
     ``"hardsigmoid"`` or None), in place: the same operations, in the same
-    order, as the separate kernels.  ``residual`` has ``y``'s shape;
-    ``bias`` broadcasts along ``y``'s last axes.  ``work``: an array of
-    ``y``'s size that the activations needing a second operand may
-    overwrite (else one is allocated).  A large ``y`` is cut along a
-    leading axis into parts run on the kernels' threads (each number's
-    operations are the same: the result too)."""
-    passes = (bias is not None) + (residual is not None) + _PASSES.get(activation, 4)
-    cut = _cut(y.shape, y.nbytes * passes, 1 if bias is None else max(1, np.ndim(bias)))
-    if cut is None:
-        _finish_part(y, bias, activation, residual, work)
-        return
-    axis, spans = cut
-    if work is not None:
-        work = work.reshape(-1)[:y.size].reshape(y.shape)
-    elif activation in ("silu", "sigmoid", "hardswish"):
-        work = np.empty_like(y)
-
-    def run(part):
-        index = (slice(None),) * axis + (slice(*spans[part]),)
-        _finish_part(y[index], bias, activation, None if residual is None else residual[index],
-                     None if work is None else work[index])
-
-    _parallel(len(spans), run)
-
-
-def _finish_part(y, bias, activation, residual, work):
-    """:func:`_finish` on the calling thread."""
+    order, as the separate kernels.  ``work``: an array of ``y``'s size
+    that the activations needing a second operand may overwrite (else one
+    is allocated)."""
     if bias is not None:
         y += bias
     if residual is not None:
@@ -81,7 +52,7 @@ def _elementwise(x, activation, inplace):
     """``activation`` (a name :func:`_activate` knows) of ``x``: into ``x``
     itself with ``inplace``, else into a new array of ``x``'s memory layout."""
     y = x if inplace else np.array(x, order="K")
-    _finish(y, None, activation)
+    _activate(y, activation)
     return y
 
 
@@ -223,29 +194,22 @@ def _gelu_float32(x, inplace=False):
         y[...] = _gelu_float32(x)
         return y
     block = min(source.size, 1 << 16)
-    starts = range(0, source.size, block)
-    parts = _parts(len(starts), source.nbytes * 18)
-    spans = _spans(len(starts), parts)
-
-    def run(part):
-        work = np.empty(2 * block, np.float32)
-        for start in starts[spans[part][0]:spans[part][1]]:
-            v, result = source[start:start + block], target[start:start + block]
-            square, q = work[:v.size], work[block:block + v.size]
-            with np.errstate(over="ignore"):  # |x| beyond ~1e6: the polynomial is infinite, its tanh +-1
-                np.square(v, out=square)
-                np.multiply(square, coefficients[6], out=q)
-                for coefficient in coefficients[5:0:-1]:
-                    q += coefficient
-                    q *= square
-                q += coefficients[0]
-                q *= v
-            np.tanh(q, out=q)
-            np.multiply(v, half, out=square)  # v is not read after this: result may be v
-            q *= square
-            np.add(q, square, out=result)
-
-    _parallel(parts, run)
+    work = np.empty(2 * block, np.float32)
+    for start in range(0, source.size, block):
+        v, result = source[start:start + block], target[start:start + block]
+        square, q = work[:v.size], work[block:block + v.size]
+        with np.errstate(over="ignore"):  # |x| beyond ~1e6: the polynomial is infinite, its tanh +-1
+            np.square(v, out=square)
+            np.multiply(square, coefficients[6], out=q)
+            for coefficient in coefficients[5:0:-1]:
+                q += coefficient
+                q *= square
+            q += coefficients[0]
+            q *= v
+        np.tanh(q, out=q)
+        np.multiply(v, half, out=square)  # v is not read after this: result may be v
+        q *= square
+        np.add(q, square, out=result)
     return y
 
 

@@ -19,7 +19,6 @@ from .shared import (
     _tuple,
     _windows,
 )
-from .threads import _parallel, _parts, _spans
 from .winograd import use_winograd, winograd_conv, winograd_weight
 
 
@@ -214,13 +213,12 @@ def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, packed
     return _channels_first(y)
 
 
-def _work(scratch, activation, size, dtype, part=0):
+def _work(scratch, activation, size, dtype):
     """A work buffer for a fused activation that needs one (see
-    ``activation._finish``), from ``scratch`` (one per ``part`` of a kernel
-    split over threads); None for the others."""
+    ``activation._finish``), from ``scratch``; None for the others."""
     if activation not in ("silu", "sigmoid", "hardswish"):
         return None
-    return _buffer(scratch, f"activation.{part}" if part else "activation", size, dtype)
+    return _buffer(scratch, "activation", size, dtype)
 
 
 def _conv_few_channels(x, matrix, kernel, stride, pairs, dilation, bias, activation, scratch, residual=None):
@@ -380,19 +378,12 @@ def _depthwise_einsum(xc, packed, kernel, stride, pairs, dilation, bias, activat
     flat = y.reshape(view.shape[:1 + len(outputs)] + view.shape[1 + len(outputs) + n:])
     lines, line = counts[0], _product(counts[1:]) * channels
     per_chunk = max(1, _block_bytes("tap") // (line * dtype.itemsize))
-    wanted = _parts(batch * lines, y.nbytes * (_product(kernel) + 2))
-    blocks = _row_blocks(batch, lines, min(per_chunk, -(-batch * lines // wanted)))
-    parts = min(wanted, len(blocks))
-    spans = _spans(len(blocks), parts)
-
-    def run(part):
-        work = _work(scratch, activation, min(batch * lines, max(per_chunk, lines)) * line, dtype, part)
-        for n0, n1, r0, r1 in blocks[spans[part][0]:spans[part][1]]:
-            chunk = (slice(n0, n1), slice(r0, r1))
-            np.einsum(subscripts, view[chunk], weights, out=flat[chunk])
-            _finish(y[chunk], bias, activation, None if residual is None else residual[chunk], work)
-
-    _parallel(parts, run)
+    work = _work(scratch, activation, min(batch * lines, max(per_chunk, lines)) * line, dtype)
+    for n0, n1, r0, r1 in _row_blocks(batch, lines, per_chunk):
+        chunk = (slice(n0, n1), slice(r0, r1))
+        block = flat[chunk]
+        np.einsum(subscripts, view[chunk], weights, out=block)
+        _finish(y[chunk], bias, activation, None if residual is None else residual[chunk], work)
     return y
 
 

@@ -477,8 +477,8 @@ class CompiledModel(NumpyModel):
              times: dict[str, float] | None = None) -> dict[str, np.ndarray]:
         """Every value the pass keeps (its outputs; all of them with ``keep``),
         by node.  A forward pass of several images whose batch is worth
-        cutting runs as parts on the kernels' threads (see ``schedule``);
-        a traced or profiled pass runs whole."""
+        cutting may run as parts on the threads (``schedule``: where that
+        measured faster); a traced or profiled pass runs whole."""
         batches = {array.shape[0] for array in arrays}
         if keep or times is not None or len(batches) != 1:
             return self._run_steps(dict(zip(self.INPUTS, arrays)), self.plan.steps, keep, times)
@@ -496,8 +496,8 @@ class CompiledModel(NumpyModel):
 
     def batch_parts(self, batch: int) -> int:
         """Into how many parts a forward pass may cut a batch of ``batch``
-        images (1: it runs whole), on the kernels' threads as set now (see
-        ``schedule``; whether it does is measured: :meth:`parts_chosen`)."""
+        images (1: it runs whole), on the threads set now (see ``schedule``;
+        whether it does is measured: :meth:`parts_chosen`)."""
         if self.plan.head == 0:  # the head is everything: nothing to run in parts
             return 1
         return batch_parts(batch, self.plan.macs_per_image, get_num_threads())

@@ -985,12 +985,10 @@ def cmd_run(args) -> int:
     if args.threads is not None:
         # OpenBLAS reads its thread count once, when NumPy loads (not yet, from the command line).
         os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    import numpy as np
+        from .runtime import set_num_threads
 
-    from .runtime import set_num_threads
-
-    if args.threads is not None:
         set_num_threads(args.threads)
+    import numpy as np
 
     from .files import write_atomic
     from .runtime import CompiledModel
@@ -1134,8 +1132,8 @@ def _runtime_commands(add, color_option) -> None:
                         "powers of 1024)")
     p.add_argument("--model", help="the model to run when the file has several")
     p.add_argument("--threads", type=_positive_int, metavar="N",
-                   help="threads of the run: NumPy's BLAS and archdsl's own kernels (default: OPENBLAS_NUM_THREADS "
-                        "or OMP_NUM_THREADS, else every CPU the process may use)")
+                   help="threads of the run: NumPy's BLAS, and the parts a batch may be cut into (default: "
+                        "OPENBLAS_NUM_THREADS or OMP_NUM_THREADS, else every CPU the process may use)")
     p.add_argument("--profile", action="store_true",
                    help="after the run, time each node's kernel and print the time per op kind and per node")
     p.add_argument("--profile-runs", type=_positive_int, default=5, metavar="N",

@@ -42,7 +42,7 @@ def blas_threads() -> int:
 
 @pytest.fixture
 def two_threads(monkeypatch):
-    """Two kernel threads; every batch of two or more images worth cutting."""
+    """Two threads; every batch of two or more images worth cutting."""
     monkeypatch.setattr(schedule, "PART_MACS", 1)
     previous = get_num_threads()
     set_num_threads(2)

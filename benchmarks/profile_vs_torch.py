@@ -7,7 +7,7 @@ both in this one process: with one thread neither side has idle threads
 spinning, so running them together is fair, and the table compares the
 kernels themselves.  NumPy's side is ``CompiledModel.profile`` (the fastest
 of ``--runs`` profiled passes after a warm-up); PyTorch's is
-``torch.profiler`` over ``--runs`` passes of the module ``archdsl export
+``torch.profiler`` on the fastest of ``--runs`` passes of the module ``archdsl export
 --to torch`` writes (eval, inference mode), per pass: the time of each
 top-level operator (``aten::conv2d`` with everything it calls; the
 profiler's own overhead is in these, so the total printed is the fastest
@@ -93,8 +93,9 @@ def numpy_kinds(net, model, inputs, runs: int) -> tuple[dict[str, float], float]
 
 
 def torch_kinds(model, state, inputs, runs: int) -> tuple[dict[str, float], float]:
-    """Seconds per kind of PyTorch's pass (the mean over ``runs`` profiled
-    passes, after a warm-up), and its total."""
+    """Seconds per kind of PyTorch's fastest profiled pass (of ``runs``, each
+    under a profiler of its own, after a warm-up: the same rule as NumPy's
+    side), and its total."""
     import time
 
     import torch
@@ -109,19 +110,24 @@ def torch_kinds(model, state, inputs, runs: int) -> tuple[dict[str, float], floa
         started = time.perf_counter()
         forward(*tensors)
         total = min(total, time.perf_counter() - started)
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as profiler:
-        for _ in range(runs):
+    fastest: dict[str, float] = {}
+    for _ in range(runs):
+        # One profiler per pass: a mean over passes carried the slow ones (profiled passes of
+        # DenseNet-121 took 76-132 ms on one quiet afternoon, unprofiled 83 ms).
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as profiler:
             forward(*tensors)
-    kinds: dict[str, float] = defaultdict(float)
-    for event in profiler.events():
-        if event.cpu_parent is not None:
-            continue
-        kind = TORCH_KINDS.get(event.name, event.name)
-        if event.name in ("aten::conv2d", "aten::conv1d", "aten::conv3d"):
-            x, weight = event.input_shapes[0], event.input_shapes[1]
-            kind = conv_kind(weight, x[1])
-        kinds[kind] += event.cpu_time_total / 1e6 / runs
-    return kinds, total
+        kinds: dict[str, float] = defaultdict(float)
+        for event in profiler.events():
+            if event.cpu_parent is not None:
+                continue
+            kind = TORCH_KINDS.get(event.name, event.name)
+            if event.name in ("aten::conv2d", "aten::conv1d", "aten::conv3d"):
+                x, weight = event.input_shapes[0], event.input_shapes[1]
+                kind = conv_kind(weight, x[1])
+            kinds[kind] += event.cpu_time_total / 1e6
+        if not fastest or sum(kinds.values()) < sum(fastest.values()):
+            fastest = kinds
+    return fastest, total
 
 
 def main(argv=None) -> int:
